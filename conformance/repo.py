@@ -1,0 +1,47 @@
+"""The one place that knows this repository's layout: where the base, the
+overlays, the schemas and the build outputs are, and which envs exist.
+
+Everything else imports paths from here instead of re-deriving them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(os.environ.get("GEOZARR_DEPLOY_ROOT", Path(__file__).resolve().parent.parent))
+BASE = ROOT / "base"
+OVERLAYS = ROOT / "overlays"
+COMPONENTS = ROOT / "components"
+SCHEMAS = ROOT / "schemas"
+BUILD = ROOT / "build"
+PARAMS_JSON = BASE / "params.json"
+
+# Deployable environments, in promotion order.
+ENVS: tuple[str, ...] = ("staging", "prod")
+
+# Kubernetes version the manifests are validated against (OVH MKS).
+TARGET_KUBERNETES_VERSION = "1.32"
+
+# ../shared beside the checkout: test data only, never required at run time.
+SHARED = ROOT.parent / "shared"
+
+
+def overlay_dir(env: str) -> Path:
+    if env not in ENVS:
+        raise ValueError(f"unknown env {env!r}: expected one of {', '.join(ENVS)}")
+    return OVERLAYS / env
+
+
+def env_config_path(env: str) -> Path:
+    """The env's config (kube context, namespace, bucket, STAC API URL)."""
+    return overlay_dir(env) / "env.yaml"
+
+
+def relpath(path: Path | str) -> str:
+    """A path as shown to people: relative to the repo root when inside it."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(ROOT))
+    except ValueError:
+        return str(path)
