@@ -1,0 +1,121 @@
+"""Tasks for platform engineers: `invoke --list` shows them, `invoke --help TASK` explains one.
+
+Tasks are thin: each parses its flags and calls a function in `conformance`,
+`runner` or `benchmarks`, which is where the logic (and its tests) live.
+Exit codes are the called function's: 0 ok, 1 findings/failure, 2 cannot run.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from invoke import Context, Exit, task
+
+
+def _exit(code: int) -> None:
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"env": "staging or prod"})
+def render(c: Context, env: str = "staging") -> None:
+    """Print the rendered manifests of ENV (real `kubectl kustomize`)."""
+    from conformance.manifests import render as mod
+
+    _exit(mod.main(env))
+
+
+@task(
+    help={
+        "env": "only this env (staging|prod); default: every env",
+        "json": "print findings and summary as JSON",
+    }
+)
+def validate(c: Context, env: str = "", json: bool = False) -> None:
+    """Render every env and check it offline: YAML, Kubernetes and Argo schemas,
+    Argo lint, CRDs, promtool, overlay preservation, policy, params.json."""
+    from conformance.manifests import validate as mod
+
+    _exit(mod.main(envs=[env] if env else None, as_json=json))
+
+
+@task(help={"path": "a manifest file, or a directory searched for YAML", "json": "JSON output"})
+def lint(c: Context, path: str, json: bool = False) -> None:
+    """Argo schema and semantic lint of standalone manifests (like `argo lint --offline`)."""
+    from conformance.manifests import lint as mod
+
+    _exit(mod.main(path, as_json=json))
+
+
+@task(
+    help={
+        "kind": "geozarr or stac",
+        "target": "the store (geozarr) or the item JSON (stac)",
+        "store": "with stac: the store the item describes",
+        "json": "print the report as JSON",
+    }
+)
+def check(c: Context, kind: str, target: str, store: str = "", json: bool = False) -> None:
+    """Conformance checks of one GeoZarr store or one STAC item."""
+    from conformance.__main__ import main as conformance_main
+
+    argv = [kind, target]
+    if store:
+        argv += ["--store", store]
+    if json:
+        argv.append("--json")
+    _exit(conformance_main(argv))
+
+
+@task(
+    help={
+        "env": "local (default: run the DAG on this machine), staging or prod (submit to Argo)",
+        "overlay": "with local: which overlay's rendered template to run (default staging)",
+        "size": "r10m edge of the generated sample product, in pixels",
+        "json": "print the report as JSON (no progress)",
+        "wait": "cluster mode: follow the workflow until it ends (default) or return at once",
+        "parallelism": "local mode: tasks run at once",
+        "output": "local mode: write outputs to this local path instead of the loopback S3 server",
+    }
+)
+def conformance(
+    c: Context,
+    env: str = "local",
+    overlay: str = "staging",
+    size: int = 144,
+    json: bool = False,
+    wait: bool = True,
+    parallelism: int = 2,
+    output: str = "",
+) -> None:
+    """Run the deployed `geozarr-conformance` WorkflowTemplate: locally by default, on Argo with --env."""
+    from conformance.dag import cli
+
+    _exit(
+        cli.main(
+            env=env,
+            overlay=overlay,
+            size=size,
+            as_json=json,
+            wait=wait,
+            parallelism=parallelism,
+            output=output or None,
+        )
+    )
+
+
+@task(help={"which": "validate, runner, geozarr or conformance; default: all"})
+def bench(c: Context, which: str = "") -> None:
+    """Run the benchmarks in benchmarks/ and print ratios against their baselines."""
+    from benchmarks import run as mod
+
+    _exit(mod.main(which or None))
+
+
+@task(help={"args": "extra arguments for pytest", "fast": "skip tests that run real conversions"})
+def test(c: Context, args: str = "", fast: bool = False) -> None:
+    """Run the test suite (pytest)."""
+    cmd = [sys.executable, "-m", "pytest"]
+    if fast:
+        cmd += ["-m", "not slow"]
+    c.run(" ".join(cmd + ([args] if args else [])), pty=False)
