@@ -32,8 +32,11 @@ def render(c: Context, env: str = "staging") -> None:
     }
 )
 def validate(c: Context, env: str = "", json: bool = False) -> None:
-    """Render every env and check it offline: YAML, Kubernetes and Argo schemas,
-    Argo lint, CRDs, promtool, overlay preservation, policy, params.json."""
+    """Render every env and check it offline; exit 0 clean, 1 errors, 2 cannot run.
+
+    Checks: source YAML sanity, strict Kubernetes and Argo schemas, Argo semantic
+    lint, CRDs, promtool, overlay preservation, policy, params.json.
+    """
     from conformance.manifests import validate as mod
 
     _exit(mod.main(envs=[env] if env else None, as_json=json))
@@ -119,3 +122,30 @@ def test(c: Context, args: str = "", fast: bool = False) -> None:
     if fast:
         cmd += ["-m", "not slow"]
     c.run(" ".join(cmd + ([args] if args else [])), pty=False)
+
+
+@task(
+    help={
+        "env": "only this env (staging|prod); default: every env",
+        "against": "git ref to compare the working tree with (default HEAD)",
+        "live": "compare with the live cluster instead (`kubectl diff`, env.yaml's context)",
+        "markdown": "print a Markdown summary (the PR comment)",
+        "json": "print the changed objects as JSON",
+    }
+)
+def diff(c: Context, env: str = "", against: str = "HEAD", live: bool = False,
+         markdown: bool = False, json: bool = False) -> None:
+    """Rendered diff per env: a git ref against the working tree, or against the cluster.
+
+    Exit 0 no difference, 1 differences, 2 cannot run (as `kubectl diff`)."""
+    from conformance.gitops import diff as mod
+
+    _exit(mod.main([env] if env else None, against=against, live=live, markdown=markdown, as_json=json))
+
+
+@task(help={"digest": "sha256:... digest of the image staging runs", "env": "the env to pin (default prod)"})
+def promote(c: Context, digest: str, env: str = "prod") -> None:
+    """Pin an env's runner image to DIGEST (the change a promotion PR carries)."""
+    from conformance.gitops import promote as mod
+
+    _exit(mod.main(digest, env=env))

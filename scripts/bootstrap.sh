@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything this repo needs on a fresh Debian machine, idempotently:
+# system tools from apt (promtool), uv, and the locked Python 3.12 environment (.venv).
+# kubectl (v1.32, kustomize v5.5) is expected on PATH, as on every machine of this project.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+need_apt=()
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  say "apt: installing ${need_apt[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # Debian's package may start a service on machines with an init system; we only need the binary.
+  as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
+
+command -v kubectl >/dev/null 2>&1 || { say "kubectl is missing: install kubectl v1.32 (kustomize v5.5)"; exit 2; }
+
+# .python-version says 3.12: pyenv's shims resolve python3/pip to it.
+if ! command -v uv >/dev/null 2>&1; then
+  say "pip: installing uv"
+  # pyenv/venv pythons take pip; a distro python (PEP 668) takes pipx.
+  python3 -m pip install -q uv 2>/dev/null || pipx install uv
+  export PATH="$HOME/.local/bin:$PATH"
+fi
+say "uv: syncing the locked environment"
+uv sync --frozen --all-extras -q
+say "ready: $(uv run python --version), $(kubectl version --client 2>/dev/null | head -1), $(promtool --version 2>&1 | head -1)"

@@ -1,0 +1,50 @@
+import pytest
+import yaml
+
+from conformance.gitops.promote import PromoteError, pin_digest
+
+IMAGE = "ghcr.io/eopf-explorer/geozarr-runner"
+D1 = "sha256:" + "a" * 64
+D2 = "sha256:" + "b" * 64
+
+TAGGED = f"""\
+# prod overlay
+namespace: geozarr
+images:
+  - name: {IMAGE}
+    newTag: v1.2.3   # staging's tag
+  - name: docker.io/library/busybox
+    newTag: "1.36"
+resources:
+  - ../../base
+"""
+
+PINNED = TAGGED.replace("newTag: v1.2.3   # staging's tag", f"digest: {D1}")
+
+
+@pytest.mark.parametrize(
+    ("text", "digest"),
+    [(TAGGED, D1), (PINNED, D2), (PINNED, D1)],
+    ids=["tag-to-digest", "digest-to-digest", "same-digest"],
+)
+def test_pin_digest_sets_only_the_runner_entry(text, digest):
+    new = pin_digest(text, IMAGE, digest)
+    images = {e["name"]: e for e in yaml.safe_load(new)["images"]}
+    assert images[IMAGE] == {"name": IMAGE, "digest": digest}
+    assert images["docker.io/library/busybox"] == {"name": "docker.io/library/busybox", "newTag": "1.36"}
+    assert new.startswith("# prod overlay\n")  # comments and order kept
+    assert new.rstrip().endswith("- ../../base")
+
+
+@pytest.mark.parametrize(
+    ("text", "digest", "message"),
+    [
+        (TAGGED, "v1.2.3", "not an image digest"),
+        (TAGGED, "sha256:abc", "not an image digest"),
+        (TAGGED.replace(IMAGE, "ghcr.io/other/image"), D1, "found 0"),
+    ],
+    ids=["tag-refused", "short-digest", "no-entry"],
+)
+def test_pin_digest_refuses(text, digest, message):
+    with pytest.raises(PromoteError, match=message):
+        pin_digest(text, IMAGE, digest)
