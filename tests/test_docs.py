@@ -1,0 +1,38 @@
+"""The README and docs say only what the code does: every task they name exists, the
+`invoke --list` block is the real one, and every task has a docstring."""
+
+import json
+import re
+import subprocess
+import sys
+
+from conformance import repo
+
+README = (repo.ROOT / "README.md").read_text()
+
+
+def _tasks() -> dict[str, str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "invoke", "--list", "--list-format=json"],
+        cwd=repo.ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    return {t["name"]: t["help"] for t in json.loads(out)["tasks"]}
+
+
+def test_every_task_is_documented_by_its_docstring():
+    tasks = _tasks()
+    assert tasks, "invoke found no tasks"
+    assert all(help_ for help_ in tasks.values()), [n for n, h in tasks.items() if not h]
+
+
+def test_readme_list_block_matches_invoke_list():
+    block = README.split("$ uv run invoke --list", 1)[1].split("```", 1)[0]
+    listed = dict(re.findall(r"^  (\S+)\s{2,}(.+)$", block, re.M))
+    assert listed == _tasks()
+
+
+def test_every_invoke_command_in_docs_names_a_task():
+    tasks = _tasks()
+    texts = [README] + [p.read_text() for p in (repo.ROOT / "docs").rglob("*.md")]
+    named = {m for t in texts for m in re.findall(r"invoke ([a-z][a-z-]*)", t)}
+    assert named and named <= set(tasks), named - set(tasks)
