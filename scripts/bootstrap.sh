@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything this repo needs on a fresh Debian machine, idempotently:
-# system tools from apt (promtool), uv, and the locked Python 3.12 environment (.venv).
+# system tools from apt (promtool, PostgreSQL 15 + PostGIS 3), uv, and the locked Python 3.12 environment (.venv).
 # kubectl (v1.32, kustomize v5.5) is expected on PATH, as on every machine of this project.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,12 +11,16 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+# PostgreSQL 15 + PostGIS 3: the real STAC API (pgSTAC) the tests register items into.
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql-15)
+[ -f /usr/share/postgresql/15/extension/postgis.control ] || need_apt+=(postgresql-15-postgis-3)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "apt: installing ${need_apt[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   # Debian's package may start a service on machines with an init system; we only need the binary.
   as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+  as_root systemctl disable --now postgresql >/dev/null 2>&1 || true  # tests run their own cluster
 fi
 
 command -v kubectl >/dev/null 2>&1 || { say "kubectl is missing: install kubectl v1.32 (kustomize v5.5)"; exit 2; }
