@@ -1,0 +1,144 @@
+"""Pipeline parameters, resolved as docs/interfaces.md says.
+
+For each key of `base/params.json`: the `--kebab-case` flag, else the
+`UPPER_SNAKE_CASE` environment variable, else the file named after the key in
+`$GEOZARR_PARAMS_DIR`, else that key in `$GEOZARR_PARAMS_DIR/params.json`, else
+the built-in default. An empty string counts as unset at every level.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from runner.errors import BadInput
+
+
+def _as_list(raw: object) -> list[str]:
+    if isinstance(raw, list):
+        return [str(v) for v in raw]
+    text = str(raw).strip()
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not a JSON list: {exc.msg}") from exc
+        if not isinstance(value, list):
+            raise ValueError("not a JSON list")
+        return [str(v) for v in value]
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _as_bool(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"true", "1", "yes", "on"}:
+        return True
+    if text in {"false", "0", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _as_int(raw: object) -> int:
+    if isinstance(raw, bool):
+        raise ValueError("expected an integer")
+    if isinstance(raw, int):
+        return raw
+    return int(str(raw).strip())
+
+
+def _as_str(raw: object) -> str:
+    return str(raw)
+
+
+@dataclass(frozen=True)
+class Param:
+    key: str
+    parse: Callable[[object], Any]
+    default: Any
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.key.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return self.key.upper()
+
+
+PARAMS: dict[str, Param] = {
+    p.key: p
+    for p in (
+        Param("source_url", _as_str, "", "the EOPF input product (s3://, https:// or a local path)"),
+        Param("item_id", _as_str, "", "STAC item id (empty: derived from the source product's name)"),
+        Param("collection", _as_str, "", "STAC collection id, also a path segment of the output"),
+        Param("groups", _as_list, [], "groups to convert (absolute paths)"),
+        Param("output_bucket", _as_str, "", "S3 bucket for outputs"),
+        Param("output_prefix", _as_str, "", "key prefix inside the bucket"),
+        Param("s3_endpoint", _as_str, "", "S3 API endpoint (sets AWS_ENDPOINT_URL when unset)"),
+        Param("stac_api_url", _as_str, "", "the STAC API where items are registered"),
+        Param("spatial_chunk", _as_int, 256, "spatial chunk edge of the output arrays"),
+        Param("enable_sharding", _as_bool, False, "Zarr v3 sharding of the output"),
+        Param("compression_level", _as_int, 3, "blosc zstd level 1-9"),
+    )
+}
+
+
+def _is_unset(value: object) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "") or value == []
+
+
+def _params_dir_values(env: Mapping[str, str]) -> tuple[Path | None, dict[str, Any]]:
+    raw = env.get("GEOZARR_PARAMS_DIR", "")
+    if not raw:
+        return None, {}
+    directory = Path(raw)
+    doc: dict[str, Any] = {}
+    params_json = directory / "params.json"
+    if params_json.is_file():
+        try:
+            loaded = json.loads(params_json.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise BadInput(f"{params_json}: not readable JSON: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise BadInput(f"{params_json}: expected a JSON object")
+        doc = loaded
+    return directory, doc
+
+
+def resolve(
+    key: str,
+    flag_value: object = None,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> Any:
+    """The value of parameter `key` after the flag > env > file > params.json > default chain."""
+    param = PARAMS[key]
+    env = os.environ if env is None else env
+    candidates: list[tuple[str, object]] = [(param.flag, flag_value), (param.env, env.get(param.env))]
+    directory, doc = _params_dir_values(env)
+    if directory is not None:
+        single = directory / key
+        if single.is_file():
+            candidates.append((str(single), single.read_text().strip()))
+        candidates.append((f"{directory / 'params.json'}:{key}", doc.get(key)))
+    for source, value in candidates:
+        if _is_unset(value):
+            continue
+        try:
+            return param.parse(value)
+        except ValueError as exc:
+            raise BadInput(f"parameter {key} from {source}: {value!r}: {exc}") from exc
+    return param.default
+
+
+def apply_s3_endpoint(endpoint_flag: object = None) -> None:
+    """`s3_endpoint` sets AWS_ENDPOINT_URL when that is not set already."""
+    endpoint = resolve("s3_endpoint", endpoint_flag)
+    if endpoint and not os.environ.get("AWS_ENDPOINT_URL"):
+        os.environ["AWS_ENDPOINT_URL"] = endpoint

@@ -1,0 +1,142 @@
+"""Where stores live: local paths or `s3://` URIs, through fsspec.
+
+S3 settings come from the standard AWS variables (`AWS_ACCESS_KEY_ID`,
+`AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL`, `AWS_DEFAULT_REGION`). Retries
+inside botocore are kept low so that a failing S3 API surfaces quickly as a
+transient failure (exit 3) and Argo's retryStrategy does the retrying.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import zarr
+import zarr.storage
+
+from runner.errors import BadInput
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith("s3://")
+
+
+def s3_storage_options() -> dict[str, Any]:
+    """s3fs options from the environment; no credentials is a configuration error."""
+    key = os.environ.get("AWS_ACCESS_KEY_ID", "")
+    secret = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    if not key or not secret:
+        raise BadInput(
+            "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "(and AWS_ENDPOINT_URL for a non-AWS S3 API)"
+        )
+    client_kwargs: dict[str, Any] = {"region_name": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    if endpoint:
+        client_kwargs["endpoint_url"] = endpoint
+    options: dict[str, Any] = {
+        "key": key,
+        "secret": secret,
+        "client_kwargs": client_kwargs,
+        "config_kwargs": {
+            "retries": {"max_attempts": int(os.environ.get("GEOZARR_S3_MAX_ATTEMPTS", "3")),
+                        "mode": "standard"},
+            "connect_timeout": float(os.environ.get("GEOZARR_S3_CONNECT_TIMEOUT", "10")),
+            "read_timeout": float(os.environ.get("GEOZARR_S3_READ_TIMEOUT", "60")),
+        },
+    }
+    if os.environ.get("AWS_SESSION_TOKEN"):
+        options["token"] = os.environ["AWS_SESSION_TOKEN"]
+    return options
+
+
+def storage_options(uri: str) -> dict[str, Any] | None:
+    return s3_storage_options() if is_s3(uri) else None
+
+
+@dataclass(frozen=True)
+class Location:
+    """A store or file location: the filesystem and the path inside it."""
+
+    uri: str
+    fs: fsspec.AbstractFileSystem
+    path: str
+
+    def child(self, name: str) -> "Location":
+        sep = "" if self.uri.endswith("/") else "/"
+        return locate(self.uri + sep + name)
+
+
+def normalise_uri(uri: str) -> str:
+    """Local paths become absolute; `s3://` URIs lose a trailing slash."""
+    if is_s3(uri):
+        return uri.rstrip("/")
+    if "://" in uri and not uri.startswith("file://"):
+        raise BadInput(f"unsupported URI scheme in {uri!r}: expected a local path or s3://")
+    if uri.startswith("file://"):
+        uri = uri[len("file://"):]
+    return str(Path(uri).expanduser().absolute())
+
+
+def locate(uri: str) -> Location:
+    uri = normalise_uri(uri)
+    if is_s3(uri):
+        fs = fsspec.filesystem("s3", **s3_storage_options())
+        return Location(uri=uri, fs=fs, path=uri[len("s3://"):])
+    return Location(uri=uri, fs=fsspec.filesystem("file"), path=uri)
+
+
+def zarr_store(uri: str, *, read_only: bool) -> zarr.storage.StoreLike:
+    """A zarr store for `uri` (LocalStore or FsspecStore)."""
+    uri = normalise_uri(uri)
+    if is_s3(uri):
+        return zarr.storage.FsspecStore.from_url(
+            uri, storage_options={**s3_storage_options(), "asynchronous": True},
+            read_only=read_only,
+        )
+    return zarr.storage.LocalStore(uri, read_only=read_only)
+
+
+def exists(loc: Location) -> bool:
+    return bool(loc.fs.exists(loc.path))
+
+
+def remove_tree(loc: Location) -> None:
+    """Delete everything at and under `loc` (no error if nothing is there)."""
+    if loc.fs.exists(loc.path):
+        loc.fs.rm(loc.path, recursive=True)
+    if loc.fs.protocol and "s3" in loc.fs.protocol:
+        # a prefix may have objects even when `exists` says no (no directory marker)
+        leftovers = loc.fs.find(loc.path)
+        if leftovers:
+            loc.fs.rm(leftovers)
+        loc.fs.invalidate_cache(loc.path)
+
+
+def write_text(loc: Location, text: str) -> None:
+    if not is_s3(loc.uri):
+        Path(loc.path).parent.mkdir(parents=True, exist_ok=True)
+    with loc.fs.open(loc.path, "w") as f:
+        f.write(text)
+
+
+def read_text(loc: Location) -> str:
+    with loc.fs.open(loc.path, "r") as f:
+        return f.read()
+
+
+def list_files(loc: Location) -> dict[str, int]:
+    """Every object under `loc` with its size, keyed by the path relative to `loc`."""
+    loc.fs.invalidate_cache(loc.path)
+    found = loc.fs.find(loc.path, detail=True)
+    prefix = loc.path.rstrip("/") + "/"
+    out: dict[str, int] = {}
+    for path, info in found.items():
+        if info.get("type") == "directory":
+            continue
+        rel = path[len(prefix):] if path.startswith(prefix) else path
+        out[rel] = int(info.get("size") or 0)
+    return out

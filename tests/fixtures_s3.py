@@ -1,0 +1,131 @@
+"""A real S3 API on loopback for tests: moto's ThreadedMotoServer on 127.0.0.1.
+
+Use from a conftest.py:
+
+    from tests.fixtures_s3 import s3_server, s3_bucket, s3_env  # noqa: F401
+
+- `s3_server` (session): the running server; `.endpoint` is its URL.
+- `s3_bucket` (function): a fresh bucket name on that server.
+- `s3_env` (function): the AWS_* variables pointing at the server, applied to
+  `os.environ` for the test (monkeypatch) and returned as a dict for subprocesses.
+
+Also `FailingHTTPServer`: a tiny real HTTP server on 127.0.0.1 answering every
+request with one status (default 500), to test transient-failure handling.
+"""
+
+from __future__ import annotations
+
+import http.server
+import itertools
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+import pytest
+
+_BUCKETS = itertools.count()
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+
+    def client(self):  # noqa: ANN201 - boto3 client type
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": self.endpoint,
+        }
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        out: list[str] = []
+        paginator = self.client().get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            out.extend(o["Key"] for o in page.get("Contents", []))
+        return out
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield S3Server(endpoint=f"http://{host}:{port}")
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> str:
+    name = f"test-bucket-{os.getpid()}-{next(_BUCKETS)}"
+    s3_server.client().create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = s3_server.env()
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+class _StatusHandler(http.server.BaseHTTPRequestHandler):
+    status = 500
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        body = (
+            b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code>'
+            b"<Message>We encountered an internal error. Please try again.</Message></Error>"
+        )
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _answer
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+class FailingHTTPServer:
+    """A real HTTP server on 127.0.0.1 answering `status` to every request."""
+
+    def __init__(self, status: int = 500) -> None:
+        handler = type("Handler", (_StatusHandler,), {"status": status})
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> "FailingHTTPServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
