@@ -1,0 +1,1 @@
+"""The rendered manifests: `invoke render`, `invoke validate` and the rules it runs."""
