@@ -92,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     _param_flag(p, "s3_endpoint")
     _add_common(p, "sample")
     p.set_defaults(func=_step_sample)
+
+    from runner import register
+
+    p = sub.add_parser("register", help="upsert a STAC item into the STAC API",
+                       description="Create the collection if missing, POST the item, PUT it when it "
+                       "exists (token: env STAC_API_TOKEN). Outputs: item_url.")
+    register.add_arguments(p)
+    _add_common(p, "register")
+    p.set_defaults(func=register.run)
     return parser
 
 
