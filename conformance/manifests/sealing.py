@@ -41,7 +41,7 @@ def seal(cert_pem: bytes, value: bytes, label: bytes) -> str:
     """One `encryptedData` value (base64) for a certificate's public key."""
     public = x509.load_pem_x509_certificate(cert_pem).public_key()
     if not isinstance(public, rsa.RSAPublicKey):
-        raise ValueError("the sealing certificate must hold an RSA key")
+        raise TypeError("the sealing certificate must hold an RSA key")
     session_key = os.urandom(32)
     rsa_ct = public.encrypt(session_key, _oaep(label))
     aes_ct = AESGCM(session_key).encrypt(_NONCE, value, None)
@@ -52,7 +52,7 @@ def unseal(key_pem: bytes, sealed: str, label: bytes) -> bytes:
     """The plaintext of one `encryptedData` value (needs the controller's private key)."""
     private = serialization.load_pem_private_key(key_pem, password=None)
     if not isinstance(private, rsa.RSAPrivateKey):
-        raise ValueError("the sealing key must be an RSA key")
+        raise TypeError("the sealing key must be an RSA key")
     raw = base64.b64decode(sealed)
     (size,) = struct.unpack(">H", raw[:2])
     session_key = private.decrypt(raw[2 : 2 + size], _oaep(label))
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open(args.cert, "rb") as f:
             doc = sealed_secret(f.read(), args.namespace, args.name, data)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, TypeError) as e:
         print(f"sealing: {args.cert}: {e}", file=sys.stderr)
         return 2
     sys.stdout.write(yaml.safe_dump(doc, sort_keys=False))

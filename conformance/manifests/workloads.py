@@ -1,0 +1,182 @@
+"""Where the containers, images and object references of a rendered document are.
+
+Argo keeps its containers in template fields Kubernetes does not know (`spec.templates[].container`,
+`script`, `containerSet.containers`, `initContainers`, `sidecars`); built-in workloads keep them in
+their pod template. The policy rules walk both through `containers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+ARGO_KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
+_POD_TEMPLATE_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController")
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+@dataclass(frozen=True)
+class Container:
+    path: str  # field path of the container object, e.g. spec.templates[2].container
+    spec: dict[str, Any]  # the container
+    pod_security: dict[str, Any]  # the pod-level securityContext that applies to it
+
+
+def workflow_spec(obj: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(path, spec) of the Argo workflow spec in OBJ, None for other kinds."""
+    kind = obj.get("kind")
+    if kind == "CronWorkflow":
+        return "spec.workflowSpec", _dict(_dict(obj.get("spec")).get("workflowSpec"))
+    if kind in ARGO_KINDS:
+        return "spec", _dict(obj.get("spec"))
+    return None
+
+
+def templates(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(path, template) of every Argo template of OBJ."""
+    found = workflow_spec(obj)
+    if found is None:
+        return
+    path, spec = found
+    for i, t in enumerate(_list(spec.get("templates"))):
+        if isinstance(t, dict):
+            yield f"{path}.templates[{i}]", t
+
+
+def _pod_spec(obj: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    kind = obj.get("kind")
+    spec = _dict(obj.get("spec"))
+    if kind == "Pod":
+        return "spec", spec
+    if kind in _POD_TEMPLATE_KINDS:
+        return "spec.template.spec", _dict(_dict(spec.get("template")).get("spec"))
+    if kind == "CronJob":
+        job = _dict(_dict(spec.get("jobTemplate")).get("spec"))
+        return "spec.jobTemplate.spec.template.spec", _dict(_dict(job.get("template")).get("spec"))
+    return None
+
+
+def containers(obj: dict[str, Any]) -> Iterator[Container]:
+    """Every container of a workload or Argo document, with the pod securityContext it runs under."""
+    found = workflow_spec(obj)
+    if found is not None:
+        wf_security = _dict(found[1].get("securityContext"))
+        for path, t in templates(obj):
+            pod_security = _dict(t.get("securityContext")) or wf_security
+            for field in ("container", "script"):
+                if isinstance(t.get(field), dict):
+                    yield Container(f"{path}.{field}", t[field], pod_security)
+            for j, c in enumerate(_list(_dict(t.get("containerSet")).get("containers"))):
+                if isinstance(c, dict):
+                    yield Container(f"{path}.containerSet.containers[{j}]", c, pod_security)
+            for field in ("initContainers", "sidecars"):
+                for j, c in enumerate(_list(t.get(field))):
+                    if isinstance(c, dict):
+                        yield Container(f"{path}.{field}[{j}]", c, pod_security)
+        return
+    pod = _pod_spec(obj)
+    if pod is None:
+        return
+    path, spec = pod
+    pod_security = _dict(spec.get("securityContext"))
+    for field in ("initContainers", "containers", "ephemeralContainers"):
+        for j, c in enumerate(_list(spec.get(field))):
+            if isinstance(c, dict):
+                yield Container(f"{path}.{field}[{j}]", c, pod_security)
+
+
+@dataclass(frozen=True)
+class Reference:
+    kind: str  # ServiceAccount, ConfigMap, Secret, PersistentVolumeClaim
+    name: str
+    path: str
+    key: str = ""  # the referenced key (configMapKeyRef/secretKeyRef/semaphore), if any
+    optional: bool = False
+
+
+def _volume_refs(volumes: Any, path: str) -> Iterator[Reference]:
+    for i, v in enumerate(_list(volumes)):
+        v = _dict(v)
+        at = f"{path}[{i}]"
+        if "configMap" in v:
+            cm = _dict(v["configMap"])
+            yield Reference("ConfigMap", str(cm.get("name", "")), f"{at}.configMap.name", optional=bool(cm.get("optional")))
+        if "secret" in v:
+            s = _dict(v["secret"])
+            yield Reference("Secret", str(s.get("secretName", "")), f"{at}.secret.secretName", optional=bool(s.get("optional")))
+        if "persistentVolumeClaim" in v:
+            yield Reference("PersistentVolumeClaim", str(_dict(v["persistentVolumeClaim"]).get("claimName", "")),
+                            f"{at}.persistentVolumeClaim.claimName")
+        for j, src in enumerate(_list(_dict(v.get("projected")).get("sources"))):
+            src = _dict(src)
+            for kind, field in (("ConfigMap", "configMap"), ("Secret", "secret")):
+                if field in src:
+                    ref = _dict(src[field])
+                    yield Reference(kind, str(ref.get("name", "")), f"{at}.projected.sources[{j}].{field}.name",
+                                    optional=bool(ref.get("optional")))
+
+
+def _container_refs(c: Container) -> Iterator[Reference]:
+    for i, e in enumerate(_list(c.spec.get("env"))):
+        value_from = _dict(_dict(e).get("valueFrom"))
+        for kind, field in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
+            if field in value_from:
+                ref = _dict(value_from[field])
+                yield Reference(kind, str(ref.get("name", "")), f"{c.path}.env[{i}].valueFrom.{field}.name",
+                                key=str(ref.get("key", "")), optional=bool(ref.get("optional")))
+    for i, e in enumerate(_list(c.spec.get("envFrom"))):
+        e = _dict(e)
+        for kind, field in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+            if field in e:
+                ref = _dict(e[field])
+                yield Reference(kind, str(ref.get("name", "")), f"{c.path}.envFrom[{i}].{field}.name",
+                                optional=bool(ref.get("optional")))
+
+
+def _semaphore_refs(sync: Any, path: str) -> Iterator[Reference]:
+    sync = _dict(sync)
+    entries = [(f"{path}.semaphores[{i}]", s) for i, s in enumerate(_list(sync.get("semaphores")))]
+    if "semaphore" in sync:  # the pre-3.6 single form
+        entries.append((f"{path}.semaphore", sync["semaphore"]))
+    for at, s in entries:
+        s = _dict(s)
+        if "configMapKeyRef" in s:
+            ref = _dict(s["configMapKeyRef"])
+            yield Reference("ConfigMap", str(ref.get("name", "")), f"{at}.configMapKeyRef.name",
+                            key=str(ref.get("key", "")), optional=bool(ref.get("optional")))
+
+
+def references(obj: dict[str, Any]) -> Iterator[Reference]:
+    """Every ServiceAccount, ConfigMap, Secret and PVC a document refers to by name."""
+    found = workflow_spec(obj)
+    if found is not None:
+        path, spec = found
+        if spec.get("serviceAccountName"):
+            yield Reference("ServiceAccount", str(spec["serviceAccountName"]), f"{path}.serviceAccountName")
+        executor_sa = _dict(spec.get("executor")).get("serviceAccountName")
+        if executor_sa:
+            yield Reference("ServiceAccount", str(executor_sa), f"{path}.executor.serviceAccountName")
+        yield from _volume_refs(spec.get("volumes"), f"{path}.volumes")
+        yield from _semaphore_refs(spec.get("synchronization"), f"{path}.synchronization")
+        for tpath, t in templates(obj):
+            if t.get("serviceAccountName"):
+                yield Reference("ServiceAccount", str(t["serviceAccountName"]), f"{tpath}.serviceAccountName")
+            yield from _volume_refs(t.get("volumes"), f"{tpath}.volumes")
+            yield from _semaphore_refs(t.get("synchronization"), f"{tpath}.synchronization")
+    else:
+        pod = _pod_spec(obj)
+        if pod is not None:
+            path, spec = pod
+            if spec.get("serviceAccountName"):
+                yield Reference("ServiceAccount", str(spec["serviceAccountName"]), f"{path}.serviceAccountName")
+            yield from _volume_refs(spec.get("volumes"), f"{path}.volumes")
+    for c in containers(obj):
+        yield from _container_refs(c)
