@@ -89,8 +89,8 @@ def _db_owner() -> str | None:
 
 def _run(cmd: list[str], *, user: str | None, what: str, env: dict[str, str] | None = None,
          timeout: float = 60) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, user=user, env=env, timeout=timeout,
-                          cwd="/")
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, user=user, env=env,
+                          timeout=timeout, cwd="/")
     if proc.returncode != 0:
         tail = (proc.stdout + proc.stderr).strip()[-2000:]
         pytest.fail(f"STAC API fixture: {what} failed (exit {proc.returncode}):\n{tail}", pytrace=False)
@@ -199,6 +199,6 @@ def stac_api() -> Iterator[StacApi]:
         if api_proc is not None:
             _stop(api_proc)
         if pg_started:
-            subprocess.run([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True,
-                           user=owner, timeout=30, cwd="/")
+            subprocess.run([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], check=False,
+                           capture_output=True, user=owner, timeout=30, cwd="/")
         shutil.rmtree(root, ignore_errors=True)
