@@ -1,0 +1,70 @@
+"""Schema sources: Kubernetes version selection, validator reuse, the committed Argo export."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.schema import argo_export, check_documents, kubernetes
+from conformance.schema.documents import load_documents
+
+PVC = """
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: scratch}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+"""
+
+
+def test_schema_dir_picks_the_target_version() -> None:
+    assert kubernetes.schema_dir("1.32").name == "v1.32.0-local-strict"
+    assert kubernetes.schema_dir("v1.30.4").name == "v1.30.0-local-strict"
+
+
+@pytest.mark.parametrize("version", ["1.24", "1.99", "latest"])
+def test_unsupported_versions_are_refused(version: str) -> None:
+    with pytest.raises(kubernetes.SchemaUnavailable):
+        check_documents([], version)
+
+
+def test_one_validator_per_version_and_kind_is_reused() -> None:
+    first = kubernetes.validator_for("1.32", "v1", "PersistentVolumeClaim")
+    assert first is kubernetes.validator_for("1.32", "v1", "PersistentVolumeClaim")
+    assert first is not kubernetes.validator_for("1.31", "v1", "PersistentVolumeClaim")
+
+
+def test_crd_groups_are_not_mistaken_for_builtin_kinds() -> None:
+    assert kubernetes.validator_for("1.32", "bitnami.com/v1alpha1", "SealedSecret") is None
+    # same file name as apps/v1 Deployment would need group `apps`, not `apps.example.com`
+    assert kubernetes.validator_for("1.32", "apps.example.com/v1", "Deployment") is None
+
+
+def test_the_target_version_decides_which_kinds_exist() -> None:
+    """flowcontrol v1beta3 was removed in Kubernetes 1.32: checked in 1.31, unknown in 1.32."""
+    docs, _ = load_documents(
+        "apiVersion: flowcontrol.apiserver.k8s.io/v1beta3\nkind: FlowSchema\nmetadata: {name: f}\n"
+        "spec: {priorityLevelConfiguration: {name: p}}\n",
+        "f.yaml",
+    )
+    found, summary = check_documents(docs, "1.31")
+    assert found == [] and summary["by_schema"] == {"kubernetes-1.31": 1}
+    found, _ = check_documents(docs, "1.32")
+    assert [f.rule for f in found] == ["schema.unknown-kind"]
+
+
+def test_summary_counts_and_allow_list() -> None:
+    docs, _ = load_documents(PVC + "---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n", "f.yaml")
+    found, summary = check_documents(docs, allow_unknown={("example.com/v1", "Widget"): "tested elsewhere"})
+    assert found == []
+    assert summary["checked"] == {"PersistentVolumeClaim": 1}
+    assert summary["skipped"] == [
+        {"file": "f.yaml", "kind": "Widget", "name": "w", "path": "", "reason": "tested elsewhere"}
+    ]
+    found, _ = check_documents(docs)
+    assert [f.rule for f in found] == ["schema.unknown-kind"]
+
+
+def test_committed_argo_schema_equals_a_fresh_export() -> None:
+    """Golden file: regenerate with `python -m conformance.schema.argo_export`, never in CI."""
+    assert argo_export.ARGO_SCHEMA_PATH.read_text() == argo_export.dumps(argo_export.export())

@@ -1,0 +1,111 @@
+"""Every rule of the schema engine: a valid and an invalid fixture (table-driven).
+
+Each invalid fixture must produce exactly the listed findings of its rule
+(field path and a word of the message); each valid one no finding at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance.findings import Severity
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# rule id, fixture folder, standalone lint?, expected (path, message fragment) of the invalid fixture
+RULES: list[tuple[str, str, bool, list[tuple[str, str]]]] = [
+    ("yaml.syntax", "yaml.syntax", False, [("", "line 7")]),
+    ("yaml.duplicate-key", "yaml.duplicate-key", False, [("metadata.labels", "line 8")]),
+    ("yaml.not-a-mapping", "yaml.not-a-mapping", False, [("", "document 1 is a list")]),
+    ("schema.missing-kind", "schema.missing-kind", False, [("", "no apiVersion or no kind")]),
+    ("schema.unknown-kind", "schema.unknown-kind", False, [("", "no schema for ExternalSecret")]),
+    ("schema.kubernetes", "schema.kubernetes", False, [("spec.storageClass", "unknown field")]),
+    ("schema.argo", "schema.argo", False, [("spec.templates[0].container.imagee", "unknown field")]),
+    ("schema.crd", "schema.crd-sealedsecret", False, [("spec.template.tpye", "unknown field")]),
+    ("schema.crd", "schema.crd-prometheusrule", False, [("spec.groups[0].rules[0].for", "does not match")]),
+    ("argo.entrypoint", "argo.entrypoint", False, [("spec.entrypoint", "'mian' names no template")]),
+    ("argo.template-name-unique", "argo.template-name-unique", False, [("spec.templates[1].name", "used twice")]),
+    ("argo.template-type", "argo.template-type", False, [("spec.templates[0]", "2 types: container, script")]),
+    ("argo.template-ref", "argo.template-ref", False, [("spec.templates[0].dag.tasks[1].template", "'reprot'")]),
+    (
+        "argo.workflow-template-ref",
+        "argo.workflow-template-ref",
+        False,
+        [("spec.workflowSpec.workflowTemplateRef.name", "'geozarr-convert' is not in the rendered set")],
+    ),
+    (
+        "argo.needs-cluster-object",
+        "argo.needs-cluster-object",
+        True,
+        [("spec.templates[0].steps[0][0].templateRef", "needs a cluster object")],
+    ),
+    ("argo.dag-task-name-unique", "argo.dag-task-name-unique", False, [("spec.templates[0].dag.tasks[1].name", "'a'")]),
+    ("argo.dag-dependency", "argo.dag-dependency", False, [("spec.templates[0].dag.tasks[1].depends", "'preflght'")]),
+    ("argo.dag-cycle", "argo.dag-cycle", False, [("spec.templates[0].dag.tasks", "convert -> validate -> convert")]),
+    (
+        "argo.input-ref",
+        "argo.input-ref",
+        False,
+        [("spec.templates[0].container.args[1]", "no input parameter 'spatial_chunk'")],
+    ),
+    (
+        "argo.workflow-parameter-ref",
+        "argo.workflow-parameter-ref",
+        False,
+        [("spec.templates[0].container.args[1]", "no parameter 'collection'")],
+    ),
+    (
+        "argo.task-output-ref",
+        "argo.task-output-ref",
+        False,
+        [
+            ("spec.templates[0].dag.tasks[1].arguments.parameters[0].value", "no output parameter 'store'"),
+            ("spec.templates[0].dag.tasks[2].arguments.parameters[0].value", "not upstream"),
+        ],
+    ),
+    (
+        "argo.step-output-ref",
+        "argo.step-output-ref",
+        False,
+        [("spec.templates[0].steps[0][1].arguments.parameters[0].value", "earlier step group")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule", "folder", "standalone", "expected"), RULES, ids=[r[1] for r in RULES])
+def test_invalid_fixture_fails_with_the_rule(
+    check_file, rule: str, folder: str, standalone: bool, expected: list
+) -> None:
+    found = check_file(FIXTURES / folder / "invalid.yaml", standalone=standalone)
+    mine = [f for f in found if f.rule == rule]
+    assert [f.path for f in mine] == [path for path, _ in expected], found
+    for finding, (_, fragment) in zip(mine, expected, strict=True):
+        assert fragment in finding.message
+        assert finding.file == "invalid.yaml"
+    others = [f for f in found if f.rule != rule and f.severity is Severity.ERROR]
+    assert not others, f"the fixture should only break {rule}: {others}"
+
+
+@pytest.mark.parametrize(("rule", "folder", "standalone", "expected"), RULES, ids=[r[1] for r in RULES])
+def test_valid_fixture_is_clean(check_file, rule: str, folder: str, standalone: bool, expected: list) -> None:
+    assert check_file(FIXTURES / folder / "valid.yaml", standalone=standalone) == []
+
+
+def test_every_fixture_folder_is_in_the_table() -> None:
+    folders = {p.name for p in FIXTURES.iterdir() if p.is_dir() and (p / "invalid.yaml").exists()}
+    assert folders == {r[1] for r in RULES}
+
+
+def test_findings_name_kind_and_name(check_file) -> None:
+    [finding] = [f for f in check_file(FIXTURES / "schema.argo" / "invalid.yaml") if f.rule == "schema.argo"]
+    assert (finding.kind, finding.name) == ("WorkflowTemplate", "hello")
+
+
+def test_rule_severities(check_file) -> None:
+    """A cluster-only reference is an error in a rendered env, a note when linting loose files."""
+    [note] = check_file(FIXTURES / "argo.needs-cluster-object" / "invalid.yaml", standalone=True)
+    assert note.severity is Severity.INFO
+    [error] = check_file(FIXTURES / "argo.needs-cluster-object" / "invalid.yaml", standalone=False)
+    assert (error.rule, error.severity) == ("argo.template-ref", Severity.ERROR)
