@@ -1,2 +1,83 @@
-def main(argv=None) -> int:
-    return 0
+"""`geozarr-conformance` / `python -m conformance`: GeoZarr and STAC conformance checks.
+
+    python -m conformance geozarr STORE [--json] [--output FILE_OR_S3_URI]
+    python -m conformance stac ITEM.json [--store STORE] [--json] [--output ...]
+
+Exit 0 pass, 1 error findings, 2 cannot run (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"geozarr-conformance: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="geozarr-conformance", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="kind", required=True, parser_class=_Parser)
+    g = sub.add_parser("geozarr", help="check a GeoZarr store (local path or s3:// URI)")
+    g.add_argument("store", metavar="STORE")
+    g.add_argument("--no-sample", action="store_true", help="skip data sampling (metadata only)")
+    g.add_argument("--no-gdal", action="store_true", help="skip the GDAL interop check")
+    g.add_argument("--bands-per-level", type=int, default=2, metavar="N",
+                   help="bands sampled per derived level (default 2)")
+    s = sub.add_parser("stac", help="check a STAC item (file, http(s) URL or s3:// URI)")
+    s.add_argument("item", metavar="ITEM")
+    s.add_argument("--store", default="", help="the store the item describes (consistency checks)")
+    s.add_argument("--offline", action="store_true", help="never fetch uncached extension schemas")
+    s.add_argument("--schema-cache", default="", metavar="DIR",
+                   help="extension schema cache (default $GEOZARR_STAC_SCHEMA_CACHE or the user cache dir)")
+    for q in (g, s):
+        q.add_argument("--json", action="store_true", help="print the report as JSON")
+        q.add_argument("--output", default="", metavar="FILE_OR_S3_URI", help="also write the JSON report there")
+        q.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from conformance.report import progress_printer, render_table, write_output
+
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    progress = progress_printer(not args.quiet and not args.json and sys.stderr.isatty())
+    try:
+        if args.kind == "geozarr":
+            from conformance.geozarr.check import check_store
+
+            report = check_store(args.store, sample=not args.no_sample, gdal=not args.no_gdal,
+                                 bands_per_level=args.bands_per_level, progress=progress)
+        else:
+            from conformance.stac.check import check_item
+
+            report = check_item(args.item, store=args.store or None, offline=args.offline,
+                                schema_cache=args.schema_cache or None, progress=progress)
+    except KeyboardInterrupt:
+        print("geozarr-conformance: interrupted", file=sys.stderr)
+        return 2
+    if report.error:
+        print(f"geozarr-conformance: {args.kind} {report.target}: cannot run: {report.error}", file=sys.stderr)
+    if args.output:
+        try:
+            write_output(report, args.output)
+        except Exception as exc:  # noqa: BLE001 - an edge: one line, exit 2
+            print(f"geozarr-conformance: cannot write {args.output}: {exc}", file=sys.stderr)
+            return 2
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    elif not report.error:
+        print(render_table(report))
+    return report.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

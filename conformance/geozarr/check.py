@@ -1,0 +1,52 @@
+"""`geozarr-conformance geozarr STORE`: every GeoZarr rule on one store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from conformance.geozarr import arrays, conventions, gdal_interop, multiscales, sampling, spatial, zarr_format
+from conformance.geozarr.context import GeoZarrContext
+from conformance.geozarr.model import load_model
+from conformance.geozarr.store import StoreUnavailable, open_store
+from conformance.report import Check, Report, run_checks, skip_rules
+
+METADATA_CHECKS: tuple[Check[GeoZarrContext], ...] = (
+    *zarr_format.CHECKS,
+    *conventions.CHECKS,
+    *spatial.CHECKS,
+    *multiscales.CHECKS,
+    *arrays.CHECKS,
+)
+ALL_CHECKS = METADATA_CHECKS + sampling.CHECKS + gdal_interop.CHECKS
+
+
+def check_store(url: str, *, sample: bool = True, gdal: bool = True, bands_per_level: int = 2,
+                progress: Callable[[str], None] | None = None) -> Report:
+    """Check the store at URL; the report's error is set when it cannot run."""
+    report = Report(kind="geozarr", target=url)
+    t0 = time.perf_counter()
+    try:
+        t = time.perf_counter()
+        access = open_store(url)
+        model = load_model(access)
+        report.add_phase("open", time.perf_counter() - t)
+    except StoreUnavailable as exc:
+        report.error = str(exc)
+        report.total_seconds = time.perf_counter() - t0
+        return report
+    ctx = GeoZarrContext(access=access, model=model, bands_per_level=bands_per_level, gdal=gdal)
+    run_checks(METADATA_CHECKS, ctx, report, progress)
+    if sample:
+        run_checks(sampling.CHECKS, ctx, report, progress)
+    else:
+        skip_rules(sampling.CHECKS, report, "--no-sample")
+    if gdal:
+        run_checks(gdal_interop.CHECKS, ctx, report, progress)
+    else:
+        skip_rules(gdal_interop.CHECKS, report, "--no-gdal")
+    report.io = access.stats.to_dict()
+    report.io["nodes"] = len(model.nodes)
+    report.io["objects_listed"] = len(model.keys)
+    report.total_seconds = time.perf_counter() - t0
+    return report

@@ -1,0 +1,89 @@
+"""`geozarr-conformance stac ITEM [--store STORE]`: schema and consistency checks of one item."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from conformance.geozarr.model import load_model
+from conformance.geozarr.store import IOStats, StoreUnavailable, open_store, s3_storage_options
+from conformance.report import Report, run_checks, skip_rules
+from conformance.stac.rules import ITEM_CHECKS, SCHEMA_CHECKS, STORE_CHECKS, StacContext
+from conformance.stac.schemas import SchemaStore, default_cache_dir
+
+
+class ItemUnavailable(Exception):
+    pass
+
+
+def load_item(ref: str, stats: IOStats) -> dict[str, Any]:
+    """The item JSON from a file, an http(s) URL or an s3:// URI."""
+    try:
+        if ref.startswith(("http://", "https://")):
+            import requests
+
+            resp = requests.get(ref, timeout=30)
+            resp.raise_for_status()
+            data = resp.content
+        elif ref.startswith("s3://"):
+            import s3fs
+
+            data = s3fs.S3FileSystem(**s3_storage_options()).cat_file(ref[5:])
+        else:
+            data = Path(ref[7:] if ref.startswith("file://") else ref).read_bytes()
+    except Exception as exc:  # noqa: BLE001 - any failure to fetch means we cannot run
+        raise ItemUnavailable(f"cannot read {ref}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") \
+            from exc
+    stats.add("item", 1, len(data))
+    try:
+        item = json.loads(data)
+    except ValueError as exc:
+        raise ItemUnavailable(f"{ref} is not JSON: {exc}") from exc
+    if not isinstance(item, dict) or item.get("type") != "Feature":
+        raise ItemUnavailable(f"{ref} is not a STAC item (type is not Feature)")
+    return item
+
+
+def check_item(ref: str, *, store: str | None = None, offline: bool = False, schema_cache: str | None = None,
+               progress: Callable[[str], None] | None = None) -> Report:
+    report = Report(kind="stac", target=ref)
+    t0 = time.perf_counter()
+    item_stats = IOStats()
+    try:
+        item = load_item(ref, item_stats)
+    except ItemUnavailable as exc:
+        report.error = str(exc)
+        report.total_seconds = time.perf_counter() - t0
+        return report
+    schemas = SchemaStore(cache_dir=Path(schema_cache) if schema_cache else default_cache_dir(), offline=offline)
+    ctx = StacContext(item=item, schemas=schemas, store_url=store)
+    access = None
+    if store:
+        try:
+            t = time.perf_counter()
+            access = open_store(store)
+            ctx.model = load_model(access)
+            report.add_phase("open", time.perf_counter() - t)
+        except StoreUnavailable as exc:
+            report.error = f"store {store}: {exc}"
+            report.total_seconds = time.perf_counter() - t0
+            return report
+    run_checks(SCHEMA_CHECKS, ctx, report, progress)
+    run_checks(ITEM_CHECKS, ctx, report, progress)
+    if ctx.model is not None:
+        run_checks(STORE_CHECKS, ctx, report, progress)
+    else:
+        skip_rules(STORE_CHECKS, report, "no --store given")
+    io = item_stats.to_dict()
+    if access is not None:
+        s = access.stats.to_dict()
+        io = {"requests": io["requests"] + s["requests"], "bytes": io["bytes"] + s["bytes"],
+              "by_kind": {**s["by_kind"], **io["by_kind"]}}
+    io["schemas_fetched"] = len(schemas.fetched)
+    report.io = io
+    report.extra["schema_cache"] = str(schemas.cache_dir)
+    report.total_seconds = time.perf_counter() - t0
+    return report
