@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from jsonschema import ValidationError
-from jsonschema.exceptions import relevance
 
 from conformance.findings import Finding, Rule
 
@@ -34,16 +33,26 @@ def _is_null_branch(error: ValidationError) -> bool:
     return isinstance(schema, dict) and schema.get("type") in ("null", ["null"])
 
 
-def _leaf(error: ValidationError) -> ValidationError:
-    """The most specific error under an anyOf/oneOf failure."""
-    while error.validator in ("anyOf", "oneOf") and error.context and not _only_required(error.validator_value):
-        candidates = [e for e in error.context if not _is_null_branch(e)] or list(error.context)
-        # prefer the branch that got deepest into the instance, then jsonschema's relevance
-        best = max(candidates, key=lambda e: (len(e.absolute_path), -_type_mismatch(e), relevance(e)))
-        if len(best.absolute_path) <= len(error.absolute_path) and _type_mismatch(best):
-            break  # every branch failed on the type itself: the anyOf message says it best
-        error = best
-    return error
+def _leaves(error: ValidationError) -> list[ValidationError]:
+    """The specific errors under an anyOf/oneOf failure (all of them, in the branch that applies).
+
+    Optional fields are `anyOf: [X, null]`: the errors inside X are what matters. For a real
+    union (int-or-string) whose every branch fails on the type itself, the union error is kept.
+    """
+    if error.validator not in ("anyOf", "oneOf") or not error.context or _only_required(error.validator_value):
+        return [error]
+    branches: dict[object, list[ValidationError]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    real = [errs for errs in branches.values() if not (len(errs) == 1 and _is_null_branch(errs[0]))]
+    if not real:
+        return [error]
+    if len(real) > 1:
+        depth = len(error.absolute_path)
+        if all(e.validator == "type" and len(e.absolute_path) == depth for errs in real for e in errs):
+            return [error]
+        real = [max(real, key=lambda errs: (max(len(e.absolute_path) for e in errs), -len(errs)))]
+    return [leaf for sub in real[0] for leaf in _leaves(sub)]
 
 
 def _type_mismatch(error: ValidationError) -> int:
@@ -70,8 +79,12 @@ def _only_required(branches: Any) -> bool:
 
 
 def describe(error: ValidationError) -> Iterator[tuple[str, str]]:
-    """(field path, message) for one jsonschema error (several for unknown fields)."""
-    error = _leaf(error)
+    """(field path, message) for one jsonschema error (several for unknown fields or unions)."""
+    for leaf in _leaves(error):
+        yield from _describe_one(leaf)
+
+
+def _describe_one(error: ValidationError) -> Iterator[tuple[str, str]]:
     path = field_path(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set((error.schema.get("properties") or {}).keys())

@@ -68,3 +68,29 @@ def test_summary_counts_and_allow_list() -> None:
 def test_committed_argo_schema_equals_a_fresh_export() -> None:
     """Golden file: regenerate with `python -m conformance.schema.argo_export`, never in CI."""
     assert argo_export.ARGO_SCHEMA_PATH.read_text() == argo_export.dumps(argo_export.export())
+
+
+def test_every_schema_error_of_a_document_is_reported_at_its_field() -> None:
+    """Generated schemas wrap optional fields in anyOf[X, null]: errors inside X must all surface."""
+    docs, _ = load_documents(
+        """
+apiVersion: argoproj.io/v1alpha1
+kind: WorkflowTemplate
+metadata: {name: t}
+spec:
+  templates:
+  - name: main
+    retryStrategy: {limit: [1]}
+    container: busybox
+  - name: b
+    container: {image: x, resources: {limits: {cpu: [1]}}, env: [{name: A, value: 1}]}
+""",
+        "t.yaml",
+    )
+    found, _ = check_documents(docs)
+    assert [(f.path, f.message.split(": expected ")[-1]) for f in found] == [
+        ("spec.templates[0].container", "object"),
+        ("spec.templates[0].retryStrategy.limit", "string or integer"),
+        ("spec.templates[1].container.env[0].value", "string"),
+        ("spec.templates[1].container.resources.limits.cpu", "string or number"),
+    ]
