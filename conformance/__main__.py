@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from conformance.report import progress_printer, render_table, write_output
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["report"]:  # the conformance DAG's report step: conformance/dag/report.py
+        from conformance.dag.report import main as report_main
+
+        return report_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:
