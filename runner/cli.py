@@ -73,6 +73,94 @@ def _step_sample(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
     return summary
 
 
+def _source(args: argparse.Namespace) -> str:
+    source = args.source or params.resolve("source_url")
+    if not source:
+        raise BadInput("no SOURCE given and no source_url set (env SOURCE_URL)")
+    return str(source)
+
+
+def _step_preflight(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
+    from runner.converter_events import captured
+    from runner.preflight import run_preflight
+
+    params.apply_s3_endpoint(args.s3_endpoint)
+    source = _source(args)
+    groups = params.resolve("groups", args.groups)
+    with captured(log):
+        result = run_preflight(source, groups, allow_generic=args.allow_generic)
+    out = result.outputs()
+    log.info(f"{result.product_type}: conversion path {result.conversion_path}", **out)
+    return out
+
+
+def _step_convert(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
+    from runner.convert import ConvertRequest, default_output, derive_item_id, run_convert
+
+    params.apply_s3_endpoint(args.s3_endpoint)
+    source = _source(args)
+    item_id = params.resolve("item_id", args.item_id) or derive_item_id(source)
+    collection = params.resolve("collection", args.collection)
+    output = args.output or default_output(
+        params.resolve("output_bucket", args.output_bucket),
+        params.resolve("output_prefix", args.output_prefix),
+        collection,
+        item_id,
+    )
+    req = ConvertRequest(
+        source=source,
+        output=output,
+        groups=params.resolve("groups", args.groups),
+        item_id=item_id,
+        collection=collection,
+        spatial_chunk=params.resolve("spatial_chunk", args.spatial_chunk),
+        enable_sharding=params.resolve("enable_sharding", args.enable_sharding),
+        compression_level=params.resolve("compression_level", args.compression_level),
+        allow_generic=args.allow_generic,
+        force=args.force,
+        repair=args.repair,
+    )
+    return run_convert(req, log)
+
+
+def _step_stac(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
+    from runner import manifest, storage
+    from runner.stac_item import run_stac
+
+    params.apply_s3_endpoint(args.s3_endpoint)
+    output = storage.normalise_uri(args.output)
+    run = manifest.read(output) or {}
+    collection = params.resolve("collection", args.collection) or str(run.get("collection") or "")
+    item_id = params.resolve("item_id", args.item_id) or str(run.get("item_id") or "")
+    if not collection:
+        raise BadInput("no collection: pass --collection (or set COLLECTION)")
+    if not item_id:
+        raise BadInput("no item id: pass --item-id (or set ITEM_ID)")
+    out = run_stac(output, collection=collection, item_id=item_id, dest=args.item_out)
+    log.info("STAC item written", **out)
+    return out
+
+
+def _step_manifest(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
+    from runner import manifest, storage
+    from runner.errors import RunnerError
+
+    params.apply_s3_endpoint(args.s3_endpoint)
+    output = storage.normalise_uri(args.output)
+    doc = manifest.read(output)
+    if doc is None:
+        raise BadInput(f"{output}: no {manifest.MANIFEST_NAME}: the store is incomplete (or not converted)")
+    problems = manifest.verify(output, doc)
+    uri = manifest.manifest_location(output).uri
+    if problems:
+        raise RunnerError(f"{output}: the store differs from its manifest: {'; '.join(problems[:5])}"
+                          + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""),
+                          problems=problems)
+    log.info("store matches its manifest", output=output, manifest=uri,
+             documents=len(doc["metadata_documents"]))
+    return {"manifest": uri, "output": output, "verified": True}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="geozarr-runner", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -101,6 +189,63 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_arguments(p)
     _add_common(p, "register")
     p.set_defaults(func=register.run)
+
+    p = sub.add_parser("preflight", help="check the input and the requested groups; say the conversion path",
+                       description="Read the input's hierarchy (consolidated metadata when present), check "
+                       "the requested groups, detect the product type and the conversion path eopf-geozarr "
+                       "will take. Outputs: product_type, conversion_path, groups.")
+    p.add_argument("source", metavar="SOURCE", nargs="?", default=None,
+                   help="input product: local path or s3:// URI (default: source_url)")
+    _param_flag(p, "groups", nargs="+")
+    p.add_argument("--allow-generic", action="store_true",
+                   help="accept a Sentinel-2 product that the converter would not detect as one")
+    _param_flag(p, "s3_endpoint")
+    _add_common(p, "preflight")
+    p.set_defaults(func=_step_preflight)
+
+    p = sub.add_parser("convert", help="convert with eopf-geozarr; write OUTPUT/run.json last",
+                       description="Convert SOURCE to a GeoZarr store at OUTPUT with eopf-geozarr "
+                       "(S2 L2A: the S2-optimised path), repair the derived levels' proj:* attributes, "
+                       "and write the run manifest OUTPUT/run.json last: a store without it is incomplete "
+                       "and is removed by the next run. Outputs: output, manifest.")
+    p.add_argument("source", metavar="SOURCE", nargs="?", default=None,
+                   help="input product: local path or s3:// URI (default: source_url)")
+    p.add_argument("output", metavar="OUTPUT", nargs="?", default=None,
+                   help="output store (default s3://{output_bucket}/{output_prefix}/{collection}/{item_id}.zarr)")
+    _param_flag(p, "groups", nargs="+")
+    for key in ("item_id", "collection", "output_bucket", "output_prefix", "s3_endpoint",
+                "spatial_chunk", "enable_sharding", "compression_level"):
+        _param_flag(p, key)
+    p.add_argument("--allow-generic", action="store_true",
+                   help="accept a Sentinel-2 product that the converter would not detect as one")
+    p.add_argument("--force", action="store_true", help="reconvert even when OUTPUT is complete for this input")
+    p.add_argument("--no-repair", dest="repair", action="store_false",
+                   help="keep the converter's proj:* attributes on derived levels as they are")
+    _add_common(p, "convert")
+    p.set_defaults(func=_step_convert)
+
+    p = sub.add_parser("stac", help="build the STAC 1.1 item of a converted store",
+                       description="Build the STAC 1.1 Item of a complete store (OUTPUT/run.json must "
+                       "exist) with pystac: geometry/bbox in EPSG:4326 from the store, datetime from the "
+                       "source's stac_discovery, projection v2.0.0 fields, GeoZarr assets (+ alternate s3 "
+                       "hrefs with the storage extension). Outputs: item.")
+    p.add_argument("output", metavar="OUTPUT", help="the converted store: local path or s3:// URI")
+    _param_flag(p, "collection")
+    _param_flag(p, "item_id")
+    p.add_argument("-o", "--item-out", dest="item_out", required=True, metavar="ITEM.json",
+                   help="where to write the item: local path or s3:// URI")
+    _param_flag(p, "s3_endpoint")
+    _add_common(p, "stac")
+    p.set_defaults(func=_step_stac)
+
+    p = sub.add_parser("manifest", help="recompute (and verify) the run manifest of a store",
+                       description="Recompute the inventory of OUTPUT (bytes, objects, SHA-256 of every "
+                       "metadata document) and compare it with OUTPUT/run.json: exit 1 when they differ, "
+                       "2 when the store has no run.json (incomplete). Outputs: manifest.")
+    p.add_argument("output", metavar="OUTPUT", help="the converted store: local path or s3:// URI")
+    _param_flag(p, "s3_endpoint")
+    _add_common(p, "manifest")
+    p.set_defaults(func=_step_manifest)
     return parser
 
 

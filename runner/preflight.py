@@ -1,0 +1,207 @@
+"""`preflight`: read the input's hierarchy, check the requested groups, and say
+which product this is and which conversion path eopf-geozarr will take.
+
+Reads metadata only (consolidated metadata when the store has it). A missing
+group is bad input (exit 2) with one line listing the available groups and
+the closest matches.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import zarr
+import zarr.errors
+
+from runner import storage
+from runner.errors import BadInput, RunnerError, classify
+
+PATH_S2 = "s2-optimized"
+PATH_OLCI = "s3-olci-optimized"
+PATH_GENERIC = "generic"
+
+
+@dataclass
+class Preflight:
+    source: str
+    zarr_format: int
+    consolidated: bool
+    groups_available: list[str]
+    arrays: int
+    groups: list[str]
+    product_type: str
+    conversion_path: str
+    notes: list[str] = field(default_factory=list)
+    root_attributes: dict[str, Any] = field(default_factory=dict)
+
+    def outputs(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "zarr_format": self.zarr_format,
+            "consolidated": self.consolidated,
+            "product_type": self.product_type,
+            "conversion_path": self.conversion_path,
+            "groups": self.groups,
+            "groups_available": len(self.groups_available),
+            "arrays": self.arrays,
+            "notes": self.notes,
+        }
+
+
+def normalise_group(group: str) -> str:
+    """'measurements/reflectance/r10m/' -> '/measurements/reflectance/r10m'."""
+    g = group.strip()
+    if not g or g == "/":
+        return "/"
+    return "/" + g.strip("/")
+
+
+def open_source(uri: str) -> tuple[zarr.Group, bool]:
+    """Open the input store read-only; consolidated metadata when present."""
+    try:
+        store = storage.zarr_store(uri, read_only=True)
+    except RunnerError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise classify(exc, what=f"open the input {uri}") from exc
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                return zarr.open_consolidated(store, mode="r"), True
+            except (ValueError, KeyError, TypeError, FileNotFoundError,
+                    zarr.errors.GroupNotFoundError, zarr.errors.MetadataValidationError):
+                return zarr.open_group(store, mode="r"), False
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
+        raise BadInput(f"input {uri}: no Zarr group there (no .zgroup or zarr.json); "
+                       f"is the path or URI right?") from exc
+    except RunnerError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise classify(exc, what=f"read the input {uri}") from exc
+
+
+def _hierarchy(root: zarr.Group) -> tuple[list[str], int]:
+    groups = ["/"]
+    arrays = 0
+    for path, node in root.members(max_depth=None):
+        if isinstance(node, zarr.Group):
+            groups.append("/" + path)
+        else:
+            arrays += 1
+    return sorted(groups), arrays
+
+
+def product_type(attrs: dict[str, Any]) -> str:
+    """The product type from `stac_discovery.properties."product:type"` (e.g. S02MSIL2A)."""
+    sd = attrs.get("stac_discovery")
+    if isinstance(sd, dict):
+        props = sd.get("properties") or {}
+        for key in ("product:type", "eopf:type", "product_type"):
+            value = props.get(key) if isinstance(props, dict) else None
+            if value:
+                return str(value)
+    return "unknown"
+
+
+def _s2_detection(root: zarr.Group) -> tuple[bool, str]:
+    """eopf-geozarr's own Sentinel-2 detection, with the reason when it says no."""
+    from eopf_geozarr.s2_optimization.s2_converter import is_sentinel2_dataset
+
+    if root.metadata.zarr_format == 3:
+        return bool(is_sentinel2_dataset(root)), "Zarr v3: root must hold exactly measurements, quality, conditions"
+    from pydantic import TypeAdapter
+
+    from eopf_geozarr.data_api.s1 import Sentinel1Root
+    from eopf_geozarr.data_api.s2 import Sentinel2Root
+    from eopf_geozarr.pyz.v2 import GroupSpec
+
+    try:
+        model = TypeAdapter(Sentinel1Root | Sentinel2Root).validate_python(
+            GroupSpec.from_zarr(root).model_dump()
+        )
+    except ValueError as exc:
+        errors = getattr(exc, "errors", None)
+        first = ""
+        if callable(errors):
+            s2 = [e for e in errors() if "Sentinel2Root" in str(e.get("loc", ("",))[0])] or errors()
+            if s2:
+                loc = "/".join(str(p) for p in s2[0].get("loc", ())[1:] if p != "members")
+                first = f"{s2[0].get('msg', '')} at {loc or '/'}"
+        return False, first or str(exc).splitlines()[0]
+    return isinstance(model, Sentinel2Root), "validated against the Sentinel-2 model"
+
+
+def _olci_detection(root: zarr.Group) -> bool:
+    from eopf_geozarr.s3_olci_optimization.olci_converter import is_sentinel3_olci_dataset
+
+    try:
+        return bool(is_sentinel3_olci_dataset(root))
+    except Exception:  # noqa: BLE001 - detection failing means "not OLCI", as in the converter
+        return False
+
+
+def run_preflight(source: str, groups: list[str], *, allow_generic: bool = False) -> Preflight:
+    uri = storage.normalise_uri(source)
+    root, consolidated = open_source(uri)
+    try:
+        available, n_arrays = _hierarchy(root)
+        attrs = dict(root.attrs)
+    except RunnerError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise classify(exc, what=f"read the input {uri}") from exc
+
+    wanted = [normalise_group(g) for g in groups]
+    known = set(available)
+    for g in wanted:
+        if g not in known:
+            close = difflib.get_close_matches(g, available, n=3, cutoff=0.5)
+            shown = ", ".join(available[:40]) + (" ..." if len(available) > 40 else "")
+            raise BadInput(
+                f"group {g} not found in {uri}; closest: {', '.join(close) or 'none'}; "
+                f"available groups: {shown}",
+                group=g, closest=close,
+            )
+
+    ptype = product_type(attrs)
+    notes: list[str] = []
+    try:
+        is_s2, why = _s2_detection(root)
+    except Exception as exc:  # noqa: BLE001
+        raise classify(exc, what=f"inspect the input {uri}") from exc
+    if is_s2:
+        path = PATH_S2
+        notes.append("Sentinel-2 detected: the S2-optimised path converts the whole product "
+                     "(measurements/reflectance pyramid r10m..r720m); --groups only select what "
+                     "preflight checks")
+        if "L2A" not in ptype:
+            notes.append(f"product:type {ptype!r} has no L2A: the converter's L1C behaviour applies")
+    elif _olci_detection(root):
+        path = PATH_OLCI
+    else:
+        path = PATH_GENERIC
+        if ptype.startswith("S02") or ptype.upper().startswith("S2"):
+            msg = (f"input {uri} says product:type {ptype} but eopf-geozarr's Sentinel-2 detection "
+                   f"rejects it ({why}): it would silently take the generic path")
+            if not allow_generic:
+                raise BadInput(msg + "; fix the input or pass --allow-generic", product_type=ptype)
+            notes.append(msg)
+        if not wanted:
+            raise BadInput(f"input {uri}: the generic conversion path needs --groups "
+                           f"(available groups: {', '.join(available[:20])})")
+    return Preflight(
+        source=uri,
+        zarr_format=int(root.metadata.zarr_format),
+        consolidated=consolidated,
+        groups_available=available,
+        arrays=n_arrays,
+        groups=wanted,
+        product_type=ptype,
+        conversion_path=path,
+        notes=notes,
+        root_attributes=attrs,
+    )

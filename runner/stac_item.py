@@ -1,0 +1,270 @@
+"""`stac`: the STAC 1.1 Item of a converted store, built with pystac.
+
+- Refuses an incomplete store (no OUTPUT/run.json): exit 2.
+- geometry/bbox: the finest grid's `spatial:bbox` in its `proj:code`, densified
+  and transformed to EPSG:4326.
+- datetime from the source's `stac_discovery` (kept in the store's root
+  attributes): its `datetime`, or `start_datetime` when that is null (real
+  EOPF products); `start_datetime`/`end_datetime` are carried over.
+- projection v2.0.0 `proj:code`, `proj:shape`, `proj:transform` (6 elements,
+  the store's `spatial:transform`) and `proj:bbox` of the finest grid.
+- assets: `geozarr` (the store, `application/vnd.zarr; version=3`), one per
+  multiscales group (`...; profile=multiscales`, with the bands), and
+  `run-manifest`; for `s3://` outputs the href is the HTTPS URL of the object
+  and `alternate.s3` the `s3://` URI with the storage extension v2.0.0.
+- links: `derived_from` the source product.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from typing import Any
+
+import pystac
+import zarr
+from pyproj import CRS, Transformer
+from pystac.utils import str_to_datetime
+
+from runner import __version__, manifest, storage
+from runner.errors import BadInput, RunnerError, classify
+
+MEDIA_ZARR3 = "application/vnd.zarr; version=3"
+MEDIA_ZARR3_MULTISCALES = "application/vnd.zarr; version=3; profile=multiscales"
+EXT_PROJ = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
+EXT_EO = "https://stac-extensions.github.io/eo/v2.0.0/schema.json"
+EXT_ALTERNATE = "https://stac-extensions.github.io/alternate-assets/v1.2.0/schema.json"
+EXT_STORAGE = "https://stac-extensions.github.io/storage/v2.0.0/schema.json"
+EXT_PROCESSING = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
+STORAGE_SCHEME = "output-s3"
+
+
+def _open_root(uri: str) -> zarr.Group:
+    store = storage.zarr_store(uri, read_only=True)
+    try:
+        return zarr.open_consolidated(store, mode="r")
+    except (ValueError, KeyError, TypeError):
+        return zarr.open_group(store, mode="r")
+
+
+def _groups_with_grid(root: zarr.Group) -> dict[str, dict[str, Any]]:
+    """Node path -> attributes of every group declaring a grid (spatial:transform + proj:code)."""
+    out: dict[str, dict[str, Any]] = {}
+    for path, node in root.members(max_depth=None):
+        if isinstance(node, zarr.Group):
+            attrs = dict(node.attrs)
+            if "spatial:transform" in attrs and "spatial:shape" in attrs:
+                out["/" + path] = attrs
+    return out
+
+
+def _multiscales_groups(root: zarr.Group) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for path, node in root.members(max_depth=None):
+        if isinstance(node, zarr.Group) and "multiscales" in node.attrs:
+            out["/" + path] = dict(node.attrs)
+    return out
+
+
+def _finest(grids: dict[str, dict[str, Any]], multiscales: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The finest grid: the first layout entry of a multiscales group, else the smallest pixel."""
+    for path, attrs in sorted(multiscales.items()):
+        layout = (attrs.get("multiscales") or {}).get("layout") or []
+        for entry in layout:
+            if not entry.get("derived_from"):
+                child = f"{path}/{entry['asset']}"
+                if child in grids:
+                    return child, grids[child]
+    if not grids:
+        raise BadInput("the store declares no grid (no group with spatial:transform and spatial:shape)")
+    return min(grids.items(), key=lambda kv: abs(float(kv[1]["spatial:transform"][0])))
+
+
+def _crs_code(attrs: dict[str, Any], root_attrs: dict[str, Any]) -> str:
+    code = attrs.get("proj:code") or root_attrs.get("proj:code")
+    if not code:
+        om = root_attrs.get("other_metadata") or {}
+        code = om.get("horizontal_CRS_code")
+    if not code:
+        raise BadInput("the store's finest grid has no proj:code")
+    return str(code)
+
+
+def footprint(bbox: list[float], crs_code: str, densify: int = 4) -> tuple[dict[str, Any], list[float]]:
+    """The bbox (in `crs_code`) as a GeoJSON polygon and bbox in EPSG:4326."""
+    x1, y1, x2, y2 = (float(v) for v in bbox)
+    t = Transformer.from_crs(CRS.from_user_input(crs_code), CRS.from_epsg(4326), always_xy=True)
+    pts: list[tuple[float, float]] = []
+    n = densify
+    pts += [(x1 + (x2 - x1) * i / n, y1) for i in range(n)]
+    pts += [(x2, y1 + (y2 - y1) * i / n) for i in range(n)]
+    pts += [(x2 - (x2 - x1) * i / n, y2) for i in range(n)]
+    pts += [(x1, y2 - (y2 - y1) * i / n) for i in range(n)]
+    ring = [[round(c, 9) for c in t.transform(x, y)] for x, y in pts]
+    ring.append(ring[0])
+    lons = [p[0] for p in ring]
+    lats = [p[1] for p in ring]
+    return {"type": "Polygon", "coordinates": [ring]}, [min(lons), min(lats), max(lons), max(lats)]
+
+
+def _datetimes(sd_props: dict[str, Any]) -> tuple[datetime, dict[str, Any]]:
+    extra: dict[str, Any] = {}
+    for key in ("start_datetime", "end_datetime"):
+        if sd_props.get(key):
+            extra[key] = sd_props[key]
+    raw = sd_props.get("datetime") or sd_props.get("start_datetime") or sd_props.get("end_datetime")
+    if not raw:
+        raise BadInput("the source's stac_discovery has no datetime, start_datetime or end_datetime")
+    try:
+        return str_to_datetime(str(raw)), extra
+    except ValueError as exc:
+        raise BadInput(f"the source's stac_discovery datetime {raw!r} does not parse: {exc}") from exc
+
+
+def _bands(sd_props: dict[str, Any], present: set[str]) -> list[dict[str, Any]]:
+    """STAC 1.1 bands (eo v2.0.0) of the bands present in the multiscales levels."""
+    out: list[dict[str, Any]] = []
+    for b in sd_props.get("bands") or []:
+        name = b.get("name")
+        if name not in present:
+            continue
+        band: dict[str, Any] = {"name": name}
+        if b.get("common_name"):
+            band["eo:common_name"] = b["common_name"]
+        if b.get("center_wavelength") is not None:
+            cw = float(b["center_wavelength"])
+            band["eo:center_wavelength"] = round(cw / 1000.0, 6) if cw > 100 else cw  # nm -> µm
+        if b.get("full_width_half_max") is not None:
+            band["eo:full_width_half_max"] = float(b["full_width_half_max"])
+        if b.get("solar_illumination") is not None:
+            band["eo:solar_illumination"] = float(b["solar_illumination"])
+        out.append(band)
+    return out
+
+
+def https_href(s3_uri: str) -> str:
+    """The HTTPS URL of an s3:// object: path-style on AWS_ENDPOINT_URL, else AWS virtual-host."""
+    bucket, _, key = s3_uri[len("s3://"):].partition("/")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
+    if endpoint:
+        return f"{endpoint}/{bucket}/{key}"
+    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    return f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
+
+
+def storage_scheme(s3_uri: str) -> dict[str, Any]:
+    bucket = s3_uri[len("s3://"):].split("/", 1)[0]
+    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
+    if endpoint:
+        return {"type": "custom-s3", "platform": endpoint, "region": region, "requester_pays": False}
+    return {"type": "aws-s3", "platform": "https://{bucket}.s3.{region}.amazonaws.com",
+            "bucket": bucket, "region": region, "requester_pays": False}
+
+
+def _asset(uri: str, media_type: str, roles: list[str], title: str, extra: dict[str, Any] | None = None) -> pystac.Asset:
+    fields: dict[str, Any] = dict(extra or {})
+    if storage.is_s3(uri):
+        href = https_href(uri)
+        fields["alternate"] = {"s3": {"href": uri, "storage:refs": [STORAGE_SCHEME]}}
+    else:
+        href = uri
+    return pystac.Asset(href=href, media_type=media_type, roles=roles, title=title, extra_fields=fields)
+
+
+def build_item(output: str, *, collection: str, item_id: str) -> pystac.Item:
+    output = storage.normalise_uri(output)
+    run = manifest.read(output)
+    if run is None:
+        raise BadInput(f"{output}: no {manifest.MANIFEST_NAME}: the store is incomplete; run convert first")
+    root = _open_root(output)
+    root_attrs = dict(root.attrs)
+    grids = _groups_with_grid(root)
+    multiscales = _multiscales_groups(root)
+    finest_path, finest = _finest(grids, multiscales)
+    code = _crs_code(finest, root_attrs)
+    bbox_native = finest.get("spatial:bbox")
+    shape = [int(v) for v in finest["spatial:shape"]]
+    transform = [float(v) for v in finest["spatial:transform"]][:6]
+    if not bbox_native:
+        x0, y0 = transform[2], transform[5]
+        x1, y1 = x0 + transform[0] * shape[1], y0 + transform[4] * shape[0]
+        bbox_native = [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
+    geometry, bbox = footprint(bbox_native, code)
+
+    sd = root_attrs.get("stac_discovery") or {}
+    sd_props = sd.get("properties") or {}
+    dt, dt_extra = _datetimes(sd_props)
+
+    props: dict[str, Any] = {
+        **dt_extra,
+        "proj:code": code,
+        "proj:shape": shape,
+        "proj:transform": transform,
+        "proj:bbox": [float(v) for v in bbox_native],
+        "processing:software": {"eopf-geozarr": run["versions"]["eopf_geozarr"], "geozarr-runner": __version__},
+        "processing:lineage": f"eopf-geozarr convert ({run['conversion_path']}) of {run['input']['uri']}",
+        "created": run["finished_at"],
+        "updated": run["finished_at"],
+    }
+    for key in ("platform", "constellation"):
+        if sd_props.get(key):
+            props[key] = sd_props[key]
+    if sd_props.get("instrument"):
+        props["instruments"] = [sd_props["instrument"]]
+    if isinstance(sd_props.get("eo:cloud_cover"), (int, float)):
+        props["eo:cloud_cover"] = float(sd_props["eo:cloud_cover"])
+        # EOPF gives a fraction (0.0038); STAC wants percent 0-100
+        if props["eo:cloud_cover"] <= 1.0:
+            props["eo:cloud_cover"] = round(props["eo:cloud_cover"] * 100.0, 6)
+
+    extensions = [EXT_PROJ, EXT_EO, EXT_PROCESSING]
+    item = pystac.Item(id=item_id, geometry=geometry, bbox=bbox, datetime=dt, properties=props,
+                       collection=collection or None, stac_extensions=extensions)
+
+    item.add_asset("geozarr", _asset(output, MEDIA_ZARR3, ["data"], "GeoZarr store"))
+    for path, attrs in sorted(multiscales.items()):
+        layout = (attrs.get("multiscales") or {}).get("layout") or []
+        present: set[str] = set()
+        for entry in layout:
+            node = root.get(f"{path.lstrip('/')}/{entry['asset']}")
+            if isinstance(node, zarr.Group):
+                present |= {name for name, _ in node.arrays() if name not in {"x", "y", "spatial_ref"}}
+        key = path.strip("/").replace("/", "-") or "multiscales"
+        extra: dict[str, Any] = {}
+        bands = _bands(sd_props, present)
+        if bands:
+            extra["bands"] = bands
+        item.add_asset(key, _asset(f"{output}/{path.strip('/')}", MEDIA_ZARR3_MULTISCALES,
+                                   ["data"], f"{path} (multiscales: {', '.join(e['asset'] for e in layout)})",
+                                   extra))
+    item.add_asset("run-manifest", _asset(manifest.manifest_location(output).uri, "application/json",
+                                          ["metadata"], "Run manifest"))
+    if storage.is_s3(output):
+        item.stac_extensions += [EXT_ALTERNATE, EXT_STORAGE]
+        item.properties["storage:schemes"] = {STORAGE_SCHEME: storage_scheme(output)}
+
+    source_uri = run["input"]["uri"]
+    source_href = https_href(source_uri) if storage.is_s3(source_uri) else source_uri
+    item.add_link(pystac.Link(rel="derived_from", target=source_href, media_type="application/vnd.zarr",
+                              title=str(sd.get("id") or source_uri)))
+    return item
+
+
+def write_item(item: pystac.Item, dest: str) -> str:
+    loc = storage.locate(dest)
+    storage.write_text(loc, json.dumps(item.to_dict(include_self_link=False, transform_hrefs=False), indent=2) + "\n")
+    return loc.uri
+
+
+def run_stac(output: str, *, collection: str, item_id: str, dest: str) -> dict[str, Any]:
+    try:
+        item = build_item(output, collection=collection, item_id=item_id)
+        uri = write_item(item, dest)
+    except RunnerError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise classify(exc, what=f"build the STAC item of {output}") from exc
+    return {"item": uri, "item_id": item.id, "collection": collection, "bbox": item.bbox,
+            "datetime": item.datetime.isoformat() if item.datetime else None}
