@@ -11,6 +11,7 @@ Dispatch by apiVersion/kind:
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +35,19 @@ MISSING_KIND = Rule("schema.missing-kind", Severity.ERROR, "every document has a
 
 # (apiVersion, kind) -> why it may go unchecked. Empty: this repo deploys nothing without a schema.
 ALLOWED_UNKNOWN_KINDS: dict[tuple[str, str], str] = {}
+
+
+def rules() -> list[Rule]:
+    """Every rule the schema engine reports, in a stable order (for docs and tests)."""
+    from conformance.schema import argo_lint, argo_variables, documents
+
+    modules = (documents, kubernetes, argo, crds, sys.modules[__name__], argo_lint, argo_variables)
+    found: dict[str, Rule] = {}
+    for module in modules:
+        for value in vars(module).values():
+            if isinstance(value, Rule):
+                found.setdefault(value.id, value)
+    return list(found.values())
 
 
 def lint_view(view: WorkflowView, mode: LintMode) -> list[Finding]:

@@ -109,3 +109,9 @@ def test_rule_severities(check_file) -> None:
     assert note.severity is Severity.INFO
     [error] = check_file(FIXTURES / "argo.needs-cluster-object" / "invalid.yaml", standalone=False)
     assert (error.rule, error.severity) == ("argo.template-ref", Severity.ERROR)
+
+
+def test_every_rule_of_the_engine_has_fixtures() -> None:
+    from conformance.schema.check import rules
+
+    assert {r.id for r in rules()} == {r[0] for r in RULES}
