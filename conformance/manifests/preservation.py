@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,16 +118,50 @@ def _target_matches(target: dict[str, Any], kind: str, name: str) -> bool:
     return bool(target)
 
 
-def _patch_file_names(path: Path) -> set[tuple[str, str]]:
+def _load_patch(entry: dict[str, Any], base_dir: Path) -> list[Any]:
+    """The documents of a patch entry (its file or its inline text)."""
     try:
-        docs = list(yaml.safe_load_all(path.read_text()))
+        if entry.get("path"):
+            return list(yaml.safe_load_all((base_dir / str(entry["path"])).read_text()))
+        inline = entry.get("patch")
+        return list(yaml.safe_load_all(inline)) if isinstance(inline, str) else [inline]
     except (OSError, yaml.YAMLError):
-        return set()
-    return {(str(d.get("kind", "")), str(_dict(d.get("metadata")).get("name", ""))) for d in docs if isinstance(d, dict)}
+        return []
 
 
-def patches_for(kustomization_dir: Path, kind: str, name: str) -> list[str]:
-    """Repo-relative files of the patches in KUSTOMIZATION_DIR (and its components) that target KIND/NAME."""
+@dataclass(frozen=True)
+class Patch:
+    file: str  # repo-relative: the patch file, or the kustomization holding an inline patch
+    docs: tuple[Any, ...]
+
+    def touches(self, lost: str) -> bool:
+        """Could this patch have removed LOST (a field path like `spec.templates[name=main].dag`)?
+
+        A strategic-merge patch that sets the list LOST is in replaces that list wholesale; a
+        JSON6902 operation removes or replaces the list, one of its elements, or the lost field."""
+        field = _list_field(lost)
+        tail = lost.split("]", 1)[1].replace(".", "/") if "]" in lost else ""
+        pointer = "/" + field.replace(".", "/")
+        element = re.compile(re.escape(pointer) + r"(/(\d+|-))?")
+        for doc in self.docs:
+            if isinstance(doc, dict):
+                node: Any = doc
+                for part in field.split("."):
+                    node = node.get(part) if isinstance(node, dict) else None
+                if node is not None:
+                    return True
+            elif isinstance(doc, list):
+                for op in doc:
+                    if not isinstance(op, dict) or op.get("op") not in ("remove", "replace", "move"):
+                        continue
+                    at = str(op.get("from") if op.get("op") == "move" else op.get("path", ""))
+                    if element.fullmatch(at) or (tail and at.startswith(pointer) and at.endswith(tail)):
+                        return True
+        return False
+
+
+def patches_for(kustomization_dir: Path, kind: str, name: str) -> list[Patch]:
+    """The patches in KUSTOMIZATION_DIR (and its components) that target KIND/NAME."""
     kfile = next((kustomization_dir / n for n in ("kustomization.yaml", "kustomization.yml", "Kustomization")
                   if (kustomization_dir / n).is_file()), None)
     if kfile is None:
@@ -135,25 +170,34 @@ def patches_for(kustomization_dir: Path, kind: str, name: str) -> list[str]:
         k = _dict(yaml.safe_load(kfile.read_text()))
     except (OSError, yaml.YAMLError):
         return []
-    found: list[str] = []
+    found: list[Patch] = []
     entries = [_dict(p) for p in _list(k.get("patches")) + _list(k.get("patchesJson6902"))]
     entries += [{"path": p} if isinstance(p, str) else {"patch": p} for p in _list(k.get("patchesStrategicMerge"))]
     for entry in entries:
         target = _dict(entry.get("target"))
-        file = kustomization_dir / str(entry["path"]) if entry.get("path") else None
+        docs = _load_patch(entry, kustomization_dir)
         if target:
             hit = _target_matches(target, kind, name)
-        elif file is not None:
-            hit = (kind, name) in _patch_file_names(file)
         else:
-            inline = entry.get("patch")
-            doc = _dict(yaml.safe_load(inline)) if isinstance(inline, str) else _dict(inline)
-            hit = doc.get("kind") == kind and _dict(doc.get("metadata")).get("name") == name
+            hit = any(isinstance(d, dict) and d.get("kind") == kind and _dict(d.get("metadata")).get("name") == name
+                      for d in docs)
         if hit:
-            found.append(repo.relpath(file) if file is not None else repo.relpath(kfile))
+            file = kustomization_dir / str(entry["path"]) if entry.get("path") else kfile
+            found.append(Patch(repo.relpath(file), tuple(docs)))
     for component in _list(k.get("components")):
         found += patches_for((kustomization_dir / str(component)).resolve(), kind, name)
     return found
+
+
+def _list_field(path: str) -> str:
+    """`spec.templates[name=main].dag` -> `spec.templates`: the list whose element was lost."""
+    return path.split("[", 1)[0]
+
+
+def blame(patches: Sequence[Patch], path: str, default: str) -> str:
+    """The file of the patch that most likely removed PATH: one that sets or removes its list."""
+    touching = [p for p in patches if p.touches(path)]
+    return (touching or list(patches) or [Patch(default, ())])[0].file
 
 
 def check_preservation(base_docs: Sequence[Any], env_docs: Sequence[Any], env: str, overlay: Path) -> list[Finding]:
@@ -163,18 +207,18 @@ def check_preservation(base_docs: Sequence[Any], env_docs: Sequence[Any], env: s
     for base in base_docs:
         if base.kind not in ARGO_KINDS:
             continue
-        suspects = patches_for(overlay, base.kind, base.name)
-        file = suspects[0] if suspects else repo.relpath(overlay / "kustomization.yaml")
-        by = f" (patched by {', '.join(suspects)})" if suspects else ""
-        where = {"env": env, "file": file, "kind": base.kind, "name": base.name}
+        patches = patches_for(overlay, base.kind, base.name)
+        kustomization = repo.relpath(overlay / "kustomization.yaml")
+        where = {"env": env, "kind": base.kind, "name": base.name}
         doc = rendered.get((base.kind, base.name))
         if doc is None:
             out.append(STRUCTURE.finding(f"{base.kind} {base.name} from {base.file} is missing from the rendered {env} env",
-                                         **where))
+                                         file=kustomization, **where))
             continue
         for path, message in lost_structure(base.obj, doc.obj):
+            file = blame(patches, path, kustomization)
             out.append(STRUCTURE.finding(
-                f"{message} after rendering {env}{by}; {base.file} has it. Overlays change values, never "
-                "structure: strategic-merge patches replace Argo lists wholesale, use JSON6902",
-                path=path, **where))
+                f"{message} after rendering {env} (patched by {file}); {base.file} has it. Overlays change "
+                "values, never structure: strategic-merge patches replace Argo lists wholesale, use JSON6902",
+                path=path, file=file, **where))
     return out

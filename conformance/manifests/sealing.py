@@ -18,6 +18,7 @@ import base64
 import os
 import struct
 import sys
+from functools import lru_cache
 
 import yaml
 from cryptography import x509
@@ -48,11 +49,17 @@ def seal(cert_pem: bytes, value: bytes, label: bytes) -> str:
     return base64.b64encode(struct.pack(">H", len(rsa_ct)) + rsa_ct + aes_ct).decode()
 
 
-def unseal(key_pem: bytes, sealed: str, label: bytes) -> bytes:
-    """The plaintext of one `encryptedData` value (needs the controller's private key)."""
-    private = serialization.load_pem_private_key(key_pem, password=None)
+@lru_cache(maxsize=2)
+def _private_key(key_pem: bytes) -> rsa.RSAPrivateKey:
+    private = serialization.load_pem_private_key(key_pem, password=None)  # ~0.5 s for RSA-4096
     if not isinstance(private, rsa.RSAPrivateKey):
         raise TypeError("the sealing key must be an RSA key")
+    return private
+
+
+def unseal(key_pem: bytes, sealed: str, label: bytes) -> bytes:
+    """The plaintext of one `encryptedData` value (needs the controller's private key)."""
+    private = _private_key(key_pem)
     raw = base64.b64decode(sealed)
     (size,) = struct.unpack(">H", raw[:2])
     session_key = private.decrypt(raw[2 : 2 + size], _oaep(label))

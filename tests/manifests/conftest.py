@@ -1,0 +1,42 @@
+"""Shared helpers of the manifest tests: fixtures loaded as documents, or rendered for real."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance.manifests.render import kustomize
+from conformance.manifests.rendered import Rendered, from_rendered
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load_docs(path: Path) -> list:
+    from conformance.schema.documents import load_documents
+
+    docs, problems = load_documents(path.read_text(), str(path.relative_to(FIXTURES)))
+    assert not problems, problems
+    return docs
+
+
+def render_dir(directory: Path, name: str = "test") -> Rendered:
+    """A fixture kustomization rendered by the real `kubectl kustomize`."""
+    return from_rendered(kustomize(directory), directory, name)
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def docs_of():
+    """`docs_of("policy/valid.yaml")`: a fixture file's documents."""
+    return lambda rel: load_docs(FIXTURES / rel)
+
+
+@pytest.fixture(scope="session")
+def rendered_of():
+    """`rendered_of("preservation/overlay-smp")`: a fixture kustomization rendered for real."""
+    return lambda rel, name="test": render_dir(FIXTURES / rel, name)

@@ -1,0 +1,67 @@
+"""Policy rules: each rule passes the valid fixture and fails its invalid one, naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.manifests import policy
+
+
+# (rule, invalid fixture, env, field path the finding must name, resource name)
+CASES = [
+    (policy.RESOURCES, "resources.invalid.yaml", "staging", "spec.templates[0].script.resources.limits", "no-limits"),
+    (policy.IMAGE_TAG, "image-tag.invalid.yaml", "staging", "spec.templates[0].sidecars[0].image", "untagged"),
+    (policy.IMAGE_DIGEST, "image-digest.invalid.yaml", "prod", "spec.templates[0].container.image", "by-tag"),
+    (policy.SECURITY, "security-context.invalid.yaml", "staging",
+     "spec.templates[0].container.securityContext.readOnlyRootFilesystem", "loose"),
+    (policy.PLAINTEXT_SECRET, "plaintext-secret.invalid.yaml", "staging", "stringData", "s3"),
+    (policy.RBAC_WILDCARD, "rbac-wildcard.invalid.yaml", "staging", "rules[0].verbs", "too-much"),
+    (policy.REFERENCES, "references.invalid.yaml", "staging",
+     "spec.synchronization.semaphores[0].configMapKeyRef.key", "dangling"),
+]
+CHECKS = dict(policy.RULES)
+
+
+@pytest.mark.parametrize("rule", [r for r, _ in policy.RULES], ids=lambda r: r.id)
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_valid_fixture_passes(rule, env, docs_of):
+    assert CHECKS[rule](docs_of("policy/valid.yaml"), env) == []
+
+
+@pytest.mark.parametrize(("rule", "fixture", "env", "path", "name"), CASES, ids=[c[0].id for c in CASES])
+def test_invalid_fixture_fails(rule, fixture, env, path, name, docs_of):
+    found = CHECKS[rule](docs_of(f"policy/{fixture}"), env)
+    assert found, f"{rule.id} accepted {fixture}"
+    assert {f.rule for f in found} == {rule.id}
+    assert path in {f.path for f in found}
+    hit = next(f for f in found if f.path == path)
+    assert (hit.name, hit.env, hit.file) == (name, env, f"policy/{fixture}")
+
+
+def test_every_rule_has_a_case():
+    assert {r.id for r, *_ in CASES} == {r.id for r, _ in policy.RULES}
+
+
+def test_references_reports_missing_pvc_too(docs_of):
+    found = policy.check_references(docs_of("policy/references.invalid.yaml"), "staging")
+    assert any("PersistentVolumeClaim 'scratch'" in f.message for f in found)
+
+
+def test_staging_may_use_a_tag(docs_of):
+    assert policy.check_image_digests(docs_of("policy/image-digest.invalid.yaml"), "staging") == []
+
+
+@pytest.mark.parametrize(
+    ("image", "ok"),
+    [
+        ("ghcr.io/x/runner:1.0", True),
+        ("localhost:5000/runner:1.0", True),
+        ("localhost:5000/runner", False),
+        ("runner:latest", False),
+        ("ghcr.io/x/runner@sha256:" + "a" * 64, True),
+        ("ghcr.io/x/runner@sha256:abc", False),
+        ("", False),
+    ],
+)
+def test_image_problem(image, ok):
+    assert (policy.image_problem(image) == "") is ok

@@ -1,0 +1,41 @@
+"""`invoke render`: the real kubectl kustomize output; one clear line and exit 2 when it cannot."""
+
+from __future__ import annotations
+
+import yaml
+
+from conformance.manifests import render
+
+
+def test_render_prod_pins_digest_and_hashes_names(capsys):
+    assert render.main("prod") == 0
+    docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    wt = next(d for d in docs if d["kind"] == "WorkflowTemplate" and d["metadata"]["name"] == "geozarr-convert")
+    assert wt["metadata"]["namespace"] == "geozarr"
+    images = {t["container"]["image"] for t in wt["spec"]["templates"] if "container" in t}
+    assert len(images) == 1 and "@sha256:" in images.pop()  # the images transformer reached Argo's fields
+    params_cm = next(d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"
+                     and d["metadata"]["name"].startswith("geozarr-params-"))
+    assert wt["spec"]["volumes"][1]["configMap"]["name"] == params_cm  # the hashed name reached it too
+
+
+def test_unknown_env(capsys):
+    assert render.main("qa") == 2
+    assert capsys.readouterr().err.strip() == "render: unknown env 'qa': expected one of staging, prod"
+
+
+def test_missing_kubectl(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert render.main("staging") == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and "kubectl not found" in captured.err
+
+
+def test_failing_kustomization(tmp_path):
+    (tmp_path / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
+    try:
+        render.kustomize(tmp_path)
+    except render.RenderError as e:
+        assert "failed:" in str(e) and "\n" not in str(e)
+    else:
+        raise AssertionError("a broken kustomization rendered")
