@@ -215,6 +215,9 @@ def main_local(overlay: str, size: int, as_json: bool, parallelism: int, output:
     report = outcome.report
     for line in failure_details(outcome):
         print(line, file=sys.stderr)
+    for f in report.get("findings") or []:
+        if f.get("severity") == "error" and not str(f.get("rule", "")).startswith("conformance.dag."):
+            print(f"  {f.get('check', '')} {f['rule']}: {f.get('path', '')}: {f['message']}", file=sys.stderr)
     verdict = ("PASSED" if report["passed"] else "FAILED") + \
         f" ({report['summary']['error']} errors, {report['summary']['warning']} warnings)" + \
         f"; report: {repo.relpath(outcome.run_dir / 'report.json')}"

@@ -123,9 +123,10 @@ class MountMap:
         self._mounts.sort(key=lambda m: -len(m[0]))
 
     def rewrite(self, text: str) -> str:
-        """Rewrite every absolute path that starts at a mount (not a path inside a URI)."""
+        """Rewrite every absolute path that starts at a mount: not a path inside a URI, nor one
+        right after a `{{…}}` placeholder (that is relative to the placeholder's value)."""
         for mount, local in self._mounts:
-            pattern = r"(?<![\w./-])" + re.escape(mount) + r"(?=/|$|[\s:=,;\"'])"
+            pattern = r"(?<![\w./}-])" + re.escape(mount) + r"(?=/|$|[\s:=,;\"'])"
             text = re.sub(pattern, lambda _m, loc=str(local): loc, text)
         return text
 
@@ -168,18 +169,20 @@ def plan_pod(
     pod_dir: Path,
     output: LocalOutput | None,
 ) -> PodPlan:
-    """Everything needed to start the pod, or PodError naming the template and field."""
+    """Everything needed to start the pod, or PodError naming the template and field.
+
+    Order matters: container paths are mapped to the run's directories in the template's own
+    text first (`/tmp/outputs` -> `<pod>/volumes/tmp/outputs`), then `{{…}}` is substituted (so
+    a parameter's value, e.g. a host path from a previous step, is never rewritten), then
+    `--output` maps the output bucket's s3:// URIs to the local directory.
+    """
     where = f"template {template.name}"
-    try:
-        body = substitute(dict(template.body), scope)
-    except SubstitutionError as e:
-        raise PodError(f"{where}: {e}") from e
     kind = template.kind
-    c: dict[str, Any] = body[kind]
+    raw: dict[str, Any] = dict(template.body[kind])
 
     mounts = MountMap()
     volumes = {**spec.volumes, **template.volumes}
-    for i, m in enumerate(c.get("volumeMounts") or []):
+    for i, m in enumerate(raw.get("volumeMounts") or []):
         vol = volumes.get(m["name"])
         if vol is None:
             raise PodError(f"{where}: {kind}.volumeMounts[{i}]: no volume named {m['name']!r}")
@@ -196,8 +199,17 @@ def plan_pod(
             local.mkdir(parents=True, exist_ok=True)
         mounts.add(str(m["mountPath"]), local)
 
+    mapped: dict[str, Any] = dict(raw)
+    for key in ("command", "args"):
+        mapped[key] = [mounts.rewrite(str(a)) for a in raw.get(key) or []]
+    mapped["env"] = [dict(e, value=mounts.rewrite(str(e["value"]))) if "value" in e else e
+                     for e in raw.get("env") or []]
+    try:
+        c = substitute(mapped, scope, kind)
+    except SubstitutionError as e:
+        raise PodError(f"{where}: {e}") from e
+
     def local_text(text: str, field_name: str) -> str:
-        text = mounts.rewrite(text)
         if output is not None:
             text = output.rewrite(text)
             try:
@@ -257,7 +269,10 @@ def plan_pod(
 
     outputs: list[tuple[OutputParameter, Path]] = []
     for o in template.outputs:
-        path = substitute(o.path, scope, f"outputs.parameters.{o.name}.valueFrom.path")
+        try:
+            path = substitute(o.path, scope, f"outputs.parameters.{o.name}.valueFrom.path")
+        except SubstitutionError as e:
+            raise PodError(f"{where}: {e}") from e
         local = mounts.local_path(path)
         if local is None:
             raise PodError(f"{where}: outputs.parameters {o.name}: {path} is not on a mounted volume "
