@@ -6,7 +6,6 @@ import pytest
 
 from conformance.manifests import policy
 
-
 # (rule, invalid fixture, env, field path the finding must name, resource name)
 CASES = [
     (policy.RESOURCES, "resources.invalid.yaml", "staging", "spec.templates[0].script.resources.limits", "no-limits"),
