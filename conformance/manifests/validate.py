@@ -129,9 +129,10 @@ def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[st
     return found, summary
 
 
-def run(envs: list[str] | None = None) -> Report:
+def run(envs: list[str] | None = None, progress: bool = True) -> Report:
     """Validate ENVS (default: every env). Raises CannotRun when a tool is missing or a render fails."""
     start = time.perf_counter()
+    say = _progress if progress else (lambda message: None)
     envs = list(envs or repo.ENVS)
     try:
         directories = {"base": repo.BASE} | {env: repo.overlay_dir(env) for env in envs}
@@ -142,7 +143,7 @@ def run(envs: list[str] | None = None) -> Report:
     except ImportError as e:  # the schema engine is part of this repo: a broken checkout
         raise CannotRun(f"the schema engine (conformance.schema) cannot be imported: {e}") from e
 
-    _progress(f"rendering base and {', '.join(envs)} (kubectl kustomize)")
+    say(f"rendering base and {', '.join(envs)} (kubectl kustomize)")
     try:
         texts = render_all(directories)
     except RenderError as e:
@@ -160,7 +161,7 @@ def run(envs: list[str] | None = None) -> Report:
     base = from_rendered(texts["base"], repo.BASE, "base")
     report.findings += base.findings
     for env in envs:
-        _progress(f"checking {env}")
+        say(f"checking {env}")
         rendered = from_rendered(texts[env], directories[env], env)
         try:
             found, summary = check_env(env, rendered, base, base_params)
