@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance import repo
-from conformance.findings import Finding, count_by_severity, dumps, has_errors
+from conformance.findings import Finding, Rule, count_by_severity, dumps, has_errors
 from conformance.manifests import envconfig, params, policy, preservation, promtool
 from conformance.manifests.render import RenderError, kustomize
 from conformance.manifests.rendered import Rendered, from_rendered
@@ -38,19 +38,21 @@ class Report:
         return {
             "envs": self.envs,
             "findings": count_by_severity(self.findings),
-            "rules": sorted({f.rule for f in self.findings}),
-            "rules_run": RULES_RUN,
+            "rules_run": [r.id for r in rules()],
             "valid": not has_errors(self.findings),
             "seconds": round(self.seconds, 3),
         }
 
 
-RULES_RUN = sorted(
-    [r.id for r, _ in policy.RULES]
-    + [preservation.STRUCTURE.id, params.SCHEMA.id, params.KEYS.id, params.DEFAULTS.id,
-       envconfig.SCHEMA.id, envconfig.CONSISTENT.id, promtool.RULES.id]
-    + ["yaml.*", "schema.* / argo.* (conformance.schema.check_documents)"]
-)
+def rules() -> list[Rule]:
+    """Every rule `invoke validate` runs: the schema engine's, then this package's."""
+    from conformance.schema.check import rules as schema_rules
+
+    own = [r for r, _ in policy.RULES] + [
+        preservation.STRUCTURE, params.SCHEMA, params.KEYS, params.DEFAULTS,
+        envconfig.SCHEMA, envconfig.CONSISTENT, promtool.RULES,
+    ]
+    return schema_rules() + own
 
 
 def _progress(message: str) -> None:
