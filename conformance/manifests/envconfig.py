@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from conformance import repo
 from conformance.findings import Finding, Rule, Severity
 
@@ -28,7 +30,7 @@ def check_env_schema(path: Path, env: str = "", schema_path: Path = SCHEMA_PATH)
     try:
         schema = yamale.make_schema(str(schema_path))
         data = yamale.make_data(str(path))
-    except (OSError, SyntaxError, ValueError) as e:  # yamale raises these for unreadable files
+    except (OSError, SyntaxError, ValueError, yaml.YAMLError) as e:  # unreadable or not YAML
         return [SCHEMA.finding(f"cannot read: {e}", env=env, file=file)], {}
     out = []
     for result in yamale.validate(schema, data, strict=True, _raise_error=False):
@@ -55,4 +57,11 @@ def check_env_consistency(config: dict[str, Any], docs: Sequence[Any], effective
             out.append(CONSISTENT.finding(
                 f"env.yaml says {key} {config[key]!r} but the env's {param} is {effective[param]!r} "
                 "(params.json + overlay literals)", path=key, env=env, file=file))
+    # the conformance DAG writes its reports under {output_prefix}/conformance/<workflow>/
+    prefix = effective.get("output_prefix")
+    if "report_prefix" in config and prefix and config["report_prefix"] != f"{prefix}/conformance":
+        out.append(CONSISTENT.finding(
+            f"env.yaml says report_prefix {config['report_prefix']!r} but the conformance DAG writes its "
+            f"reports under {prefix + '/conformance'!r} (output_prefix/conformance)",
+            path="report_prefix", env=env, file=file))
     return out

@@ -44,3 +44,17 @@ def test_consistency(fixtures_dir, docs_of):
     found = envconfig.check_env_consistency(config, docs, effective | {"output_bucket": "other"}, "prod", "env.yaml")
     assert sorted((f.rule, f.path) for f in found) == [(envconfig.CONSISTENT.id, "bucket"), (envconfig.CONSISTENT.id, "namespace")]
     assert next(f for f in found if f.path == "namespace").name == docs[0].name
+
+
+def test_report_prefix_follows_output_prefix(fixtures_dir):
+    _, config = envconfig.check_env_schema(fixtures_dir / "env/valid.yaml")
+    assert envconfig.check_env_consistency(config, [], {"output_prefix": "geozarr"}, "prod", "env.yaml") == []
+    config = config | {"report_prefix": "reports"}
+    found = envconfig.check_env_consistency(config, [], {"output_prefix": "geozarr"}, "prod", "env.yaml")
+    assert [f.path for f in found] == ["report_prefix"]
+
+
+def test_broken_yaml(tmp_path):
+    (tmp_path / "env.yaml").write_text("namespace: [unclosed\n")
+    found, data = envconfig.check_env_schema(tmp_path / "env.yaml", "prod")
+    assert data == {} and [f.rule for f in found] == [envconfig.SCHEMA.id]
