@@ -17,7 +17,17 @@ GDAL = Rule("geozarr.gdal-interop", Severity.ERROR,
             "GDAL's Zarr driver opens a band of every level with the declared CRS and geotransform")
 
 
-def _level_crs(ctx: GeoZarrContext, level_path: str, group: str):  # type: ignore[no-untyped-def]
+def _level_crs(ctx: GeoZarrContext, band: str, level_path: str, group: str):  # type: ignore[no-untyped-def]
+    """The CRS GDAL should see: the band's grid-mapping variable (what GDAL reads; a
+    proj:code that disagrees with it is geozarr.proj-crs's finding), else proj:*."""
+    gm = ctx.model.attrs(band).get("grid_mapping")
+    if isinstance(gm, str):
+        wkt = ctx.model.attrs(join(level_path, gm)).get("crs_wkt")
+        if isinstance(wkt, str):
+            try:
+                return parse_crs(wkt, "crs_wkt")
+            except ValueError:
+                return None
     for node in (level_path, group):
         attrs = ctx.model.attrs(node)
         for key in ("proj:code", "proj:wkt2", "proj:projjson"):
@@ -54,7 +64,7 @@ def check_gdal(ctx: GeoZarrContext) -> Iterator[Finding]:
                     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                     yield GDAL.finding(f"GDAL cannot open the band: {msg}", band)
                     continue
-                want_crs = _level_crs(ctx, lv.path, g)
+                want_crs = _level_crs(ctx, band, lv.path, g)
                 if want_crs is not None:
                     if crs is None:
                         yield GDAL.finding(f"GDAL sees no CRS, attributes say {want_crs.to_string()}", band)
@@ -75,4 +85,3 @@ def check_gdal(ctx: GeoZarrContext) -> Iterator[Finding]:
 
 
 CHECKS = (Check(GDAL, check_gdal, phase="gdal"),)
-_ = join

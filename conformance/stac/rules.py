@@ -50,7 +50,12 @@ class StacContext:
 def _errors(validator: Any, item: Any) -> Iterator[tuple[str, str]]:
     for e in sorted(validator.iter_errors(item), key=lambda e: list(e.absolute_path)):
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path).lstrip(".")
-        yield path or "$", e.message[:300]
+        msg = e.message
+        if e.validator == "not" and e.validator_value == {}:
+            msg = f"{path or 'this field'} is not allowed here"
+            if path == "collection":
+                msg += " (an item with a collection id needs a link with rel 'collection')"
+        yield path or "$", msg[:300]
 
 
 def _validate(ctx: StacContext, uri: str, rule: Rule, label: str) -> Iterator[Finding]:
@@ -265,7 +270,10 @@ def check_asset_href(ctx: StacContext) -> Iterator[Finding]:
             yield ASSET_HREF.finding("asset has no href", f"assets.{key}.href")
     if m is None:
         return
+    keys = set(m.keys)
     for key, asset, node in _asset_nodes(ctx):
+        if node.strip("/") in keys:
+            continue  # a file inside the store (e.g. the run manifest)
         if node not in m.real_nodes:
             why = "listed in consolidated metadata but absent" if node in m.nodes else "no such node"
             yield ASSET_HREF.finding(f"{asset['href']} does not resolve in the store ({why}: {node})",
@@ -273,7 +281,8 @@ def check_asset_href(ctx: StacContext) -> Iterator[Finding]:
 
 
 def check_media_type(ctx: StacContext) -> Iterator[Finding]:
-    store_nodes = {k: n for k, _a, n in _asset_nodes(ctx)}
+    files = set(ctx.model.keys) if ctx.model is not None else set()
+    store_nodes = {k: n for k, _a, n in _asset_nodes(ctx) if n.strip("/") not in files}
     for key, asset in sorted((ctx.item.get("assets") or {}).items()):
         if not isinstance(asset, dict):
             continue

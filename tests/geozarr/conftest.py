@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.geozarr.stores import converted_sample
+
+
+@pytest.fixture(scope="session")
+def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real converter's output for a 144 px sample (shared by the session; copy before editing)."""
+    return converted_sample(tmp_path_factory.getbasetemp())

@@ -1,0 +1,219 @@
+"""Each GeoZarr rule against the real converter's output: clean output passes,
+and each planted defect is caught by its rule (and only its rule where the
+defect has one symptom) at the node path it is in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conformance.findings import Severity
+from conformance.geozarr.check import check_store
+from tests.geozarr.stores import (
+    REFLECTANCE,
+    copy_store,
+    drop_entries,
+    edit_node,
+    remove_chunks,
+    remove_node,
+    rewrite_data,
+)
+
+pytestmark = pytest.mark.slow  # the session fixture runs a real conversion
+
+R = REFLECTANCE
+
+
+def _attrs(fn: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    return lambda doc: fn(doc.setdefault("attributes", {}))
+
+
+def _missing_level(s: Path) -> None:
+    remove_node(s, f"{R}/r720m", consolidated=True)
+
+
+def _stale_entry(s: Path) -> None:
+    remove_node(s, f"{R}/r20m/b05", consolidated=False)
+
+
+def _missing_entry(s: Path) -> None:
+    drop_entries(s, f"{R}/r10m/b03")
+
+
+def _mismatch_entry(s: Path) -> None:
+    edit_node(s, f"{R}/r10m", _attrs(lambda a: a.update(title="changed after consolidation")), consolidated=False)
+
+
+def _wrong_crs(s: Path) -> None:
+    edit_node(s, f"{R}/r10m", _attrs(lambda a: a.update({"proj:code": "EPSG:4326"})))
+
+
+def _doubled_transform(s: Path) -> None:
+    def double(a: dict[str, Any]) -> None:
+        t = a["spatial:transform"]
+        a["spatial:transform"] = [t[0] * 2, t[1], t[2], t[3], t[4] * 2, t[5]]
+    edit_node(s, f"{R}/r20m", _attrs(double))
+
+
+def _layout_transform(s: Path) -> None:
+    def edit(a: dict[str, Any]) -> None:
+        entry = next(e for e in a["multiscales"]["layout"] if e["asset"] == "r120m")
+        entry["spatial:transform"][0] *= 2
+    edit_node(s, R, _attrs(edit))
+
+
+def _broken_chain(s: Path) -> None:
+    def edit(a: dict[str, Any]) -> None:
+        next(e for e in a["multiscales"]["layout"] if e["asset"] == "r360m")["derived_from"] = "r999m"
+    edit_node(s, R, _attrs(edit))
+
+
+def _no_resampling(s: Path) -> None:
+    edit_node(s, R, _attrs(lambda a: a["multiscales"].pop("resampling_method")))
+
+
+def _undeclared_convention(s: Path) -> None:
+    edit_node(s, f"{R}/r60m", _attrs(lambda a: a.update(
+        zarr_conventions=[c for c in a["zarr_conventions"] if c["name"] != "spatial"])))
+
+
+def _corrupted_level(s: Path) -> None:
+    for band in (s / R.strip("/") / "r360m").iterdir():
+        if band.is_dir() and band.name.startswith("b"):
+            rewrite_data(s, f"{R}/r360m/{band.name}", lambda v: v * 1.5)
+
+
+def _all_fill(s: Path) -> None:
+    remove_chunks(s, f"{R}/r10m/b03")
+
+
+def _no_dimension_names(s: Path) -> None:
+    edit_node(s, f"{R}/r10m/b04", lambda d: d.update(dimension_names=None))
+
+
+def _fill_mismatch(s: Path) -> None:
+    edit_node(s, f"{R}/r10m/b04", _attrs(lambda a: a.update(_FillValue=0.0)))
+
+
+def _float_scale(s: Path) -> None:
+    edit_node(s, f"{R}/r20m/b05", _attrs(lambda a: a.update(scale_factor=0.0001, add_offset=-0.1)))
+
+
+def _misaligned_chunks(s: Path) -> None:
+    edit_node(s, f"{R}/r60m/b05", lambda d: d["chunk_grid"]["configuration"].update(chunk_shape=[7, 7]))
+
+
+def _bad_codec(s: Path) -> None:
+    edit_node(s, f"{R}/r20m/b06", lambda d: d["codecs"].append({"name": "no-such-codec", "configuration": {}}))
+
+
+def _v2_file(s: Path) -> None:
+    (s / "quality" / ".zattrs").write_text("{}")
+
+
+def _gdal_wrong_crs(s: Path) -> None:
+    # Without grid_mapping, GDAL takes the CRS from the array's legacy proj:epsg; the group
+    # still declares (and the grid mapping still holds) EPSG:32632.
+    def edit(a: dict[str, Any]) -> None:
+        a.pop("grid_mapping")
+        a["proj:epsg"] = 4326
+    edit_node(s, f"{R}/r20m/b01", _attrs(edit))
+
+
+# (defect, planting, the set of error rules expected, a node path that must be named)
+DEFECTS: list[tuple[str, Callable[[Path], None], set[str], str]] = [
+    ("missing level", _missing_level, {"geozarr.multiscales-layout"}, f"{R}/r720m"),
+    ("stale consolidated entry", _stale_entry, {"geozarr.consolidated-stale"}, f"{R}/r20m/b05"),
+    ("missing consolidated entry", _missing_entry, {"geozarr.consolidated-missing"}, f"{R}/r10m/b03"),
+    ("consolidated entry differs", _mismatch_entry, {"geozarr.consolidated-mismatch"}, f"{R}/r10m"),
+    ("r10m proj:code EPSG:4326", _wrong_crs, {"geozarr.proj-crs"}, f"{R}/r10m"),
+    # one defect, several true symptoms: bbox, coordinates, layout and GDAL all disagree with it
+    ("r20m transform doubled", _doubled_transform,
+     {"geozarr.spatial-consistent", "geozarr.spatial-coords", "geozarr.multiscales-geometry",
+      "geozarr.gdal-interop"}, f"{R}/r20m"),
+    ("layout transform wrong", _layout_transform, {"geozarr.multiscales-geometry"}, f"{R}/r120m"),
+    ("derived_from names no level", _broken_chain, {"geozarr.multiscales-derivation"}, f"{R}/r360m"),
+    ("no resampling method", _no_resampling, {"geozarr.multiscales-resampling"}, f"{R}/r120m"),
+    ("spatial convention undeclared", _undeclared_convention, {"geozarr.conventions-declared"}, f"{R}/r60m"),
+    # r720m is derived from r360m: its (correct) average no longer matches the corrupted parent either
+    ("corrupted coarse level", _corrupted_level, {"geozarr.data-resampling"}, f"{R}/r360m/b01"),
+    ("band without data", _all_fill, {"geozarr.data-not-all-fill"}, f"{R}/r10m/b03"),
+    ("no dimension names", _no_dimension_names, {"geozarr.array-dimensions"}, f"{R}/r10m/b04"),
+    ("_FillValue differs from fill_value", _fill_mismatch, {"geozarr.array-fill"}, f"{R}/r10m/b04"),
+    ("scale_factor on float data", _float_scale, {"geozarr.array-scale-offset"}, f"{R}/r20m/b05"),
+    ("chunks not aligned", _misaligned_chunks, {"geozarr.array-chunks"}, f"{R}/r60m"),
+    ("unknown codec", _bad_codec, {"geozarr.array-codecs"}, f"{R}/r20m/b06"),
+    ("zarr v2 file", _v2_file, {"geozarr.zarr-v3"}, "/quality"),
+    ("GDAL sees another CRS", _gdal_wrong_crs, {"geozarr.gdal-interop"}, f"{R}/r20m/b01"),
+]
+
+
+def _errors(report: Any) -> list[Any]:
+    return [f for f in report.findings if f.severity is Severity.ERROR]
+
+
+def test_converted_sample_has_no_errors(converted: Path) -> None:
+    report = check_store(str(converted))
+    assert report.error == ""
+    assert _errors(report) == [], [f.to_dict() for f in _errors(report)]
+    assert report.passed and report.exit_code == 0
+    ran = {r["id"] for r in report.rules if "skipped" not in r}
+    assert {rule for _, _, rules, _ in DEFECTS for rule in rules} <= ran
+    assert report.io["requests"] > 0 and report.io["bytes"] > 0
+
+
+@pytest.mark.parametrize(("name", "plant", "rules", "node"), DEFECTS, ids=[d[0] for d in DEFECTS])
+def test_planted_defect_is_caught_by_its_rule(converted: Path, tmp_path: Path, name: str,
+                                              plant: Callable[[Path], None], rules: set[str], node: str) -> None:
+    store = copy_store(converted, tmp_path / "store.zarr")
+    plant(store)
+    report = check_store(str(store))
+    errors = _errors(report)
+    assert {f.rule for f in errors} == rules, [f.to_dict() for f in errors]
+    assert any(f.path == node or f.path.startswith(node + "#") for f in errors), [f.path for f in errors]
+    assert report.exit_code == 1
+
+
+def test_derived_levels_legacy_proj_attrs_warn_on_raw_output_and_not_after_repair(
+        converted: Path, tmp_path: Path) -> None:
+    raw = check_store(str(converted), sample=False, gdal=False)
+    legacy = [f for f in raw.findings if f.rule == "geozarr.legacy-proj-attrs"]
+    assert legacy and all(f.severity is Severity.WARNING for f in legacy)
+    assert any(f.path == f"{R}/r120m/b02" and "proj:shape" in f.message for f in legacy)
+
+    from runner.repair import repair_store
+
+    store = copy_store(converted, tmp_path / "repaired.zarr")
+    repair_store(str(store))
+    repaired = check_store(str(store), sample=False, gdal=False)
+    assert [f for f in repaired.findings if f.rule == "geozarr.legacy-proj-attrs"] == []
+    assert repaired.passed
+
+
+def test_undecodable_data_is_a_finding_not_a_crash(converted: Path, tmp_path: Path) -> None:
+    store = copy_store(converted, tmp_path / "store.zarr")
+    chunk = store / "measurements/reflectance/r360m/b01/c/0/0"
+    chunk.write_bytes(b"not blosc at all")
+    report = check_store(str(store))
+    assert any(f.rule == "geozarr.data-resampling" and f.path == f"{R}/r360m/b01" for f in _errors(report))
+
+
+def test_sampling_is_bounded(converted: Path) -> None:
+    report = check_store(str(converted), bands_per_level=1)
+    sample_reads = report.io["by_kind"].get("sample", 0)
+    # 5 derived levels × 1 band × (≤4 child + ≤4 parent chunks) + 2 coordinate arrays per level
+    assert 0 < sample_reads <= 5 * 8 + 2 * 6, report.io
+
+
+def test_metadata_reads_are_constant(converted: Path) -> None:
+    """Metadata comes from consolidated metadata: the only metadata reads are the root
+    and the multiscale group with its levels (for the consistency comparison)."""
+    report = check_store(str(converted), sample=False, gdal=False)
+    assert report.io["by_kind"].get("metadata", 0) <= 1 + 1 + 6
+    assert json.dumps(report.to_dict())
+    _ = np
