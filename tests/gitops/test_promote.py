@@ -48,3 +48,12 @@ def test_pin_digest_sets_only_the_runner_entry(text, digest):
 def test_pin_digest_refuses(text, digest, message):
     with pytest.raises(PromoteError, match=message):
         pin_digest(text, IMAGE, digest)
+
+
+def test_pin_digest_on_the_real_prod_overlay():
+    from conformance import repo
+
+    text = (repo.overlay_dir("prod") / "kustomization.yaml").read_text()
+    new = pin_digest(text, IMAGE, D2)
+    assert [e for e in yaml.safe_load(new)["images"] if e["name"] == IMAGE] == [{"name": IMAGE, "digest": D2}]
+    assert len(new.splitlines()) == len(text.splitlines()) - ("newTag:" in text)
