@@ -39,3 +39,16 @@ def test_failing_kustomization(tmp_path):
         assert "failed:" in str(e) and "\n" not in str(e)
     else:
         raise AssertionError("a broken kustomization rendered")
+
+
+def test_kustomizeconfig_reaches_every_argo_reference(rendered_of):
+    """Renamed (prefixed, hashed) ServiceAccounts, ConfigMaps, PVCs and images land in the Argo fields."""
+    from conformance.manifests import policy
+    from conformance.manifests.workloads import containers
+
+    docs = rendered_of("kustomizeconfig/prefixed").docs
+    dangling = [f for f in policy.check_references(docs, "test") if "Secret " not in f.message]  # Secrets: per overlay
+    assert dangling == []
+    wts = [d for d in docs if d.kind == "WorkflowTemplate"]
+    assert {d.obj["spec"]["serviceAccountName"] for d in wts} == {"x-geozarr-convert", "x-geozarr-conformance"}
+    assert {c.spec["image"] for d in wts for c in containers(d.obj)} == {"ghcr.io/eopf-explorer/geozarr-runner:9.9.9"}
