@@ -136,7 +136,8 @@ def _step_stac(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
         raise BadInput("no collection: pass --collection (or set COLLECTION)")
     if not item_id:
         raise BadInput("no item id: pass --item-id (or set ITEM_ID)")
-    out = run_stac(output, collection=collection, item_id=item_id, dest=args.item_out)
+    out = run_stac(output, collection=collection, item_id=item_id, dest=args.item_out,
+                   stac_api_url=params.resolve("stac_api_url", args.stac_api_url))
     log.info("STAC item written", **out)
     return out
 
@@ -232,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", metavar="OUTPUT", help="the converted store: local path or s3:// URI")
     _param_flag(p, "collection")
     _param_flag(p, "item_id")
+    _param_flag(p, "stac_api_url")
     p.add_argument("-o", "--item-out", dest="item_out", required=True, metavar="ITEM.json",
                    help="where to write the item: local path or s3:// URI")
     _param_flag(p, "s3_endpoint")

@@ -173,7 +173,7 @@ def _asset(uri: str, media_type: str, roles: list[str], title: str, extra: dict[
     return pystac.Asset(href=href, media_type=media_type, roles=roles, title=title, extra_fields=fields)
 
 
-def build_item(output: str, *, collection: str, item_id: str) -> pystac.Item:
+def build_item(output: str, *, collection: str, item_id: str, stac_api_url: str = "") -> pystac.Item:
     output = storage.normalise_uri(output)
     run = manifest.read(output)
     if run is None:
@@ -247,6 +247,11 @@ def build_item(output: str, *, collection: str, item_id: str) -> pystac.Item:
 
     source_uri = run["input"]["uri"]
     source_href = https_href(source_uri) if storage.is_s3(source_uri) else source_uri
+    if collection:
+        # STAC 1.1: an item naming a collection links to it (the API's, else the static layout's)
+        href = (f"{stac_api_url.rstrip('/')}/collections/{collection}" if stac_api_url
+                else "../collection.json")
+        item.add_link(pystac.Link(rel="collection", target=href, media_type="application/json"))
     item.add_link(pystac.Link(rel="derived_from", target=source_href, media_type="application/vnd.zarr",
                               title=str(sd.get("id") or source_uri)))
     return item
@@ -258,9 +263,9 @@ def write_item(item: pystac.Item, dest: str) -> str:
     return loc.uri
 
 
-def run_stac(output: str, *, collection: str, item_id: str, dest: str) -> dict[str, Any]:
+def run_stac(output: str, *, collection: str, item_id: str, dest: str, stac_api_url: str = "") -> dict[str, Any]:
     try:
-        item = build_item(output, collection=collection, item_id=item_id)
+        item = build_item(output, collection=collection, item_id=item_id, stac_api_url=stac_api_url)
         uri = write_item(item, dest)
     except RunnerError:
         raise

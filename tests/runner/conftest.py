@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,40 @@ def sample_72(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sample") / "S2_sample_72.zarr"
     write_sample(str(out), size=72, seed=3)
     return out
+
+
+@dataclass
+class Converted:
+    """One real conversion through the CLI: its streams, outputs and the store."""
+
+    output: str
+    result: subprocess.CompletedProcess[str]
+    outputs_dir: Path
+
+    @property
+    def stdout_json(self) -> dict[str, object]:
+        return json.loads(self.result.stdout)
+
+
+@pytest.fixture(scope="session")
+def converted_144(sample_144: Path, tmp_path_factory: pytest.TempPathFactory) -> Converted:
+    base = tmp_path_factory.mktemp("converted")
+    out = base / "geozarr" / "S2_sample_144.zarr"
+    r = run_runner("convert", str(sample_144), str(out), "--collection", "sentinel-2-l2a",
+                   "--json", "--outputs-dir", str(base / "outs"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return Converted(output=str(out), result=r, outputs_dir=base / "outs")
+
+
+@pytest.fixture(scope="session")
+def converted_s3_72(sample_72: Path, s3_server, tmp_path_factory: pytest.TempPathFactory) -> tuple[Converted, dict[str, str]]:
+    """sample (local) -> convert to s3://.../collection/item.zarr on the loopback S3 server."""
+    s3_server.client().create_bucket(Bucket="geozarr-out")
+    env = s3_server.env()
+    base = tmp_path_factory.mktemp("converted_s3")
+    r = run_runner("convert", str(sample_72), "--output-bucket", "geozarr-out", "--output-prefix", "tests",
+                   "--collection", "sentinel-2-l2a", "--item-id", "S2_sample_72", "--json", "--quiet",
+                   "--outputs-dir", str(base / "outs"), env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return Converted(output="s3://geozarr-out/tests/sentinel-2-l2a/S2_sample_72.zarr", result=r,
+                     outputs_dir=base / "outs"), env
