@@ -107,3 +107,19 @@ def rewrite_data(store: Path, array: str, fn: Callable[[Any], Any]) -> None:
 
 def remove_chunks(store: Path, array: str) -> None:
     shutil.rmtree(store / array.strip("/") / "c")
+
+
+def pipeline_store(base: Path) -> Path:
+    """The pipeline's own output for the same sample: `geozarr-runner convert` (the converter
+    plus the runner's repair and run manifest), built once under BASE."""
+    converted_sample(base)
+    out = base / f"pipeline-{SIZE}.zarr"
+    done = base / f"pipeline-{SIZE}.done"
+    if done.exists():
+        return out
+    proc = subprocess.run([sys.executable, "-m", "runner", "convert", str(base / f"sample-{SIZE}.zarr"), str(out),
+                           "--quiet"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"runner convert failed: {proc.stderr[-2000:]}")
+    done.write_text("ok")
+    return out
