@@ -1,0 +1,46 @@
+"""runner/Dockerfile, reviewed statically (no Docker engine here; CI builds it)."""
+
+from __future__ import annotations
+
+import re
+
+from tests.runner.conftest import REPO
+
+DOCKERFILE = (REPO / "runner" / "Dockerfile").read_text()
+
+
+def _stages() -> list[tuple[str, str]]:
+    """(FROM line, body) of each stage."""
+    parts = re.split(r"^(FROM .*)$", DOCKERFILE, flags=re.M)
+    return [(parts[i], parts[i + 1]) for i in range(1, len(parts), 2)]
+
+
+def _args() -> dict[str, str]:
+    return dict(re.findall(r"^ARG (\w+)=(\S+)$", DOCKERFILE, flags=re.M))
+
+
+def test_base_images_are_pinned() -> None:
+    args = _args()
+    assert re.fullmatch(r"python:3\.12\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", args["PYTHON_IMAGE"])
+    assert re.fullmatch(r"ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+(@sha256:[0-9a-f]{64})?", args["UV_IMAGE"])
+    for line, _ in _stages():
+        assert ":latest" not in line and re.match(r"FROM \$\{\w+\} AS \w+$", line), line
+
+
+def test_multi_stage_with_a_lean_non_root_runtime() -> None:
+    stages = _stages()
+    assert [line.split()[-1] for line, _ in stages] == ["uv", "build", "runtime"]
+    build, runtime = stages[1][1], stages[2][1]
+    assert "uv sync --frozen --no-dev" in build and "--no-editable" in build
+    assert "COPY runner/ runner/" in build and "COPY conformance/ conformance/" in build
+    assert "uv" not in re.sub(r"#.*", "", runtime).replace("/opt/venv", "")  # no uv, no build tools
+    assert "apt-get install" not in runtime
+    assert re.search(r"^USER 10001:10001$", runtime, flags=re.M)
+    assert re.search(r'^ENTRYPOINT \["geozarr-runner"\]$', runtime, flags=re.M)
+    assert "COPY --from=build" in runtime and "/opt/venv" in runtime
+
+
+def test_entrypoint_is_the_declared_console_script() -> None:
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert 'geozarr-runner = "runner.__main__:main"' in pyproject
+    assert 'geozarr-conformance = "conformance.__main__:main"' in pyproject
