@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from conformance import repo
 from conformance.dag.cluster import (
@@ -77,7 +78,7 @@ def run_cluster(
     uri = cfg.report_uri(name)
     try:
         step_report: dict[str, Any] | None = read_json(uri, s3 or s3_client(cfg.s3_endpoint))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - absent or unreadable: the report says so
         progress.line(f"no report at {uri}: {type(e).__name__}")
         step_report = merge(name, result.tasks, {"report": f"no report at {uri}: {type(e).__name__}: {e}"})
     report = build_report(step_report, None, env=cfg.env, overlay=cfg.env, template_doc=template_doc,

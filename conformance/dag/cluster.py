@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from conformance.dag.envconfig import EnvConfig
 from conformance.dag.progress import Progress
@@ -139,8 +140,8 @@ def _seconds(started: str, finished: str) -> float:
 
     if not started or not finished:
         return 0.0
-    f = datetime.fromisoformat(finished.replace("Z", "+00:00"))
-    s = datetime.fromisoformat(started.replace("Z", "+00:00"))
+    f = datetime.fromisoformat(finished)
+    s = datetime.fromisoformat(started)
     return max(0.0, (f - s).total_seconds())
 
 

@@ -3,8 +3,9 @@
 - Tasks start when every task their `depends`/`dependencies` names has finished and the
   expression holds; otherwise they are Omitted. Independent tasks run in parallel, at most
   `parallelism` at once (also capped by `spec.parallelism`).
-- `failFast` (Argo's default): after a failure no new task starts; `failFast: false` runs every
-  branch to its end.
+- `failFast`: read, and like Argo 3's controller it does not stop tasks whose dependencies are
+  complete from starting (Argo's dag.go only uses it when assessing the DAG's phase; tasks
+  behind a failure are Omitted by their `depends` either way), so both values run the same.
 - `retryStrategy`: limit, retryPolicy, expression (lastRetry.*), backoff; template
   `activeDeadlineSeconds` per attempt, the spec's for the whole run.
 - The run fails when a task failed and no dependent ran because of it (Argo's rule: a failure
@@ -18,11 +19,11 @@ import string
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Mapping
 
 from conformance.dag.expressions import results_for_phase
 from conformance.dag.model import Task, WorkflowSpec
@@ -40,7 +41,7 @@ def new_run_id(template_name: str) -> str:
 
 
 def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -249,7 +250,6 @@ class LocalRun:
         tasks = {t.name: t for t in self.spec.tasks}
         pending = [t.name for t in self.spec.tasks]
         futures: dict[Future[None], str] = {}
-        failed_seen = False
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="dag-task") as pool:
             try:
                 while True:
@@ -262,12 +262,12 @@ class LocalRun:
                             if any(self._runs[d].phase not in TERMINAL for d in deps):
                                 continue
                             run = self._runs[name]
-                            stop = self.registry.stopping.is_set() or (self.spec.fail_fast and failed_seen)
+                            stop = self.registry.stopping.is_set()
                             held = {d: results_for_phase(self._runs[d].phase) for d in deps}
                             if stop or (task.depends is not None and not task.depends.evaluate(held)):
                                 run.phase = "Omitted"
-                                run.message = ("not started: " + (self.registry.stop_reason or "failFast")
-                                               if stop else f"depends not met: {task.depends.text}")
+                                run.message = (f"not started: {self.registry.stop_reason}" if stop
+                                               else f"depends not met: {task.depends.text}")
                                 pending.remove(name)
                                 with self._lock:
                                     self._ended.append(run)
@@ -293,8 +293,6 @@ class LocalRun:
                     for f in done:
                         futures.pop(f)
                         f.result()
-                    failed_seen = failed_seen or any(
-                        r.phase in ("Failed", "Error") for r in self._runs.values())
             except KeyboardInterrupt:
                 self.registry.stop_all("interrupted (Ctrl-C)")
                 raise

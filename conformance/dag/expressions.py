@@ -12,8 +12,9 @@ Parsing happens before a run, so an expression outside this subset is refused up
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 # Argo's depends results for one task, and what a bare task name means.
 DEPENDS_RESULTS = ("Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned",
@@ -98,6 +99,14 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
+def _or(left: Node, right: Node) -> Node:
+    return lambda env: bool(left(env)) or bool(right(env))
+
+
+def _and(left: Node, right: Node) -> Node:
+    return lambda env: bool(left(env)) and bool(right(env))
+
+
 class _Parser:
     """Precedence climbing: or < and < not < comparison < unary minus < primary."""
 
@@ -130,16 +139,14 @@ class _Parser:
         left = self.and_()
         while self.peek().value in ("||", "or"):
             self.take()
-            right = self.and_()
-            left = (lambda l, r: lambda env: bool(l(env)) or bool(r(env)))(left, right)
+            left = _or(left, self.and_())
         return left
 
     def and_(self) -> Node:
         left = self.not_()
         while self.peek().value in ("&&", "and"):
             self.take()
-            right = self.not_()
-            left = (lambda l, r: lambda env: bool(l(env)) and bool(r(env)))(left, right)
+            left = _and(left, self.not_())
         return left
 
     def not_(self) -> Node:

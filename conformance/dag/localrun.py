@@ -8,9 +8,10 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from conformance import repo
 from conformance.dag.executor import LocalRun, RunResult, TaskRun, new_run_id
@@ -130,7 +131,7 @@ def run_local(
             else:
                 assert local_output is not None
                 step_report = read_json(str(local_output.root / report_key))
-        except Exception:
+        except Exception:  # noqa: BLE001 - absent or unreadable: the report says so
             step_report = None  # the report step did not run (or failed before writing)
 
     report_uri = (f"s3://{bucket}/{report_key}" if local_output is None

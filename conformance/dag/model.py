@@ -10,8 +10,9 @@ that nothing is ignored by accident.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from conformance.dag.expressions import (
     Depends,

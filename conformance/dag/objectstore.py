@@ -9,9 +9,10 @@ import json
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class S3Location:
     key: str
 
     @classmethod
-    def parse(cls, uri: str) -> "S3Location":
+    def parse(cls, uri: str) -> S3Location:
         if not uri.startswith("s3://"):
             raise ValueError(f"not an s3:// URI: {uri!r}")
         bucket, _, key = uri[5:].partition("/")
@@ -79,7 +80,7 @@ class LoopbackS3:
         self._server: Any = None
         self.endpoint = ""
 
-    def __enter__(self) -> "LoopbackS3":
+    def __enter__(self) -> LoopbackS3:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log on the terminal

@@ -17,9 +17,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from conformance.dag.model import OutputParameter, Template, VolumeSource, WorkflowSpec
 from conformance.dag.objectstore import LocalOutput, StorageMapError
@@ -124,11 +125,14 @@ class MountMap:
 
     def rewrite(self, text: str) -> str:
         """Rewrite every absolute path that starts at a mount: not a path inside a URI, nor one
-        right after a `{{…}}` placeholder (that is relative to the placeholder's value)."""
-        for mount, local in self._mounts:
-            pattern = r"(?<![\w./}-])" + re.escape(mount) + r"(?=/|$|[\s:=,;\"'])"
-            text = re.sub(pattern, lambda _m, loc=str(local): loc, text)
-        return text
+        right after a `{{…}}` placeholder (that is relative to the placeholder's value). One pass,
+        longest mount first, so a replacement is never rewritten again."""
+        if not self._mounts:
+            return text
+        alternatives = "|".join(re.escape(m) for m, _ in self._mounts)
+        pattern = r"(?<![\w./}-])(" + alternatives + r")(?=/|$|[\s:=,;\"'])"
+        locals_ = dict(self._mounts)
+        return re.sub(pattern, lambda m: str(locals_[m.group(1)]), text)
 
     def local_path(self, path: str) -> Path | None:
         for mount, local in self._mounts:
@@ -190,7 +194,10 @@ def plan_pod(
             local = pod_dir / "volumes" / vol.name
             local.mkdir(parents=True, exist_ok=True)
         elif vol.kind == "configMap":
-            local = _materialise_config_map(objects, vol, run_dir)
+            try:
+                local = _materialise_config_map(objects, vol, run_dir)
+            except PodError as e:
+                raise PodError(f"{where}: volume {vol.name!r}: {e}") from e
         else:
             if not objects.has_claim(vol.ref):
                 raise PodError(f"{where}: volume {vol.name!r}: PersistentVolumeClaim {vol.ref!r} "

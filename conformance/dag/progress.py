@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Iterable, Mapping, TextIO
+from collections.abc import Iterable, Mapping
+from typing import TextIO
 
 
 class Progress:
@@ -31,7 +32,7 @@ class Progress:
             return
         rows = list(tasks)
         with self._lock:
-            print("", file=self.stream)
+            print(file=self.stream)
             print(f"{'task':<16} {'phase':<10} {'seconds':>8}", file=self.stream)
             for t in rows:
                 print(f"{t['name']!s:<16} {t.get('phase', '')!s:<10} {float(t.get('seconds') or 0):8.1f}",

@@ -7,8 +7,9 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -55,7 +56,7 @@ class RenderedSet:
     documents: tuple[dict[str, Any], ...]
 
     @classmethod
-    def from_yaml(cls, overlay: str, text: str) -> "RenderedSet":
+    def from_yaml(cls, overlay: str, text: str) -> RenderedSet:
         docs = tuple(d for d in yaml.safe_load_all(text) if isinstance(d, dict))
         return cls(overlay, docs)
 
@@ -71,7 +72,7 @@ class RenderedSet:
             raise RenderError(f"overlay {self.overlay!r} renders no WorkflowTemplate {name!r}")
         return doc
 
-    def with_documents(self, documents: Iterable[dict[str, Any]]) -> "RenderedSet":
+    def with_documents(self, documents: Iterable[dict[str, Any]]) -> RenderedSet:
         return RenderedSet(self.overlay, tuple(documents))
 
 

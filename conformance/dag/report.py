@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from conformance.findings import Severity
 
@@ -47,8 +48,8 @@ def parse_tasks(text: str) -> list[dict[str, Any]]:
         seconds = 0.0
         if started and finished:
             try:
-                seconds = (datetime.fromisoformat(finished.replace("Z", "+00:00"))
-                           - datetime.fromisoformat(started.replace("Z", "+00:00"))).total_seconds()
+                seconds = (datetime.fromisoformat(finished)
+                           - datetime.fromisoformat(started)).total_seconds()
             except ValueError as e:
                 raise ValueError(f"task {name}: bad timestamp: {e}") from e
         out.append({"name": name, "phase": phase, "seconds": max(0.0, seconds)})
@@ -142,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         print(f"report: {e}", file=sys.stderr)
         return 2
-    except Exception as e:  # S3 unreachable or failing: transient for Argo's retryStrategy
+    except Exception as e:  # noqa: BLE001 - S3 unreachable or failing: transient (exit 3, retried)
         print(f"report: cannot read or write the reports: {type(e).__name__}: {e}", file=sys.stderr)
         return 3
     if args.json:

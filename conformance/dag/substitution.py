@@ -5,7 +5,8 @@ the field, never left in place or replaced by an empty string.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 _VAR = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 

@@ -1,0 +1,45 @@
+"""Fixtures of the conformance-DAG tests: tiny WorkflowTemplates whose steps are real small
+processes, the rendered overlays, and the loopback S3 server."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.dag.executor import LocalRun, RunResult
+from conformance.dag.model import read_workflow_template
+from conformance.dag.pods import Objects
+from conformance.dag.rendering import RenderedSet, render
+from tests.fixtures_s3 import s3_bucket, s3_env, s3_server  # noqa: F401
+
+
+@pytest.fixture
+def run_tiny(tmp_path: Path) -> Callable[..., RunResult]:
+    def run(doc: dict[str, Any], *, parallelism: int = 2, extra_docs: tuple[dict[str, Any], ...] = (),
+            secrets: dict[str, dict[str, str]] | None = None, **kwargs: Any) -> RunResult:
+        spec = read_workflow_template(doc)
+        rendered = RenderedSet("test", (doc, *extra_docs))
+        return LocalRun(spec, Objects(rendered, secrets or {}), tmp_path / "run",
+                        parallelism=parallelism, **kwargs).execute()
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def rendered_staging() -> RenderedSet:
+    return render("staging")
+
+
+@pytest.fixture(scope="session")
+def rendered_prod() -> RenderedSet:
+    return render("prod")
+
+
+@pytest.fixture
+def staging_copy(rendered_staging: RenderedSet) -> RenderedSet:
+    """A deep copy of the rendered staging set, for tests that plant a defect in it."""
+    return rendered_staging.with_documents(copy.deepcopy(list(rendered_staging.documents)))
