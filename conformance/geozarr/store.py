@@ -151,10 +151,10 @@ class StoreAccess:
             cfg["AWS_S3_ENDPOINT"] = e.netloc
             cfg["AWS_HTTPS"] = "NO" if e.scheme == "http" else "YES"
             cfg["AWS_VIRTUAL_HOSTING"] = "FALSE"
-        for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
-                    "AWS_DEFAULT_REGION"):
-            if os.environ.get(var):
-                cfg[var] = os.environ[var]
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if region:
+            cfg["AWS_REGION"] = region
+        # Credentials: GDAL (and rasterio's AWS session) read AWS_ACCESS_KEY_ID etc. from the environment.
         return f"/vsis3/{u.netloc}{u.path}".rstrip("/"), cfg
 
 
@@ -170,7 +170,9 @@ def open_store(url: str) -> StoreAccess:
             import s3fs
         except ImportError as exc:  # pragma: no cover - s3fs is a dependency
             raise StoreUnavailable(f"s3fs is not installed: {exc}") from exc
-        fs = s3fs.S3FileSystem(**s3_storage_options())
+        # max_concurrency=1: one GET per object (otherwise s3fs HEADs every object first
+        # to split large ones into ranges); many objects are still fetched concurrently.
+        fs = s3fs.S3FileSystem(**s3_storage_options(), max_concurrency=1)
         access = StoreAccess(url=url, fs=fs, root=f"{parsed.netloc}{parsed.path}", remote=True)
         try:
             fs.connect()

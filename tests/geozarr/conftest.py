@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures_s3 import s3_bucket, s3_env, s3_server  # noqa: F401
 from tests.geozarr.stores import converted_sample
 
 

@@ -1,0 +1,110 @@
+"""The command line: exit codes, --json report (validated against the shared
+schema), --output to a file or s3://, one-line errors, and checks on s3:// stores."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from conformance.__main__ import main
+from conformance.repo import SCHEMAS
+from tests.geozarr.stores import copy_store, remove_node
+
+REPORT_SCHEMA = json.loads((SCHEMAS / "conformance-report.schema.json").read_text())
+
+
+def _validate(report: dict) -> None:
+    jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(report)
+
+
+@pytest.mark.slow
+def test_json_report_of_clean_store(converted: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "reports" / "geozarr.json"
+    code = main(["geozarr", str(converted), "--json", "--output", str(out)])
+    printed = json.loads(capsys.readouterr().out)
+    assert code == 0 and printed["passed"] is True
+    _validate(printed)
+    assert json.loads(out.read_text())["findings"] == printed["findings"]
+    assert {r["id"] for r in printed["rules"]} >= {"geozarr.zarr-v3", "geozarr.gdal-interop"}
+    assert printed["io"]["requests"] > 0 and printed["timings"]["total_seconds"] > 0
+
+
+@pytest.mark.slow
+def test_error_findings_exit_1_with_table(converted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = copy_store(converted, tmp_path / "s.zarr")
+    remove_node(store, "/measurements/reflectance/r720m", consolidated=True)
+    assert main(["geozarr", str(store)]) == 1
+    out = capsys.readouterr().out
+    assert "geozarr.multiscales-layout" in out and "/measurements/reflectance/r720m" in out
+    assert out.splitlines()[-1].startswith("FAIL geozarr")
+
+
+@pytest.mark.parametrize("argv", [
+    ["geozarr", "/nonexistent/store.zarr"],
+    ["stac", "/nonexistent/item.json"],
+    ["geozarr"],
+    ["nonsense", "x"],
+])
+def test_cannot_run_is_one_line_exit_2(argv: list[str]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "conformance", *argv], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_cannot_run_json_still_prints_a_valid_report(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["geozarr", "/nonexistent/store.zarr", "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    _validate(report)
+    assert report["passed"] is False and report["exit_code"] == 2 and "no such store" in report["error"]
+
+
+def test_schema_accepts_a_dag_report_with_nested_checks() -> None:
+    sub = {"passed": True, "findings": [], "kind": "geozarr"}
+    dag = {"passed": False, "findings": [], "kind": "conformance", "env": "local", "run_id": "r1",
+           "template": {"git_sha": "abc123", "rendered_hash": "sha256:00"}, "image": "runner@sha256:00",
+           "tasks": [{"name": "convert", "phase": "Succeeded", "seconds": 3.2}],
+           "checks": {"geozarr": sub, "stac": {**sub, "kind": "stac"}}}
+    _validate(dag)
+    dag["checks"]["stac"]["findings"] = [{"rule": "x", "severity": "fatal", "path": "", "message": "m"}]
+    with pytest.raises(jsonschema.ValidationError):
+        _validate(dag)
+
+
+@pytest.mark.slow
+def test_s3_store_counts_real_requests_and_gdal_reads_vsis3(
+        converted: Path, s3_bucket: str, s3_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    import s3fs
+
+    fs = s3fs.S3FileSystem(endpoint_url=s3_env["AWS_ENDPOINT_URL"])
+    fs.put(str(converted), f"{s3_bucket}/out/s.zarr", recursive=True)
+    url = f"s3://{s3_bucket}/out/s.zarr"
+    code = main(["geozarr", url, "--json", "--output", f"s3://{s3_bucket}/reports/geozarr.json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, [f for f in report["findings"] if f["severity"] == "error"]
+    gdal = next(r for r in report["rules"] if r["id"] == "geozarr.gdal-interop")
+    assert "skipped" not in gdal and gdal["findings"] == 0
+    # metadata: 1 root read + 1 paginated listing + the multiscales group and its 6 levels
+    assert report["io"]["by_kind"]["metadata"] <= 8 and report["io"]["by_kind"]["list"] <= 2
+    assert report["io"]["requests"] == sum(report["io"]["by_kind"].values())
+    assert json.loads(fs.cat_file(f"{s3_bucket}/reports/geozarr.json"))["passed"] is True
+
+
+@pytest.mark.slow
+def test_s3_store_with_a_planted_defect(converted: Path, tmp_path: Path, s3_bucket: str,
+                                        s3_env: dict[str, str]) -> None:
+    import s3fs
+
+    store = copy_store(converted, tmp_path / "s.zarr")
+    remove_node(store, "/measurements/reflectance/r20m/b05", consolidated=False)
+    s3fs.S3FileSystem(endpoint_url=s3_env["AWS_ENDPOINT_URL"]).put(str(store), f"{s3_bucket}/bad.zarr",
+                                                                   recursive=True)
+    from conformance.geozarr.check import check_store
+
+    report = check_store(f"s3://{s3_bucket}/bad.zarr")
+    assert {f.rule for f in report.findings if f.severity == "error"} == {"geozarr.consolidated-stale"}
