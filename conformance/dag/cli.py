@@ -50,6 +50,7 @@ def run_cluster(
     timeout: float | None = None,
     interval: float = 5.0,
     sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
     s3: Any | None = None,
 ) -> ClusterOutcome:
     """Submit, follow, fetch the report. ClusterError/ValueError when it cannot run."""
@@ -70,6 +71,8 @@ def run_cluster(
     kwargs: dict[str, Any] = {"timeout": timeout, "interval": interval}
     if sleep is not None:
         kwargs["sleep"] = sleep
+    if clock is not None:
+        kwargs["clock"] = clock
     result = follow(client, cfg.namespace, name, progress, **kwargs)
     if result.phase == "Interrupted":
         return ClusterOutcome(name, None, result, 130)

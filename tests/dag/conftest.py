@@ -43,3 +43,12 @@ def rendered_prod() -> RenderedSet:
 def staging_copy(rendered_staging: RenderedSet) -> RenderedSet:
     """A deep copy of the rendered staging set, for tests that plant a defect in it."""
     return rendered_staging.with_documents(copy.deepcopy(list(rendered_staging.documents)))
+
+
+@pytest.fixture(scope="session")
+def e2e_run(rendered_staging: RenderedSet):  # noqa: ANN201 - LocalOutcome
+    """ONE real local run of the staging conformance DAG (144 px sample, real conversion, S3 API on
+    loopback, real checks), shared by every end-to-end assertion."""
+    from conformance.dag.localrun import run_local
+
+    return run_local("staging", size=144, parallelism=2, rendered=rendered_staging)

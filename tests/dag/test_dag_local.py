@@ -1,0 +1,125 @@
+"""Local mode: the rendered staging template run on this machine. One real end-to-end run
+(slow), and planted breaks in the rendered template that must fail the run at their step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from conformance import repo
+from conformance.dag.cli import main
+from conformance.dag.localrun import CannotRun, LocalOutcome, failure_details, run_local
+from conformance.dag.rendering import RenderedSet, rendered_hash
+
+SCHEMA = json.loads((repo.SCHEMAS / "conformance-report.schema.json").read_text())
+TASKS = ["sample", "convert", "check-geozarr", "build-stac", "check-stac", "report"]
+
+
+def template_of(rendered: RenderedSet, name: str) -> dict[str, Any]:
+    wt = rendered.workflow_template()
+    return next(t for t in wt["spec"]["templates"] if t["name"] == name)
+
+
+# -- the end-to-end run ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_e2e_passes(e2e_run: LocalOutcome) -> None:
+    report = e2e_run.report
+    failed = [f for f in report["findings"] if f["severity"] == "error"]
+    assert report["passed"] is True, failed
+    assert e2e_run.exit_code == 0
+    assert sorted(t["name"] for t in report["tasks"]) == sorted(TASKS)
+    assert all(t["phase"] == "Succeeded" and t["seconds"] > 0 for t in report["tasks"])
+
+
+@pytest.mark.slow
+def test_e2e_report(e2e_run: LocalOutcome, rendered_staging: RenderedSet) -> None:
+    report = e2e_run.report
+    jsonschema.validate(report, SCHEMA)
+    assert report["env"] == "local" and report["overlay"] == "staging"
+    assert report["template"]["rendered_hash"] == rendered_hash(rendered_staging.workflow_template())
+    assert report["template"]["git_sha"]
+    assert report["image"] == "ghcr.io/eopf-explorer/geozarr-runner:0.1.0"
+    assert set(report["checks"]) == {"geozarr", "stac"}
+    assert all(c.get("rules") for c in report["checks"].values())  # the real checks ran their rules
+    saved = json.loads((e2e_run.run_dir / "report.json").read_text())
+    assert saved == report
+    assert e2e_run.run_dir == repo.BUILD / "conformance" / report["run_id"]
+
+
+@pytest.mark.slow
+def test_e2e_ran_the_templates_commands(e2e_run: LocalOutcome) -> None:
+    """The steps ran the rendered commands against the loopback S3 bucket of the overlay."""
+    run_id = e2e_run.report["run_id"]
+    convert = e2e_run.run_dir / "tasks" / "convert" / "attempt-1"
+    events = [json.loads(line) for line in (convert / "stderr.log").read_text().splitlines() if line.startswith("{")]
+    done = next(e for e in events if e.get("message") == "conversion complete")
+    assert done["output"] == (f"s3://eopf-geozarr-staging/geozarr/conformance/{run_id}/"
+                              f"sentinel-2-l2a-staging/{run_id}.zarr")
+    outputs = convert / "volumes" / "tmp" / "outputs"
+    assert (outputs / "output").read_text().strip() == done["output"]
+    assert (e2e_run.run_dir / "configmaps").is_dir()  # geozarr-params mounted from the rendered ConfigMap
+
+
+# -- planted breaks (fast: the sample is local, the run stops early) -------------------------
+
+
+def test_wrong_parameter_reference_fails_at_that_step(staging_copy: RenderedSet, tmp_path: Path) -> None:
+    convert = template_of(staging_copy, "convert")
+    i = convert["container"]["args"].index("{{inputs.parameters.source}}")
+    convert["container"]["args"][i] = "{{inputs.parameters.sourse}}"
+    out = run_local("staging", size=72, output=str(tmp_path / "out"), rendered=staging_copy)
+    phases = {t["name"]: t["phase"] for t in out.report["tasks"]}
+    assert phases == {"sample": "Succeeded", "convert": "Error", "check-geozarr": "Omitted",
+                      "build-stac": "Omitted", "check-stac": "Omitted", "report": "Omitted"}
+    assert out.exit_code == 1 and out.report["passed"] is False
+    message = out.result.task("convert").message
+    assert message == ("task convert: template convert: container.args[1]: "
+                       "{{inputs.parameters.sourse}} does not resolve")
+    assert any(f["path"] == "tasks.convert" and "sourse" in f["message"] for f in out.report["findings"])
+    assert (tmp_path / "out" / "geozarr" / "conformance" / out.report["run_id"] / "sample.zarr").is_dir()
+
+
+def test_wrong_flag_fails_the_step_with_its_stderr(staging_copy: RenderedSet, tmp_path: Path) -> None:
+    sample = template_of(staging_copy, "sample")
+    sample["container"]["args"][sample["container"]["args"].index("--size")] = "--sise"
+    out = run_local("staging", size=72, output=str(tmp_path / "out"), rendered=staging_copy)
+    assert out.result.task("sample").phase == "Failed"
+    assert out.result.task("sample").exit_code == 2
+    assert len(out.result.task("sample").attempts) == 1  # exit 2 (bad input) is never retried
+    details = "\n".join(failure_details(out))
+    assert details.startswith("task sample Failed: exit code 2")
+    assert "--sise" in details  # the tail of the step's stderr
+
+
+def test_config_map_reference_broken_by_kustomize(staging_copy: RenderedSet, tmp_path: Path) -> None:
+    """What a missing `configurations:` fieldSpec does: the template names the un-hashed ConfigMap."""
+    wt = staging_copy.workflow_template()
+    wt["spec"]["volumes"][0]["configMap"]["name"] = "geozarr-params"
+    out = run_local("staging", size=72, output=str(tmp_path / "out"), rendered=staging_copy)
+    assert out.result.task("sample").phase == "Error"
+    assert "volume 'params': ConfigMap 'geozarr-params' is not in the rendered set" in out.result.task("sample").message
+
+
+def test_unsupported_feature_is_refused_before_running(staging_copy: RenderedSet, tmp_path: Path) -> None:
+    template_of(staging_copy, "convert")["sidecars"] = [{"name": "proxy", "image": "envoy"}]
+    with pytest.raises(CannotRun, match=r"spec.templates\[2\] \(convert\).sidecars: not supported"):
+        run_local("staging", size=72, output=str(tmp_path / "out"), rendered=staging_copy, run_id="refused-1")
+    assert not (repo.BUILD / "conformance" / "refused-1").exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"overlay": "dev"}, "unknown overlay 'dev'"),
+     ({"env": "qa"}, "unknown env 'qa'"),
+     ({"env": "staging", "output": "/tmp/x"}, "--output is for local runs"),
+     ({"parallelism": 0}, "--parallelism must be at least 1")],
+)
+def test_cli_refuses_bad_flags(kwargs: dict[str, Any], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(**kwargs) == 2
+    assert message in capsys.readouterr().err
