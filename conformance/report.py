@@ -13,12 +13,11 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from conformance.findings import Finding, Rule, Severity, count_by_severity, has_errors
 
 SCHEMA_VERSION = "1"
-C = TypeVar("C")
 
 
 class CannotRun(Exception):
@@ -26,7 +25,7 @@ class CannotRun(Exception):
 
 
 @dataclass(frozen=True)
-class Check(Generic[C]):
+class Check[C]:
     """One rule and the function that applies it to a context.
 
     `phase` groups timings (metadata, sampling, gdal, schema, consistency).
@@ -96,7 +95,7 @@ def _version() -> str:
         return "0"
 
 
-def run_checks(checks: Iterable[Check[C]], ctx: C, report: Report,
+def run_checks[C](checks: Iterable[Check[C]], ctx: C, report: Report,
                progress: Callable[[str], None] | None = None) -> None:
     """Run each check on CTX, recording its findings, time and phase.
 
@@ -139,7 +138,7 @@ def render_table(report: Report) -> str:
         lines.append(f"{'RULE':<{w_rule}}  {'SEVERITY':<{w_sev}}  {'PATH':<{w_path}}  MESSAGE")
         order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
         for f in sorted(report.findings, key=lambda f: (order[f.severity], f.rule, f.path)):
-            lines.append(f"{f.rule:<{w_rule}}  {str(f.severity):<{w_sev}}  {f.path:<{w_path}}  {f.message}")
+            lines.append(f"{f.rule:<{w_rule}}  {f.severity!s:<{w_sev}}  {f.path:<{w_path}}  {f.message}")
     counts = count_by_severity(report.findings)
     ran = sum(1 for r in report.rules if "skipped" not in r)
     skipped = len(report.rules) - ran

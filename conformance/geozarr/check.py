@@ -5,7 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from conformance.geozarr import arrays, conventions, gdal_interop, multiscales, sampling, spatial, zarr_format
+from conformance.geozarr import (
+    arrays,
+    conventions,
+    gdal_interop,
+    multiscales,
+    sampling,
+    spatial,
+    zarr_format,
+)
 from conformance.geozarr.context import GeoZarrContext
 from conformance.geozarr.model import load_model
 from conformance.geozarr.store import StoreUnavailable, open_store

@@ -7,10 +7,17 @@ import warnings
 from collections.abc import Iterator
 
 from conformance.findings import Finding, Rule, Severity
-from conformance.geozarr.context import GeoZarrContext, close, entry_geometry, layout_levels, parse_crs, same_crs
+from conformance.geozarr.context import (
+    GeoZarrContext,
+    close,
+    entry_geometry,
+    layout_levels,
+    parse_crs,
+    same_crs,
+    spatial_arrays,
+)
 from conformance.geozarr.model import join
 from conformance.geozarr.sampling import pick_bands
-from conformance.geozarr.context import spatial_arrays
 from conformance.report import Check
 
 GDAL = Rule("geozarr.gdal-interop", Severity.ERROR,

@@ -144,6 +144,12 @@ def check_resampled(ctx: GeoZarrContext) -> Iterator[Finding]:
                 child_f = child_f[:h, :w]
                 both = full & np.isfinite(child_f)
                 only_one = (full & ~np.isfinite(child_f)) | (empty & np.isfinite(child_f))
+                if only_one.mean() > 0.01:
+                    yield RESAMPLED.finding(
+                        f"rows {win[0].start}:{win[0].stop}, cols {win[1].start}:{win[1].stop}: "
+                        f"{only_one.mean():.0%} of pixels are no-data in only one of this level and the "
+                        f"{method} of {parent.asset}", cpath)
+                    continue
                 if not both.any():
                     continue
                 diff = np.abs(child_f[both] - expect[both])

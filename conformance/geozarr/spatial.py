@@ -3,6 +3,7 @@ and with the x/y coordinates; the CRS parses and matches the grid mapping."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -138,7 +139,7 @@ def _node_crs(attrs: dict[str, Any]) -> tuple[Any, list[str]]:
                 found.append((key, parse_crs(attrs[key], key)))
             except ValueError as exc:
                 problems.append(f"{key} {str(attrs[key])[:60]!r} does not parse: {exc}")
-    for (k1, c1), (k2, c2) in zip(found, found[1:]):
+    for (k1, c1), (k2, c2) in itertools.pairwise(found):
         if not same_crs(c1, c2):
             problems.append(f"{k1} and {k2} name different CRSs")
     return (found[0][1] if found else None), problems

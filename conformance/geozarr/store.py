@@ -182,7 +182,7 @@ def open_store(url: str) -> StoreAccess:
                 stats.add(access._phase, 1, 0)
 
             fs.s3.meta.events.register("before-send.s3", _on_send)
-        except Exception as exc:  # noqa: BLE001 - any client failure means we cannot run
+        except Exception as exc:
             raise StoreUnavailable(f"cannot reach {url}: {exc}") from exc
         return access
     if parsed.scheme in ("", "file"):

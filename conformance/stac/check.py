@@ -33,8 +33,8 @@ def load_item(ref: str, stats: IOStats) -> dict[str, Any]:
 
             data = s3fs.S3FileSystem(**s3_storage_options()).cat_file(ref[5:])
         else:
-            data = Path(ref[7:] if ref.startswith("file://") else ref).read_bytes()
-    except Exception as exc:  # noqa: BLE001 - any failure to fetch means we cannot run
+            data = Path(ref.removeprefix("file://")).read_bytes()
+    except Exception as exc:
         raise ItemUnavailable(f"cannot read {ref}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") \
             from exc
     stats.add("item", 1, len(data))

@@ -11,7 +11,15 @@ from typing import Any
 from urllib.parse import urlparse
 
 from conformance.findings import Finding, Rule, Severity
-from conformance.geozarr.context import affine6, bbox_of, close, entry_geometry, layout_levels, parse_crs, same_crs
+from conformance.geozarr.context import (
+    affine6,
+    bbox_of,
+    close,
+    entry_geometry,
+    layout_levels,
+    parse_crs,
+    same_crs,
+)
 from conformance.geozarr.model import StoreModel
 from conformance.report import Check
 from conformance.stac.schemas import SchemaStore, SchemaUnavailable
@@ -252,7 +260,7 @@ def _node_for_href(ctx: StacContext, href: str) -> str | None:
 def _abspath(p: str) -> str:
     import os
 
-    return os.path.abspath(p[7:] if p.startswith("file://") else p)
+    return os.path.abspath(p.removeprefix("file://"))
 
 
 def _asset_nodes(ctx: StacContext) -> Iterator[tuple[str, dict[str, Any], str]]:

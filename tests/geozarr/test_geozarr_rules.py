@@ -153,27 +153,41 @@ DEFECTS: list[tuple[str, Callable[[Path], None], set[str], str]] = [
 ]
 
 
+# Real defects of eopf-geozarr 0.12's output on the synthetic sample, found by these rules:
+# b08, which the converter adds to r60m by coarsening r10m, holds 0.0 (not NaN) where every
+# r10m pixel is no-data, so no-data reads as zero reflectance.
+KNOWN_CONVERTER_DEFECTS = {("geozarr.data-resampling", f"{R}/r60m/b08")}
+
+
 def _errors(report: Any) -> list[Any]:
     return [f for f in report.findings if f.severity is Severity.ERROR]
 
 
-def test_converted_sample_has_no_errors(converted: Path) -> None:
+@pytest.fixture(scope="module")
+def baseline(converted: Path) -> set[tuple[str, str]]:
+    return {(f.rule, f.path) for f in _errors(check_store(str(converted)))}
+
+
+def test_converted_sample_has_only_the_known_converter_defects(converted: Path) -> None:
     report = check_store(str(converted))
     assert report.error == ""
-    assert _errors(report) == [], [f.to_dict() for f in _errors(report)]
-    assert report.passed and report.exit_code == 0
+    assert {(f.rule, f.path) for f in _errors(report)} == KNOWN_CONVERTER_DEFECTS, \
+        [f.to_dict() for f in _errors(report)]
+    nodata = next(f for f in _errors(report) if f.path == f"{R}/r60m/b08")
+    assert "no-data in only one" in nodata.message
     ran = {r["id"] for r in report.rules if "skipped" not in r}
     assert {rule for _, _, rules, _ in DEFECTS for rule in rules} <= ran
     assert report.io["requests"] > 0 and report.io["bytes"] > 0
 
 
 @pytest.mark.parametrize(("name", "plant", "rules", "node"), DEFECTS, ids=[d[0] for d in DEFECTS])
-def test_planted_defect_is_caught_by_its_rule(converted: Path, tmp_path: Path, name: str,
-                                              plant: Callable[[Path], None], rules: set[str], node: str) -> None:
+def test_planted_defect_is_caught_by_its_rule(converted: Path, baseline: set[tuple[str, str]], tmp_path: Path,
+                                              name: str, plant: Callable[[Path], None], rules: set[str],
+                                              node: str) -> None:
     store = copy_store(converted, tmp_path / "store.zarr")
     plant(store)
     report = check_store(str(store))
-    errors = _errors(report)
+    errors = [f for f in _errors(report) if (f.rule, f.path) not in baseline]
     assert {f.rule for f in errors} == rules, [f.to_dict() for f in errors]
     assert any(f.path == node or f.path.startswith(node + "#") for f in errors), [f.path for f in errors]
     assert report.exit_code == 1
@@ -192,7 +206,7 @@ def test_derived_levels_legacy_proj_attrs_warn_on_raw_output_and_not_after_repai
     repair_store(str(store))
     repaired = check_store(str(store), sample=False, gdal=False)
     assert [f for f in repaired.findings if f.rule == "geozarr.legacy-proj-attrs"] == []
-    assert repaired.passed
+    assert repaired.passed  # metadata-only: the b08 no-data defect is in the data
 
 
 def test_undecodable_data_is_a_finding_not_a_crash(converted: Path, tmp_path: Path) -> None:
