@@ -81,8 +81,8 @@ def validate_parameters(req: ConvertRequest) -> None:
         raise BadInput(f"OUTPUT {out} overlaps the input {src}")
 
 
-def _existing_complete(req: ConvertRequest, pre: Preflight, output: str) -> dict[str, Any] | None:
-    doc = manifest.read(output)
+def _existing_complete(req: ConvertRequest, pre: Preflight, output: str,
+                       doc: dict[str, Any] | None) -> dict[str, Any] | None:
     if doc is None or req.force:
         return None
     same = (
@@ -159,6 +159,14 @@ def run_convert(req: ConvertRequest, log: EventLog) -> dict[str, Any]:
     output = storage.normalise_uri(req.output)
 
     t = time.monotonic()
+    # the output's side first (credentials, reachability, an existing run.json): it is
+    # cheap, and a misconfigured or failing S3 API should not wait for the converter's imports
+    try:
+        existing = manifest.read(output)
+    except RunnerError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise classify(exc, what=f"read the existing output {output}") from exc
     with captured(log):
         pre = run_preflight(req.source, req.groups, allow_generic=req.allow_generic)
     timings["preflight"] = time.monotonic() - t
@@ -166,7 +174,7 @@ def run_convert(req: ConvertRequest, log: EventLog) -> dict[str, Any]:
              groups=pre.groups, notes=pre.notes)
 
     try:
-        done = _existing_complete(req, pre, output)
+        done = _existing_complete(req, pre, output, existing)
     except RunnerError:
         raise
     except Exception as exc:  # noqa: BLE001
