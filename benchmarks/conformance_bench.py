@@ -55,7 +55,10 @@ def main() -> int:
                   flush=True)
     ratio = results["local directory (--output)"][0] / bare
     s3_ratio = results["S3 on loopback"][0] / bare
-    print(f"ratio local-directory DAG / bare convert: {ratio:.2f} (goal <= {GOAL})")
+    wall, _, tasks = results["local directory (--output)"]
+    print(f"ratio local-directory DAG / bare convert: {ratio:.2f} (goal <= {GOAL}); without the sample "
+          f"step ({tasks.get('sample', 0.0):.1f} s, making the input the baseline is given): "
+          f"{(wall - tasks.get('sample', 0.0)) / bare:.2f}")
     print(f"ratio loopback-S3 DAG / bare convert: {s3_ratio:.2f}")
     return 0 if ratio <= GOAL else 1
 
