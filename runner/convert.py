@@ -23,7 +23,7 @@ from runner import manifest, storage
 from runner.converter_events import captured
 from runner.errors import BadInput, RunnerError, classify
 from runner.events import EventLog
-from runner.preflight import PATH_GENERIC, PATH_OLCI, PATH_S2, Preflight, run_preflight
+from runner.preflight import PATH_OLCI, PATH_S2, Preflight, run_preflight
 from runner.repair import repair_store
 
 MAX_RETRIES = 3  # the converter's own retries of network operations
@@ -56,8 +56,7 @@ def derive_item_id(source: str) -> str:
     """The product's name: the source's last path segment without .zarr / .SAFE."""
     name = PurePosixPath(source.rstrip("/")).name
     for suffix in (".zarr", ".SAFE", ".safe"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
+        name = name.removesuffix(suffix)
     return name
 
 
@@ -110,7 +109,6 @@ def _clean(output: str, log: EventLog) -> None:
 
 def _convert_in_process(pre: Preflight, req: ConvertRequest, output: str, log: EventLog) -> None:
     import xarray as xr
-
     from eopf_geozarr import create_geozarr_dataset
     from eopf_geozarr.s2_optimization.s2_converter import convert_s2_optimized
 
@@ -165,7 +163,7 @@ def run_convert(req: ConvertRequest, log: EventLog) -> dict[str, Any]:
         existing = manifest.read(output)
     except RunnerError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise classify(exc, what=f"read the existing output {output}") from exc
     with captured(log):
         pre = run_preflight(req.source, req.groups, allow_generic=req.allow_generic)
@@ -177,7 +175,7 @@ def run_convert(req: ConvertRequest, log: EventLog) -> dict[str, Any]:
         done = _existing_complete(req, pre, output, existing)
     except RunnerError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise classify(exc, what=f"read the existing output {output}") from exc
     if done is not None:
         log.info("output already complete for this input and these parameters: nothing to do",
@@ -191,7 +189,7 @@ def run_convert(req: ConvertRequest, log: EventLog) -> dict[str, Any]:
         _clean(output, log)
     except RunnerError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise classify(exc, what=f"remove the incomplete output {output}") from exc
     timings["clean"] = time.monotonic() - t
 
@@ -203,7 +201,7 @@ def run_convert(req: ConvertRequest, log: EventLog) -> dict[str, Any]:
             _convert_in_process(pre, req, output, log)
     except RunnerError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise classify(exc, what=f"convert {pre.source} to {output}") from exc
     timings["convert"] = time.monotonic() - t
 
@@ -212,7 +210,7 @@ def run_convert(req: ConvertRequest, log: EventLog) -> dict[str, Any]:
     if req.repair:
         try:
             repairs = [r.to_dict() for r in repair_store(output)]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise classify(exc, what=f"repair the output's proj attributes in {output}") from exc
         log.info("repaired derived levels' proj attributes", repairs=len(repairs),
                  arrays=len({r["path"] for r in repairs}))
@@ -237,7 +235,7 @@ def run_convert(req: ConvertRequest, log: EventLog) -> dict[str, Any]:
         uri = manifest.write(output, doc)
     except RunnerError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise classify(exc, what=f"write the run manifest of {output}") from exc
     log.info("conversion complete", output=output, manifest=uri, bytes=doc["output"]["bytes"],
              objects=doc["output"]["objects"], seconds=round(time.monotonic() - t_start, 3))

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from runner.errors import BadInput
 
@@ -45,7 +46,7 @@ def _as_bool(raw: object) -> bool:
 
 def _as_int(raw: object) -> int:
     if isinstance(raw, bool):
-        raise ValueError("expected an integer")
+        raise ValueError("expected an integer")  # noqa: TRY004 - resolve() maps ValueError to BadInput
     if isinstance(raw, int):
         return raw
     return int(str(raw).strip())

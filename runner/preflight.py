@@ -65,7 +65,7 @@ def open_source(uri: str) -> tuple[zarr.Group, bool]:
         store = storage.zarr_store(uri, read_only=True)
     except RunnerError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise classify(exc, what=f"open the input {uri}") from exc
     try:
         with warnings.catch_warnings():
@@ -80,7 +80,7 @@ def open_source(uri: str) -> tuple[zarr.Group, bool]:
                        f"is the path or URI right?") from exc
     except RunnerError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise classify(exc, what=f"read the input {uri}") from exc
 
 
@@ -113,11 +113,10 @@ def _s2_detection(root: zarr.Group) -> tuple[bool, str]:
 
     if root.metadata.zarr_format == 3:
         return bool(is_sentinel2_dataset(root)), "Zarr v3: root must hold exactly measurements, quality, conditions"
-    from pydantic import TypeAdapter
-
     from eopf_geozarr.data_api.s1 import Sentinel1Root
     from eopf_geozarr.data_api.s2 import Sentinel2Root
     from eopf_geozarr.pyz.v2 import GroupSpec
+    from pydantic import TypeAdapter
 
     try:
         model = TypeAdapter(Sentinel1Root | Sentinel2Root).validate_python(
@@ -152,7 +151,7 @@ def run_preflight(source: str, groups: list[str], *, allow_generic: bool = False
         attrs = dict(root.attrs)
     except RunnerError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise classify(exc, what=f"read the input {uri}") from exc
 
     wanted = [normalise_group(g) for g in groups]
@@ -171,7 +170,7 @@ def run_preflight(source: str, groups: list[str], *, allow_generic: bool = False
     notes: list[str] = []
     try:
         is_s2, why = _s2_detection(root)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise classify(exc, what=f"inspect the input {uri}") from exc
     if is_s2:
         path = PATH_S2

@@ -383,7 +383,7 @@ def write_sample(
                 loc.fs.put(f"{tmp}/sample.zarr/", loc.path + "/", recursive=True)
             except BadInput:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise classify(exc, what=f"upload the sample to {uri}") from exc
         return {**summary, "output": uri}
     try:
@@ -404,7 +404,7 @@ def write_sample(
         zarr.consolidate_metadata(store)
     except BadInput:
         raise
-    except Exception as exc:  # noqa: BLE001 - mapped to exit codes at the edge
+    except Exception as exc:
         raise classify(exc, what=f"write the sample to {uri}") from exc
     return {
         "output": uri,

@@ -182,7 +182,7 @@ def build_item(output: str, *, collection: str, item_id: str, stac_api_url: str 
     root_attrs = dict(root.attrs)
     grids = _groups_with_grid(root)
     multiscales = _multiscales_groups(root)
-    finest_path, finest = _finest(grids, multiscales)
+    _, finest = _finest(grids, multiscales)
     code = _crs_code(finest, root_attrs)
     bbox_native = finest.get("spatial:bbox")
     shape = [int(v) for v in finest["spatial:shape"]]
@@ -214,10 +214,8 @@ def build_item(output: str, *, collection: str, item_id: str, stac_api_url: str 
     if sd_props.get("instrument"):
         props["instruments"] = [sd_props["instrument"]]
     if isinstance(sd_props.get("eo:cloud_cover"), (int, float)):
+        # the source declares it with the eo extension's meaning (percent): carried as is
         props["eo:cloud_cover"] = float(sd_props["eo:cloud_cover"])
-        # EOPF gives a fraction (0.0038); STAC wants percent 0-100
-        if props["eo:cloud_cover"] <= 1.0:
-            props["eo:cloud_cover"] = round(props["eo:cloud_cover"] * 100.0, 6)
 
     extensions = [EXT_PROJ, EXT_EO, EXT_PROCESSING]
     item = pystac.Item(id=item_id, geometry=geometry, bbox=bbox, datetime=dt, properties=props,
@@ -269,7 +267,7 @@ def run_stac(output: str, *, collection: str, item_id: str, dest: str, stac_api_
         uri = write_item(item, dest)
     except RunnerError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise classify(exc, what=f"build the STAC item of {output}") from exc
     return {"item": uri, "item_id": item.id, "collection": collection, "bbox": item.bbox,
             "datetime": item.datetime.isoformat() if item.datetime else None}

@@ -65,7 +65,7 @@ class Location:
     fs: fsspec.AbstractFileSystem
     path: str
 
-    def child(self, name: str) -> "Location":
+    def child(self, name: str) -> Location:
         sep = "" if self.uri.endswith("/") else "/"
         return locate(self.uri + sep + name)
 
@@ -76,8 +76,7 @@ def normalise_uri(uri: str) -> str:
         return uri.rstrip("/")
     if "://" in uri and not uri.startswith("file://"):
         raise BadInput(f"unsupported URI scheme in {uri!r}: expected a local path or s3://")
-    if uri.startswith("file://"):
-        uri = uri[len("file://"):]
+    uri = uri.removeprefix("file://")
     return str(Path(uri).expanduser().absolute())
 
 
@@ -137,6 +136,6 @@ def list_files(loc: Location) -> dict[str, int]:
     for path, info in found.items():
         if info.get("type") == "directory":
             continue
-        rel = path[len(prefix):] if path.startswith(prefix) else path
+        rel = path.removeprefix(prefix)
         out[rel] = int(info.get("size") or 0)
     return out

@@ -21,6 +21,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Self
 
 import boto3
 import pytest
@@ -32,7 +33,7 @@ _BUCKETS = itertools.count()
 class S3Server:
     endpoint: str
 
-    def client(self):  # noqa: ANN201 - boto3 client type
+    def client(self):
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
@@ -105,7 +106,7 @@ class _StatusHandler(http.server.BaseHTTPRequestHandler):
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _answer
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -122,7 +123,7 @@ class FailingHTTPServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> "FailingHTTPServer":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

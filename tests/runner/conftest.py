@@ -30,7 +30,7 @@ def run_runner(*args: str, env: dict[str, str] | None = None, timeout: float = 3
         full_env.update(env)
     return subprocess.run(
         [sys.executable, "-m", "runner", *args],
-        capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO,
+        capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO, check=False,
     )
 
 
@@ -86,7 +86,8 @@ def converted_144(sample_144: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="session")
-def converted_s3_72(sample_72: Path, s3_server, tmp_path_factory: pytest.TempPathFactory) -> tuple[Converted, dict[str, str]]:
+def converted_s3_72(sample_72: Path, s3_server,  # noqa: F811 - the session fixture
+                     tmp_path_factory: pytest.TempPathFactory) -> tuple[Converted, dict[str, str]]:
     """sample (local) -> convert to s3://.../collection/item.zarr on the loopback S3 server."""
     s3_server.client().create_bucket(Bucket="geozarr-out")
     env = s3_server.env()

@@ -11,12 +11,12 @@ DOCKERFILE = (REPO / "runner" / "Dockerfile").read_text()
 
 def _stages() -> list[tuple[str, str]]:
     """(FROM line, body) of each stage."""
-    parts = re.split(r"^(FROM .*)$", DOCKERFILE, flags=re.M)
+    parts = re.split(r"^(FROM .*)$", DOCKERFILE, flags=re.MULTILINE)
     return [(parts[i], parts[i + 1]) for i in range(1, len(parts), 2)]
 
 
 def _args() -> dict[str, str]:
-    return dict(re.findall(r"^ARG (\w+)=(\S+)$", DOCKERFILE, flags=re.M))
+    return dict(re.findall(r"^ARG (\w+)=(\S+)$", DOCKERFILE, flags=re.MULTILINE))
 
 
 def test_base_images_are_pinned() -> None:
@@ -35,8 +35,8 @@ def test_multi_stage_with_a_lean_non_root_runtime() -> None:
     assert "COPY runner/ runner/" in build and "COPY conformance/ conformance/" in build
     assert "uv" not in re.sub(r"#.*", "", runtime).replace("/opt/venv", "")  # no uv, no build tools
     assert "apt-get install" not in runtime
-    assert re.search(r"^USER 10001:10001$", runtime, flags=re.M)
-    assert re.search(r'^ENTRYPOINT \["geozarr-runner"\]$', runtime, flags=re.M)
+    assert re.search(r"^USER 10001:10001$", runtime, flags=re.MULTILINE)
+    assert re.search(r'^ENTRYPOINT \["geozarr-runner"\]$', runtime, flags=re.MULTILINE)
     assert "COPY --from=build" in runtime and "/opt/venv" in runtime
 
 

@@ -100,7 +100,7 @@ def test_stac_on_an_incomplete_store_exits_2(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_item_for_an_s3_store(converted_s3_72, tmp_path: Path) -> None:
     converted, env = converted_s3_72
-    dest = f"s3://geozarr-out/items/S2_sample_72.json"
+    dest = "s3://geozarr-out/items/S2_sample_72.json"
     r = run_runner("stac", converted.output, "-o", dest, "--json", "--quiet", env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout)

@@ -157,3 +157,25 @@ def test_repair_fixes_the_array_and_every_consolidated_copy() -> None:
                   docs["refl/zarr.json"]["consolidated_metadata"]["metadata"]["r120m/b04"]["attributes"]):
         assert attrs == _ARRAY_OK["attributes"]
     assert plan(docs) == []  # idempotent
+
+
+# --- command line -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("step", ["sample", "preflight", "convert", "stac", "manifest", "register"])
+def test_every_step_has_help_naming_its_outputs(step: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from runner.cli import STEP_OUTPUTS, main
+
+    assert main([step, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "--outputs-dir" in text and "--json" in text
+    for name in STEP_OUTPUTS[step]:
+        assert name in text
+
+
+def test_usage_error_is_one_json_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from runner.cli import main
+
+    assert main(["convert", "--no-such-flag"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and json.loads(err[0])["level"] == "error"
