@@ -27,6 +27,16 @@ def _open_in_memory(meta: dict[str, Any], chunks: dict[str, bytes]) -> Any:
     return zarr.open_array(store=MemoryStore(store_dict=store_dict), mode="r", zarr_format=3)
 
 
+def chunk_key(meta: dict[str, Any], coords: tuple[int, ...]) -> str:
+    """The key of the stored object at grid COORDS (Zarr v3 default or v2 chunk key encoding)."""
+    enc = meta.get("chunk_key_encoding") or {"name": "default"}
+    name = enc.get("name", "default")
+    sep = (enc.get("configuration") or {}).get("separator", "/" if name == "default" else ".")
+    if name == "default":
+        return sep.join(["c", *map(str, coords)])
+    return sep.join(map(str, coords)) or "0"
+
+
 def storage_grid(meta: dict[str, Any]) -> list[int]:
     """The shape of the stored objects' grid unit (the shard shape when sharded)."""
     return list(meta["chunk_grid"]["configuration"]["chunk_shape"])
@@ -43,14 +53,13 @@ def read_window(ctx: GeoZarrContext, path: str, meta: dict[str, Any],
         window = tuple(slice(0, n) for n in shape)
     if not shape:  # 0-D
         window = ()
-    probe = _open_in_memory(meta, {})
     grid = storage_grid(meta) if shape else []
     ranges = [range(w.start // g, (max(w.stop, w.start + 1) - 1) // g + 1) for w, g in zip(window, grid)]
     coords = list(itertools.product(*ranges)) if shape else [()]
     node = path.strip("/")
-    keys = {c: f"{node}/{probe.metadata.encode_chunk_key(c)}" for c in coords}
+    keys = {chunk_key(meta, c): f"{node}/{chunk_key(meta, c)}" for c in coords}
     ctx.access.set_phase("sample")
     got = ctx.access.read_many(list(keys.values()))
-    chunks = {probe.metadata.encode_chunk_key(c): got[k] for c, k in keys.items() if got.get(k) is not None}
+    chunks = {rel: got[k] for rel, k in keys.items() if got.get(k) is not None}
     arr = _open_in_memory(meta, chunks)
     return np.asarray(arr[window])
