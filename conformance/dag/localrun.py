@@ -76,6 +76,7 @@ def run_local(
     progress: Progress | None = None,
     rendered: RenderedSet | None = None,
     run_id: str = "",
+    runs_dir: Path | None = None,
 ) -> LocalOutcome:
     """Run the overlay's conformance DAG here. CannotRun when it cannot start."""
     progress = progress or Progress(quiet=True)
@@ -99,7 +100,7 @@ def run_local(
     if not bucket:
         raise CannotRun(f"WorkflowTemplate {spec.name}: workflow parameter output_bucket is empty")
     run_id = run_id or new_run_id(spec.name)
-    run_dir = repo.BUILD / "conformance" / run_id
+    run_dir = (runs_dir or repo.BUILD / "conformance") / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     report_key = f"{prefix}/conformance/{run_id}/report.json" if prefix else f"conformance/{run_id}/report.json"
 

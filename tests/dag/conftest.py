@@ -46,7 +46,7 @@ def staging_copy(rendered_staging: RenderedSet) -> RenderedSet:
 
 
 @pytest.fixture(scope="session")
-def e2e_run(rendered_staging: RenderedSet):  # noqa: ANN201 - LocalOutcome
+def e2e_run(rendered_staging: RenderedSet):
     """ONE real local run of the staging conformance DAG (144 px sample, real conversion, S3 API on
     loopback, real checks), shared by every end-to-end assertion."""
     from conformance.dag.localrun import run_local

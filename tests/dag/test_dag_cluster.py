@@ -64,13 +64,13 @@ class FakeClient:
 
 
 @pytest.fixture
-def cfg(s3_server, s3_bucket, s3_env) -> EnvConfig:  # noqa: ANN001 - fixtures
+def cfg(s3_server, s3_bucket, s3_env) -> EnvConfig:
     return EnvConfig(env="staging", context="test-ctx", namespace="geozarr-staging", bucket=s3_bucket,
                      prefix="geozarr", s3_endpoint=s3_server.endpoint, stac_api_url="https://stac.example",
                      report_prefix="geozarr/conformance")
 
 
-def put_report(s3_server, cfg: EnvConfig, report: dict[str, Any]) -> None:  # noqa: ANN001
+def put_report(s3_server, cfg: EnvConfig, report: dict[str, Any]) -> None:
     key = cfg.report_uri(NAME).split("/", 3)[3]
     s3_server.client().put_object(Bucket=cfg.bucket, Key=key, Body=json.dumps(report).encode())
 
@@ -91,7 +91,7 @@ def no_sleep(_: float) -> None:
     pass
 
 
-def test_success(cfg: EnvConfig, s3_server, rendered_staging: RenderedSet) -> None:  # noqa: ANN001
+def test_success(cfg: EnvConfig, s3_server, rendered_staging: RenderedSet) -> None:
     put_report(s3_server, cfg, STEP_REPORT_OK)
     running = workflow("Running", {"sample": ("Succeeded", ""), "convert": ("Running", "")})
     done = workflow("Succeeded", {t: ("Succeeded", "") for t in TASKS})
@@ -118,7 +118,7 @@ def test_success(cfg: EnvConfig, s3_server, rendered_staging: RenderedSet) -> No
     assert "convert(0)" not in log
 
 
-def test_failed_node(cfg: EnvConfig, s3_server, rendered_staging: RenderedSet) -> None:  # noqa: ANN001
+def test_failed_node(cfg: EnvConfig, s3_server, rendered_staging: RenderedSet) -> None:
     put_report(s3_server, cfg, STEP_REPORT_FAILED)
     nodes = {t: ("Succeeded", "") for t in TASKS}
     nodes["check-geozarr"] = ("Failed", "exit code 1")
@@ -133,7 +133,7 @@ def test_failed_node(cfg: EnvConfig, s3_server, rendered_staging: RenderedSet) -
     assert "check-geozarr    Failed" in stream.getvalue() and "exit code 1" in stream.getvalue()
 
 
-def test_succeeded_workflow_with_failed_report_fails(cfg: EnvConfig, s3_server, rendered_staging: RenderedSet) -> None:  # noqa: ANN001
+def test_succeeded_workflow_with_failed_report_fails(cfg: EnvConfig, s3_server, rendered_staging: RenderedSet) -> None:
     put_report(s3_server, cfg, STEP_REPORT_FAILED)
     client = FakeClient([workflow("Succeeded", {t: ("Succeeded", "") for t in TASKS})])
     out = run_cluster(cfg, rendered_staging.workflow_template(), client, progress()[0], size=144, sleep=no_sleep)

@@ -73,7 +73,8 @@ def test_wrong_parameter_reference_fails_at_that_step(staging_copy: RenderedSet,
     convert = template_of(staging_copy, "convert")
     i = convert["container"]["args"].index("{{inputs.parameters.source}}")
     convert["container"]["args"][i] = "{{inputs.parameters.sourse}}"
-    out = run_local("staging", size=72, output=str(tmp_path / "out"), rendered=staging_copy)
+    out = run_local("staging", size=72, output=str(tmp_path / "out"), rendered=staging_copy,
+                    runs_dir=tmp_path / "runs")
     phases = {t["name"]: t["phase"] for t in out.report["tasks"]}
     assert phases == {"sample": "Succeeded", "convert": "Error", "check-geozarr": "Omitted",
                       "build-stac": "Omitted", "check-stac": "Omitted", "report": "Omitted"}
@@ -88,7 +89,8 @@ def test_wrong_parameter_reference_fails_at_that_step(staging_copy: RenderedSet,
 def test_wrong_flag_fails_the_step_with_its_stderr(staging_copy: RenderedSet, tmp_path: Path) -> None:
     sample = template_of(staging_copy, "sample")
     sample["container"]["args"][sample["container"]["args"].index("--size")] = "--sise"
-    out = run_local("staging", size=72, output=str(tmp_path / "out"), rendered=staging_copy)
+    out = run_local("staging", size=72, output=str(tmp_path / "out"), rendered=staging_copy,
+                    runs_dir=tmp_path / "runs")
     assert out.result.task("sample").phase == "Failed"
     assert out.result.task("sample").exit_code == 2
     assert len(out.result.task("sample").attempts) == 1  # exit 2 (bad input) is never retried
@@ -101,7 +103,8 @@ def test_config_map_reference_broken_by_kustomize(staging_copy: RenderedSet, tmp
     """What a missing `configurations:` fieldSpec does: the template names the un-hashed ConfigMap."""
     wt = staging_copy.workflow_template()
     wt["spec"]["volumes"][0]["configMap"]["name"] = "geozarr-params"
-    out = run_local("staging", size=72, output=str(tmp_path / "out"), rendered=staging_copy)
+    out = run_local("staging", size=72, output=str(tmp_path / "out"), rendered=staging_copy,
+                    runs_dir=tmp_path / "runs")
     assert out.result.task("sample").phase == "Error"
     assert "volume 'params': ConfigMap 'geozarr-params' is not in the rendered set" in out.result.task("sample").message
 
@@ -109,8 +112,9 @@ def test_config_map_reference_broken_by_kustomize(staging_copy: RenderedSet, tmp
 def test_unsupported_feature_is_refused_before_running(staging_copy: RenderedSet, tmp_path: Path) -> None:
     template_of(staging_copy, "convert")["sidecars"] = [{"name": "proxy", "image": "envoy"}]
     with pytest.raises(CannotRun, match=r"spec.templates\[2\] \(convert\).sidecars: not supported"):
-        run_local("staging", size=72, output=str(tmp_path / "out"), rendered=staging_copy, run_id="refused-1")
-    assert not (repo.BUILD / "conformance" / "refused-1").exists()
+        run_local("staging", size=72, output=str(tmp_path / "out"), rendered=staging_copy, run_id="refused-1",
+                  runs_dir=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize(

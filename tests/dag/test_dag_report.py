@@ -62,7 +62,7 @@ def test_step_writes_locally_and_exits_by_verdict(tmp_path: Path) -> None:
     assert bad["passed"] is False and set(bad["checks"]) == {"geozarr", "stac"}
 
 
-def test_step_on_s3_through_the_console_script(s3_server, s3_bucket, s3_env, tmp_path: Path) -> None:  # noqa: ANN001
+def test_step_on_s3_through_the_console_script(s3_server, s3_bucket, s3_env, tmp_path: Path) -> None:
     c = s3_server.client()
     c.put_object(Bucket=s3_bucket, Key="run/checks/geozarr.json", Body=json.dumps(GEOZARR_OK).encode())
     done = subprocess.run(
