@@ -213,10 +213,10 @@ class _Reader:
 
     def integer(self, value: Any, path: str) -> int | None:
         try:
-            if isinstance(value, bool):
-                raise ValueError
+            if isinstance(value, bool):  # YAML `true` is not a number of seconds
+                raise TypeError(value)
             return int(str(value))
-        except ValueError:
+        except (TypeError, ValueError):
             self.refuse(path, f"expected an integer, got {value!r} (templated values are not supported locally)")
             return None
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class LoopbackS3:
         self._server: Any = None
         self.endpoint = ""
 
-    def __enter__(self) -> LoopbackS3:
+    def __enter__(self) -> Self:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log on the terminal
