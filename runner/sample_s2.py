@@ -44,6 +44,7 @@ from runner.sample_scene import BANDS, Scene, to_digital_counts
 FULL_EDGE = 10980  # r10m edge of a full Sentinel-2 tile
 MIN_EDGE = 72  # smallest r10m edge eopf-geozarr 0.12 converts (720 m level > 0 px)
 DEFAULT_EDGE = 144
+SUB_ROWS = 512  # rows evaluated at once by the synthetic scene
 PRODUCTS = ("s2-l2a",)
 _RES_RE = re.compile(r"^r(\d+)m$")
 
@@ -283,7 +284,8 @@ class SampleWriter:
         return np.zeros(shape, dtype=dtype)
 
     def grid_values(self, path: str, res: int, rows: slice, block: int, dtype: np.dtype) -> np.ndarray:
-        """Values of a gridded (…, y, x) array for the rows `rows` at resolution `res`."""
+        """Values of a gridded (…, y, x) array for the rows `rows` at resolution `res`;
+        `block` keys the noise (deterministic for a given size and seed)."""
         name = path.rsplit("/", 1)[-1]
         g = self.grid
         ys = g.centres_y(res)[rows].astype(np.float64)
@@ -447,9 +449,13 @@ def _write_array(root: zarr.Group, writer: SampleWriter, path: str, node: dict[s
     if gridded:
         step = chunks[-2]
         n = shape[-2]
-        for b, r0 in enumerate(range(0, n, step)):
-            rows = slice(r0, min(n, r0 + step))
-            arr[..., rows, :] = writer.grid_values(path, res, rows, b, dtype)
+        for r0 in range(0, n, step):
+            r1 = min(n, r0 + step)
+            # evaluate in bands of at most SUB_ROWS rows (bounded float temporaries even for
+            # a full 10980 px tile), write whole chunk rows at once (no partial-chunk rewrites)
+            parts = [writer.grid_values(path, res, slice(a, min(r1, a + SUB_ROWS)), a, dtype)
+                     for a in range(r0, r1, SUB_ROWS)]
+            arr[..., r0:r1, :] = np.concatenate(parts, axis=-2) if len(parts) > 1 else parts[0]
     elif res is not None and dims == ["x"]:
         arr[:] = writer.grid.centres_x(res)
     elif res is not None and dims == ["y"]:
