@@ -405,6 +405,12 @@ def read_workflow_template(doc: Mapping[str, Any]) -> WorkflowSpec:
             tasks.append(Task(tname, target, depends,
                               r.parameters(args.get("parameters"), f"{path}.arguments.parameters", True)))
         _check_acyclic(tasks, r)
+        for i, t in enumerate(raw_tasks):
+            _check_variables((t or {}).get("arguments") or {}, f"{dpath}.tasks[{i}] ({t.get('name')}).arguments",
+                             _DAG_VARIABLES, r)
+    for i, t in enumerate(spec.get("templates") or []):
+        if isinstance(t, dict) and "dag" not in t:
+            _check_variables(t, f"spec.templates[{i}] ({t.get('name')})", _POD_VARIABLES, r)
     if r.problems:
         raise Unsupported(r.problems)
     return WorkflowSpec(
@@ -420,6 +426,35 @@ def read_workflow_template(doc: Mapping[str, Any]) -> WorkflowSpec:
         deadline=float(deadline) if deadline is not None else None,
         parallelism=parallelism,
     )
+
+
+# The variables the local executor provides. A reference of another kind ({{pod.name}},
+# {{workflow.status}}, {{tasks.x.outputs.result}}, {{=expr}}, …) is refused before running; a
+# reference of a supported kind naming something that does not exist fails its task at run time
+# (as Argo would fail that node).
+_POD_VARIABLES = re.compile(
+    r"workflow\.(name|namespace|uid|serviceAccountName|creationTimestamp)"
+    r"|workflow\.parameters\.[\w-]+|inputs\.parameters\.[\w-]+"
+)
+_DAG_VARIABLES = re.compile(
+    _POD_VARIABLES.pattern
+    + r"|tasks\.[\w-]+\.(status|startedAt|finishedAt|exitCode|id)|tasks\.[\w-]+\.outputs\.parameters\.[\w-]+"
+)
+
+
+def _check_variables(value: Any, path: str, allowed: re.Pattern[str], r: _Reader) -> None:
+    from conformance.dag.substitution import references
+
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_variables(v, f"{path}.{k}", allowed, r)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_variables(v, f"{path}[{i}]", allowed, r)
+    elif isinstance(value, str):
+        for name in sorted(references(value)):
+            if not allowed.fullmatch(name):
+                r.refuse(path, f"{{{{{name}}}}}: variable not supported by the local executor")
 
 
 def _check_acyclic(tasks: list[Task], r: _Reader) -> None:

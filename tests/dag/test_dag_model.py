@@ -64,6 +64,14 @@ REFUSED = [
     ("cycle", _set(["spec", "templates", 0, "dag", "tasks", 0, "depends"], "b"), "dependency cycle"),
     ("nested dag", _set(TASK_B + ["template"], "main"), "'main' is a nested DAG"),
     ("steps entrypoint", _set(["spec", "entrypoint"], "t"), "spec.entrypoint: template 't' is a container"),
+    ("pod variable", _set(T + ["container", "args"], ["{{pod.name}}"]),
+     "(t).container.args[0]: {{pod.name}}: variable not supported"),
+    ("expression template", _set(T + ["container", "args"], ["{{=sprig.upper('x')}}"]),
+     "{{=sprig.upper('x')}}: variable not supported"),
+    ("task result", _set(TASK_B + ["arguments"], {"parameters": [{"name": "v", "value": "{{tasks.a.outputs.result}}"}]}),
+     "tasks[1] (b).arguments.parameters[0].value: {{tasks.a.outputs.result}}: variable not supported"),
+    ("workflow status", _set(T + ["container", "args"], ["{{workflow.status}}"]),
+     "{{workflow.status}}: variable not supported"),
 ]
 
 
