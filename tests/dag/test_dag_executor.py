@@ -263,3 +263,48 @@ def test_output_maps_the_bucket_to_a_directory(run_tiny: Run, tmp_path: Path) ->
 def test_unknown_parameter_override_is_refused(run_tiny: Run) -> None:
     with pytest.raises(ValueError, match="unknown workflow parameter 'nope'"):
         run_tiny(tiny([{"name": "a", "template": "ok"}], [OK]), parameters={"nope": "1"})
+
+
+DRIVER = """
+import signal, sys, yaml
+signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
+from pathlib import Path
+from conformance.dag.executor import LocalRun
+from conformance.dag.model import read_workflow_template
+from conformance.dag.pods import Objects
+from conformance.dag.rendering import RenderedSet
+doc = yaml.safe_load(sys.stdin.read())
+try:
+    LocalRun(read_workflow_template(doc), Objects(RenderedSet("t", (doc,))), Path(sys.argv[1])).execute()
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_stops_the_running_steps(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    pidfile = tmp_path / "pid"
+    # the pid file's path comes in as a parameter: a literal /tmp/… would be the pod's own /tmp
+    t = py_template("slow", "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)",
+                    inputs=["pidfile"])
+    doc = tiny([{"name": "a", "template": "slow",
+                 "arguments": {"parameters": [{"name": "pidfile", "value": str(pidfile)}]}}], [t])
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path / "run")], stdin=subprocess.PIPE,
+                            text=True)
+    proc.stdin.write(yaml.safe_dump(doc))
+    proc.stdin.close()
+    deadline = time.monotonic() + 30
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    step_pid = int(pidfile.read_text())
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 130
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(step_pid, 0)  # the step's process is gone, not orphaned
