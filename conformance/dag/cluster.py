@@ -40,7 +40,7 @@ class KubectlClient:
     kubectl: str = "kubectl"
     timeout: float = 60.0
 
-    def _run(self, args: list[str], stdin: str | None = None) -> dict[str, Any]:
+    def _run(self, args: list[str], what: str, stdin: str | None = None) -> dict[str, Any]:
         cmd = [self.kubectl, "--context", self.context, *args, "-o", "json"]
         try:
             done = subprocess.run(cmd, input=stdin, capture_output=True, text=True,
@@ -48,21 +48,21 @@ class KubectlClient:
         except FileNotFoundError as e:
             raise ClusterError(f"{self.kubectl} not found on PATH") from e
         except subprocess.TimeoutExpired as e:
-            raise ClusterError(f"kubectl {' '.join(args[:2])} timed out after {self.timeout:g}s") from e
+            raise ClusterError(f"kubectl {what} timed out after {self.timeout:g}s") from e
         if done.returncode != 0:
             lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
-            raise ClusterError(f"kubectl {' '.join(args[:2])} (context {self.context}): "
+            raise ClusterError(f"kubectl {what} (context {self.context}): "
                                f"{lines[-1] if lines else 'exit ' + str(done.returncode)}")
         try:
             return dict(json.loads(done.stdout))
         except json.JSONDecodeError as e:
-            raise ClusterError(f"kubectl {' '.join(args[:2])}: output is not JSON") from e
+            raise ClusterError(f"kubectl {what}: output is not JSON") from e
 
     def create_workflow(self, namespace: str, workflow: dict[str, Any]) -> dict[str, Any]:
-        return self._run(["create", "-n", namespace, "-f", "-"], stdin=json.dumps(workflow))
+        return self._run(["create", "-n", namespace, "-f", "-"], "create workflow", stdin=json.dumps(workflow))
 
     def get_workflow(self, namespace: str, name: str) -> dict[str, Any]:
-        return self._run(["get", "-n", namespace, "workflow", name])
+        return self._run(["get", "-n", namespace, "workflow", name], f"get workflow {name}")
 
 
 def build_workflow(cfg: EnvConfig, size: int | None, template: str = TEMPLATE_NAME) -> dict[str, Any]:
