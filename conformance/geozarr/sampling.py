@@ -145,10 +145,14 @@ def check_resampled(ctx: GeoZarrContext) -> Iterator[Finding]:
                 both = full & np.isfinite(child_f)
                 only_one = (full & ~np.isfinite(child_f)) | (empty & np.isfinite(child_f))
                 if only_one.mean() > 0.01:
+                    invented = empty & np.isfinite(child_f)
+                    lost = full & ~np.isfinite(child_f)
+                    example = (f" (e.g. {float(child_f[invented][0])!r})" if invented.any() else "")
                     yield RESAMPLED.finding(
-                        f"rows {win[0].start}:{win[0].stop}, cols {win[1].start}:{win[1].stop}: "
-                        f"{only_one.mean():.0%} of pixels are no-data in only one of this level and the "
-                        f"{method} of {parent.asset}", cpath)
+                        f"rows {win[0].start}:{win[0].stop}, cols {win[1].start}:{win[1].stop}: no-data differs "
+                        f"from the {method} of {parent.asset}: {int(invented.sum())} pixels have values where "
+                        f"{parent.asset} is all no-data{example}, {int(lost.sum())} are no-data where it is all "
+                        f"valid ({only_one.mean():.0%} of the window)", cpath)
                     continue
                 if not both.any():
                     continue

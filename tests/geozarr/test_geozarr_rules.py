@@ -174,7 +174,7 @@ def test_converted_sample_has_only_the_known_converter_defects(converted: Path) 
     assert {(f.rule, f.path) for f in _errors(report)} == KNOWN_CONVERTER_DEFECTS, \
         [f.to_dict() for f in _errors(report)]
     nodata = next(f for f in _errors(report) if f.path == f"{R}/r60m/b08")
-    assert "no-data in only one" in nodata.message
+    assert "have values where r10m is all no-data (e.g. 0.0)" in nodata.message
     ran = {r["id"] for r in report.rules if "skipped" not in r}
     assert {rule for _, _, rules, _ in DEFECTS for rule in rules} <= ran
     assert report.io["requests"] > 0 and report.io["bytes"] > 0
