@@ -3,17 +3,7 @@ processes (`python -c …`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
-
-import yaml
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def load_fixture(name: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all((FIXTURES / name).read_text()) if d]
-
 
 def tiny(tasks: list[dict[str, Any]], templates: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
     """A WorkflowTemplate with a DAG entrypoint `main` over TASKS."""
