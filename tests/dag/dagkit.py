@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+
 def tiny(tasks: list[dict[str, Any]], templates: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
     """A WorkflowTemplate with a DAG entrypoint `main` over TASKS."""
     return {
