@@ -104,8 +104,8 @@ def _float_scale(s: Path) -> None:
     edit_node(s, f"{R}/r20m/b05", _attrs(lambda a: a.update(scale_factor=0.0001, add_offset=-0.1)))
 
 
-def _misaligned_chunks(s: Path) -> None:
-    edit_node(s, f"{R}/r60m/b05", lambda d: d["chunk_grid"]["configuration"].update(chunk_shape=[7, 7]))
+def _huge_chunks(s: Path) -> None:
+    edit_node(s, f"{R}/r60m/b05", lambda d: d["chunk_grid"]["configuration"].update(chunk_shape=[20000, 20000]))
 
 
 def _bad_codec(s: Path) -> None:
@@ -146,7 +146,7 @@ DEFECTS: list[tuple[str, Callable[[Path], None], set[str], str]] = [
     ("no dimension names", _no_dimension_names, {"geozarr.array-dimensions"}, f"{R}/r10m/b04"),
     ("_FillValue differs from fill_value", _fill_mismatch, {"geozarr.array-fill"}, f"{R}/r10m/b04"),
     ("scale_factor on float data", _float_scale, {"geozarr.array-scale-offset"}, f"{R}/r20m/b05"),
-    ("chunks not aligned", _misaligned_chunks, {"geozarr.array-chunks"}, f"{R}/r60m"),
+    ("1.5 GiB chunks", _huge_chunks, {"geozarr.array-chunks"}, f"{R}/r60m/b05"),
     ("unknown codec", _bad_codec, {"geozarr.array-codecs"}, f"{R}/r20m/b06"),
     ("zarr v2 file", _v2_file, {"geozarr.zarr-v3"}, "/quality"),
     ("GDAL sees another CRS", _gdal_wrong_crs, {"geozarr.gdal-interop"}, f"{R}/r20m/b01"),
@@ -207,6 +207,17 @@ def test_derived_levels_legacy_proj_attrs_warn_on_raw_output_and_not_after_repai
     repaired = check_store(str(store), sample=False, gdal=False)
     assert [f for f in repaired.findings if f.rule == "geozarr.legacy-proj-attrs"] == []
     assert repaired.passed  # metadata-only: the b08 no-data defect is in the data
+
+
+def test_misaligned_chunks_are_a_warning(converted: Path, tmp_path: Path) -> None:
+    store = copy_store(converted, tmp_path / "store.zarr")
+    edit_node(store, f"{R}/r60m/b05", lambda d: d["chunk_grid"]["configuration"].update(chunk_shape=[7, 7]))
+    edit_node(store, f"{R}/r360m/b01", lambda d: d["chunk_grid"]["configuration"].update(chunk_shape=[3, 3]))
+    report = check_store(str(store), sample=False, gdal=False)
+    found = {(f.rule, f.path, f.severity) for f in report.findings if f.rule == "geozarr.chunk-alignment"}
+    assert found == {("geozarr.chunk-alignment", f"{R}/r60m", Severity.WARNING),
+                     ("geozarr.chunk-alignment", f"{R}/r360m", Severity.WARNING)}
+    assert report.passed
 
 
 def test_undecodable_data_is_a_finding_not_a_crash(converted: Path, tmp_path: Path) -> None:
