@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from conformance import repo
+from conformance.manifests import render
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
 
@@ -43,17 +44,11 @@ class ObjectChange:
 
 
 def kustomize_build(directory: Path) -> str:
-    """Render a kustomization with the real `kubectl kustomize`."""
+    """Render a kustomization with the real `kubectl kustomize` (one implementation: manifests.render)."""
     try:
-        done = subprocess.run(
-            ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, check=False
-        )
-    except FileNotFoundError as e:
-        raise DiffError("kubectl not found on PATH (kubectl v1.32 renders the overlays)") from e
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise DiffError(f"kubectl kustomize {directory} failed: {last}")
-    return done.stdout
+        return render.kustomize(directory)
+    except render.RenderError as e:
+        raise DiffError(str(e)) from e
 
 
 def render_at_ref(ref: str, env: str) -> str:
