@@ -8,6 +8,9 @@
   behind a failure are Omitted by their `depends` either way), so both values run the same.
 - `retryStrategy`: limit, retryPolicy, expression (lastRetry.*), backoff; template
   `activeDeadlineSeconds` per attempt, the spec's for the whole run.
+- `volumeClaimTemplates`: one directory per claim under the run directory, shared by the pods
+  that mount it; `volumeClaimGC` deletes them when the workflow ends (OnWorkflowCompletion) or
+  only when it succeeded (OnWorkflowSuccess, Argo's default: a failed run keeps them to look at).
 - The run fails when a task failed and no dependent ran because of it (Argo's rule: a failure
   is "handled" only by a `depends` that continues on it).
 """
@@ -15,6 +18,7 @@
 from __future__ import annotations
 
 import random
+import shutil
 import string
 import threading
 import time
@@ -28,7 +32,15 @@ from pathlib import Path
 from conformance.dag.expressions import results_for_phase
 from conformance.dag.model import Task, WorkflowSpec
 from conformance.dag.objectstore import LocalOutput
-from conformance.dag.pods import Attempt, Objects, PodError, ProcessRegistry, plan_pod, run_pod
+from conformance.dag.pods import (
+    Attempt,
+    Objects,
+    PodError,
+    ProcessRegistry,
+    claim_dir,
+    plan_pod,
+    run_pod,
+)
 from conformance.dag.substitution import SubstitutionError, substitute
 
 TERMINAL = ("Succeeded", "Failed", "Error", "Skipped", "Omitted")
@@ -80,6 +92,7 @@ class RunResult:
     message: str
     tasks: list[TaskRun]  # in the order they ended
     seconds: float
+    claims_deleted: tuple[str, ...] = ()  # volumeClaimGC: the claims removed at the end
 
     def task(self, name: str) -> TaskRun:
         return next(t for t in self.tasks if t.name == name)
@@ -250,6 +263,7 @@ class LocalRun:
         tasks = {t.name: t for t in self.spec.tasks}
         pending = [t.name for t in self.spec.tasks]
         futures: dict[Future[None], str] = {}
+        interrupted = False
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="dag-task") as pool:
             try:
                 while True:
@@ -295,8 +309,22 @@ class LocalRun:
                         f.result()
             except KeyboardInterrupt:
                 self.registry.stop_all("interrupted (Ctrl-C)")
-                raise
-        return self._result(time.monotonic() - start)
+                interrupted = True
+        # the pool has waited for its pods: nothing writes to a claim any more
+        if interrupted:
+            self._collect_claims("Failed")
+            raise KeyboardInterrupt
+        result = self._result(time.monotonic() - start)
+        result.claims_deleted = self._collect_claims(result.phase)
+        return result
+
+    def _collect_claims(self, phase: str) -> tuple[str, ...]:
+        """volumeClaimGC: delete the claims' directories when the workflow's end calls for it."""
+        if not self.spec.claims or not self.spec.deletes_claims(phase):
+            return ()
+        for name in self.spec.claims:
+            shutil.rmtree(claim_dir(self.run_dir, name), ignore_errors=True)
+        return self.spec.claims
 
     def _result(self, seconds: float) -> RunResult:
         dependents: dict[str, list[str]] = {t.name: [] for t in self.spec.tasks}

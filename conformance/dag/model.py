@@ -45,7 +45,8 @@ CLUSTER_ONLY: dict[str, str] = {
     "imagePullSecrets": "registry credentials",
 }
 
-_SPEC_KEYS = {"entrypoint", "arguments", "templates", "volumes", "activeDeadlineSeconds", "parallelism"}
+_SPEC_KEYS = {"entrypoint", "arguments", "templates", "volumes", "activeDeadlineSeconds", "parallelism",
+              "volumeClaimTemplates", "volumeClaimGC"}
 _TEMPLATE_KEYS = {"name", "inputs", "outputs", "container", "script", "dag", "activeDeadlineSeconds",
                   "retryStrategy", "volumes"}
 _CONTAINER_KEYS = {"name", "image", "command", "args", "env", "volumeMounts", "workingDir"}
@@ -55,6 +56,13 @@ _DAG_KEYS = {"tasks", "failFast"}
 _RETRY_KEYS = {"limit", "retryPolicy", "expression", "backoff"}
 _BACKOFF_KEYS = {"duration", "factor", "maxDuration"}
 _MOUNT_KEYS = {"name", "mountPath", "readOnly"}
+# a volumeClaimTemplates entry (a PersistentVolumeClaim): one directory of the run locally. Access
+# modes, size and storage class only matter to a cluster's provisioner; a claim bound to existing
+# data (dataSource, selector, volumeName) or a raw block device has no local equivalent.
+_CLAIM_KEYS = {"apiVersion", "kind", "metadata", "spec"}
+_CLAIM_METADATA_KEYS = {"name", "labels", "annotations"}
+_CLAIM_SPEC_KEYS = {"accessModes", "resources", "storageClassName", "volumeMode"}
+VOLUME_CLAIM_GC = ("OnWorkflowSuccess", "OnWorkflowCompletion")  # Argo's default first
 _TEMPLATE_TYPES = ("container", "script", "dag", "steps", "resource", "suspend", "http", "plugin",
                    "containerSet", "data")
 
@@ -121,7 +129,7 @@ class RetryStrategy:
 @dataclass(frozen=True)
 class VolumeSource:
     name: str
-    kind: str  # emptyDir | configMap | persistentVolumeClaim
+    kind: str  # emptyDir | configMap | persistentVolumeClaim | volumeClaimTemplate
     ref: str = ""  # ConfigMap name or claim name
     items: tuple[tuple[str, str], ...] = ()  # configMap items: (key, path)
 
@@ -159,6 +167,12 @@ class WorkflowSpec:
     volumes: Mapping[str, VolumeSource]
     deadline: float | None
     parallelism: int | None
+    claims: tuple[str, ...] = ()  # volumeClaimTemplates names: one directory per run
+    volume_claim_gc: str = VOLUME_CLAIM_GC[0]
+
+    def deletes_claims(self, phase: str) -> bool:
+        """Whether Argo deletes the run's claims when the workflow ends in PHASE (volumeClaimGC)."""
+        return self.volume_claim_gc == "OnWorkflowCompletion" or phase == "Succeeded"
 
     @property
     def images(self) -> list[str]:
@@ -264,6 +278,49 @@ class _Reader:
                 out[name] = VolumeSource(name, kind, str(pvc.get("claimName", "")))
         return out
 
+    def claim_templates(self, raw: Any, path: str, taken: Mapping[str, VolumeSource]) -> dict[str, VolumeSource]:
+        """spec.volumeClaimTemplates: a claim per run, mounted by its metadata.name."""
+        out: dict[str, VolumeSource] = {}
+        if raw is not None and not isinstance(raw, list):
+            self.refuse(path, f"expected a list, got {type(raw).__name__}")
+            return out
+        for i, c in enumerate(raw or []):
+            c = self.keys(c, f"{path}[{i}]", _CLAIM_KEYS)
+            meta = self.keys(c.get("metadata") or {}, f"{path}[{i}].metadata", _CLAIM_METADATA_KEYS)
+            name = str(meta.get("name") or "")
+            where = f"{path}[{i}] ({name or '?'})"
+            if c.get("kind", "PersistentVolumeClaim") != "PersistentVolumeClaim":
+                self.refuse(f"{where}.kind", f"expected PersistentVolumeClaim, got {c['kind']!r}")
+            if not name or "{{" in name:
+                self.refuse(f"{where}.metadata.name", "missing or templated: volumeMounts name the "
+                            "claim by it")
+                continue
+            if name in out:
+                self.refuse(f"{where}.metadata.name", f"claim name {name!r} used twice")
+            if name in taken:
+                self.refuse(f"{where}.metadata.name", f"{name!r} is also a volume of spec.volumes "
+                            "(the pod would get two volumes of that name)")
+            spec = self.keys(c.get("spec") or {}, f"{where}.spec", _CLAIM_SPEC_KEYS)
+            mode = spec.get("volumeMode", "Filesystem")
+            if mode != "Filesystem":
+                self.refuse(f"{where}.spec.volumeMode", f"{mode!r}: only Filesystem claims run locally "
+                            "(a directory of the run)")
+            res = self.keys(spec.get("resources") or {}, f"{where}.spec.resources", {"requests", "limits"})
+            for key in ("requests", "limits"):
+                self.keys(res.get(key) or {}, f"{where}.spec.resources.{key}", {"storage"})
+            out[name] = VolumeSource(name, "volumeClaimTemplate")
+        return out
+
+    def volume_claim_gc(self, raw: Any, path: str) -> str:
+        if raw is None:
+            return VOLUME_CLAIM_GC[0]
+        gc = self.keys(raw, path, {"strategy"})
+        strategy = str(gc.get("strategy") or VOLUME_CLAIM_GC[0])
+        if strategy not in VOLUME_CLAIM_GC:
+            self.refuse(f"{path}.strategy", f"unknown strategy {strategy!r} (expected "
+                        f"{' or '.join(VOLUME_CLAIM_GC)})")
+        return strategy
+
     def retry(self, raw: Any, path: str) -> RetryStrategy | None:
         if raw is None:
             return None
@@ -316,6 +373,8 @@ def read_workflow_template(doc: Mapping[str, Any]) -> WorkflowSpec:
     arguments = r.keys(spec.get("arguments") or {}, "spec.arguments", {"parameters"})
     params = r.parameters(arguments.get("parameters"), "spec.arguments.parameters", need_value=False)
     volumes = r.volumes(spec.get("volumes"), "spec.volumes")
+    claims = r.claim_templates(spec.get("volumeClaimTemplates"), "spec.volumeClaimTemplates", volumes)
+    claim_gc = r.volume_claim_gc(spec.get("volumeClaimGC"), "spec.volumeClaimGC")
     deadline = r.integer(spec["activeDeadlineSeconds"], "spec.activeDeadlineSeconds") \
         if "activeDeadlineSeconds" in spec else None
     parallelism = r.integer(spec["parallelism"], "spec.parallelism") if "parallelism" in spec else None
@@ -411,6 +470,7 @@ def read_workflow_template(doc: Mapping[str, Any]) -> WorkflowSpec:
     for i, t in enumerate(spec.get("templates") or []):
         if isinstance(t, dict) and "dag" not in t:
             _check_variables(t, f"spec.templates[{i}] ({t.get('name')})", _POD_VARIABLES, r)
+    _check_variables(spec.get("volumeClaimTemplates") or [], "spec.volumeClaimTemplates", _WORKFLOW_VARIABLES, r)
     if r.problems:
         raise Unsupported(r.problems)
     return WorkflowSpec(
@@ -422,9 +482,11 @@ def read_workflow_template(doc: Mapping[str, Any]) -> WorkflowSpec:
         templates=templates,
         tasks=tuple(tasks),
         fail_fast=fail_fast,
-        volumes=volumes,
+        volumes={**volumes, **claims},
         deadline=float(deadline) if deadline is not None else None,
         parallelism=parallelism,
+        claims=tuple(claims),
+        volume_claim_gc=claim_gc,
     )
 
 
@@ -432,6 +494,9 @@ def read_workflow_template(doc: Mapping[str, Any]) -> WorkflowSpec:
 # {{workflow.status}}, {{tasks.x.outputs.result}}, {{=expr}}, …) is refused before running; a
 # reference of a supported kind naming something that does not exist fails its task at run time
 # (as Argo would fail that node).
+_WORKFLOW_VARIABLES = re.compile(
+    r"workflow\.(name|namespace|uid|serviceAccountName|creationTimestamp)|workflow\.parameters\.[\w-]+"
+)
 _POD_VARIABLES = re.compile(
     r"workflow\.(name|namespace|uid|serviceAccountName|creationTimestamp)"
     r"|workflow\.parameters\.[\w-]+|inputs\.parameters\.[\w-]+"

@@ -141,6 +141,11 @@ class MountMap:
         return None
 
 
+def claim_dir(run_dir: Path, name: str) -> Path:
+    """The directory standing in for the run's claim NAME (a volumeClaimTemplates entry)."""
+    return run_dir / "volumes" / f"claim-{name}"
+
+
 def _materialise_config_map(objects: Objects, vol: VolumeSource, run_dir: Path) -> Path:
     data = objects.config_map(vol.ref)
     suffix = "" if not vol.items else "-" + "-".join(p for _, p in vol.items).replace("/", "_")
@@ -198,6 +203,9 @@ def plan_pod(
                 local = _materialise_config_map(objects, vol, run_dir)
             except PodError as e:
                 raise PodError(f"{where}: volume {vol.name!r}: {e}") from e
+        elif vol.kind == "volumeClaimTemplate":
+            local = claim_dir(run_dir, vol.name)  # one claim per workflow, shared by its pods
+            local.mkdir(parents=True, exist_ok=True)
         else:
             if not objects.has_claim(vol.ref):
                 raise PodError(f"{where}: volume {vol.name!r}: PersistentVolumeClaim {vol.ref!r} "

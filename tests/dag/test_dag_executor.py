@@ -308,3 +308,47 @@ def test_ctrl_c_stops_the_running_steps(tmp_path: Path) -> None:
     time.sleep(0.2)
     with pytest.raises(ProcessLookupError):
         os.kill(step_pid, 0)  # the step's process is gone, not orphaned
+
+
+# -- volumeClaimTemplates: one directory per run, shared by the pods that mount it ------------
+
+def claim_doc(gc: str | None, *, reader_fails: bool = False) -> dict[str, Any]:
+    """`write` puts a file on the claim at /scratch (via GEOZARR_SCRATCH_DIR-style env), `read`
+    (another pod) reads it back as its output: the claim outlives one pod and is shared."""
+    write = py_template("write", "import os; open(os.environ['SCRATCH'] + '/x', 'w').write(str(os.getpid()))")
+    read = py_template("read", "import shutil, sys; shutil.copy('/scratch/x', '/tmp/out'); "
+                       f"sys.exit({1 if reader_fails else 0})", outputs=["out"])
+    for t in (write, read):
+        t["container"]["volumeMounts"].append({"name": "scratch", "mountPath": "/scratch"})
+    write["container"]["env"] = [{"name": "SCRATCH", "value": "/scratch"}]
+    spec: dict[str, Any] = {"volumeClaimTemplates": [{
+        "metadata": {"name": "scratch"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "20Gi"}},
+                 "storageClassName": "csi-cinder-high-speed"}}]}
+    if gc is not None:
+        spec["volumeClaimGC"] = {"strategy": gc}
+    return tiny([{"name": "a", "template": "write"}, {"name": "b", "template": "read", "depends": "a"}],
+                [write, read], **spec)
+
+
+@pytest.mark.parametrize(
+    ("gc", "reader_fails", "deleted"),
+    [(None, False, True),                     # Argo's default, OnWorkflowSuccess: success deletes
+     (None, True, False),                     # ... a failed run keeps its claim to look at
+     ("OnWorkflowSuccess", True, False),
+     ("OnWorkflowCompletion", True, True),
+     ("OnWorkflowCompletion", False, True)],
+)
+def test_volume_claim_template_is_shared_and_collected(run_tiny: Run, tmp_path: Path, gc: str | None,
+                                                       reader_fails: bool, deleted: bool) -> None:
+    result = run_tiny(claim_doc(gc, reader_fails=reader_fails))
+    assert result.task("a").phase == "Succeeded", result.task("a").message
+    b = result.task("b")
+    assert b.phase == ("Failed" if reader_fails else "Succeeded"), b.message
+    claim = tmp_path / "run" / "volumes" / "claim-scratch"
+    assert claim.exists() is not deleted
+    assert result.claims_deleted == (("scratch",) if deleted else ())
+    if not reader_fails:  # b read what a wrote: one volume for both pods, not one per pod
+        assert b.outputs["out"].isdigit()
+    if not deleted:
+        assert (claim / "x").read_text().isdigit()

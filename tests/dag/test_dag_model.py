@@ -124,3 +124,62 @@ def test_durations(value: object, seconds: float) -> None:
 def test_bad_duration() -> None:
     with pytest.raises(ValueError):
         parse_duration("soon")
+
+
+def with_claim(**claim_spec: Any) -> dict[str, Any]:
+    doc = base()
+    doc["spec"]["volumeClaimTemplates"] = [{"metadata": {"name": "scratch"},
+                                            "spec": {"accessModes": ["ReadWriteOnce"],
+                                                     "resources": {"requests": {"storage": "1Gi"}},
+                                                     **claim_spec}}]
+    doc["spec"]["templates"][1]["container"]["volumeMounts"].append({"name": "scratch", "mountPath": "/scratch"})
+    return doc
+
+
+def test_volume_claim_template_accepted() -> None:
+    doc = with_claim(storageClassName="fast", volumeMode="Filesystem")
+    doc["spec"]["volumeClaimGC"] = {"strategy": "OnWorkflowCompletion"}
+    spec = read_workflow_template(doc)
+    assert spec.claims == ("scratch",)
+    assert spec.volumes["scratch"].kind == "volumeClaimTemplate"
+    assert spec.volume_claim_gc == "OnWorkflowCompletion"
+    assert read_workflow_template(with_claim()).volume_claim_gc == "OnWorkflowSuccess"  # Argo's default
+
+
+CLAIMS = "spec.volumeClaimTemplates[0] (scratch)"
+CLAIM_REFUSED = [
+    ("dataSource", lambda d: d["spec"]["volumeClaimTemplates"][0]["spec"].update(
+        dataSource={"kind": "VolumeSnapshot", "name": "snap"}), f"{CLAIMS}.spec.dataSource: not supported"),
+    ("selector", lambda d: d["spec"]["volumeClaimTemplates"][0]["spec"].update(selector={"matchLabels": {}}),
+     f"{CLAIMS}.spec.selector: not supported"),
+    ("volumeName", lambda d: d["spec"]["volumeClaimTemplates"][0]["spec"].update(volumeName="pv-1"),
+     f"{CLAIMS}.spec.volumeName: not supported"),
+    ("block", lambda d: d["spec"]["volumeClaimTemplates"][0]["spec"].update(volumeMode="Block"),
+     f"{CLAIMS}.spec.volumeMode: 'Block': only Filesystem claims run locally"),
+    ("no name", lambda d: d["spec"]["volumeClaimTemplates"][0].update(metadata={}),
+     "spec.volumeClaimTemplates[0] (?).metadata.name: missing or templated"),
+    ("templated name", lambda d: d["spec"]["volumeClaimTemplates"][0].update(metadata={"name": "{{workflow.name}}"}),
+     "metadata.name: missing or templated"),
+    ("status", lambda d: d["spec"]["volumeClaimTemplates"][0].update(status={"phase": "Bound"}),
+     "spec.volumeClaimTemplates[0].status: not supported"),
+    ("twice", lambda d: d["spec"]["volumeClaimTemplates"].append(d["spec"]["volumeClaimTemplates"][0]),
+     "spec.volumeClaimTemplates[1] (scratch).metadata.name: claim name 'scratch' used twice"),
+    ("also a volume", lambda d: d["spec"].update(volumes=[{"name": "scratch", "emptyDir": {}}]),
+     f"{CLAIMS}.metadata.name: 'scratch' is also a volume of spec.volumes"),
+    ("gc strategy", lambda d: d["spec"].update(volumeClaimGC={"strategy": "Never"}),
+     "spec.volumeClaimGC.strategy: unknown strategy 'Never'"),
+    ("gc field", lambda d: d["spec"].update(volumeClaimGC={"strategy": "OnWorkflowSuccess", "delay": "1m"}),
+     "spec.volumeClaimGC.delay: not supported"),
+    ("pod variable", lambda d: d["spec"]["volumeClaimTemplates"][0]["spec"].update(storageClassName="{{pod.name}}"),
+     "{{pod.name}}: variable not supported"),
+]
+
+
+@pytest.mark.parametrize(("case", "mutate", "message"), CLAIM_REFUSED, ids=[c[0] for c in CLAIM_REFUSED])
+def test_volume_claim_template_refusals(case: str, mutate: Callable[[dict[str, Any]], None], message: str) -> None:
+    doc = with_claim()
+    read_workflow_template(doc)
+    mutate(doc)
+    with pytest.raises(Unsupported) as e:
+        read_workflow_template(doc)
+    assert any(message in p for p in e.value.problems), e.value.problems
