@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from conformance.findings import Finding, Rule, Severity
-from conformance.manifests.workloads import containers, references
+from conformance.manifests.workloads import containers, mounts, references
 
 RESOURCES = Rule("policy.resources", Severity.ERROR, "every container has cpu and memory requests and limits")
 IMAGE_TAG = Rule("policy.image-tag", Severity.ERROR, "no image is untagged or :latest")
@@ -19,7 +19,8 @@ IMAGE_DIGEST = Rule("policy.image-digest", Severity.ERROR, "prod images are pinn
 SECURITY = Rule("policy.security-context", Severity.ERROR, "every container runs with a restricted securityContext")
 PLAINTEXT_SECRET = Rule("policy.plaintext-secret", Severity.ERROR, "no Secret with data/stringData (SealedSecrets only)")
 RBAC_WILDCARD = Rule("policy.rbac-wildcard", Severity.ERROR, "no `*` in RBAC verbs, resources or apiGroups")
-REFERENCES = Rule("policy.references", Severity.ERROR, "every referenced ServiceAccount/ConfigMap/Secret/PVC (and key) exists")
+REFERENCES = Rule("policy.references", Severity.ERROR,
+                  "every referenced ServiceAccount/ConfigMap/Secret/PVC (and key), and every mounted volume, exists")
 
 # envs whose images must be pinned by digest
 DIGEST_ENVS: frozenset[str] = frozenset({"prod"})
@@ -184,6 +185,12 @@ def check_references(docs: Sequence[Any], env: str) -> list[Finding]:
                 out.append(REFERENCES.finding(
                     f"{ref.kind} {ref.name!r} has no key {ref.key!r} (it has: {', '.join(sorted(keys)) or 'none'})",
                     path=ref.path.rsplit(".", 1)[0] + ".key", **_where(doc, env)))
+        for m in mounts(doc.obj):
+            if m.name not in m.volumes and "{{" not in m.name:
+                out.append(REFERENCES.finding(
+                    f"volume mount {m.name!r} names no volume (declared: {', '.join(sorted(m.volumes)) or 'none'}; "
+                    "Argo: the workflow's volumes or volumeClaimTemplates, or the template's volumes)",
+                    path=m.path, **_where(doc, env)))
     return out
 
 

@@ -94,6 +94,61 @@ def containers(obj: dict[str, Any]) -> Iterator[Container]:
 
 
 @dataclass(frozen=True)
+class Mount:
+    name: str  # the volume the container mounts
+    path: str  # field path of the mount's name, e.g. spec.templates[2].container.volumeMounts[1].name
+    volumes: frozenset[str]  # every volume name the container can mount
+
+
+def _names(items: Any, *, in_metadata: bool = False) -> set[str]:
+    """The names of a volume list (`name`) or of volumeClaimTemplates (`metadata.name`)."""
+    out = set()
+    for item in _list(items):
+        name = _dict(_dict(item).get("metadata")).get("name") if in_metadata else _dict(item).get("name")
+        if name:
+            out.add(str(name))
+    return out
+
+
+def _container_mounts(c: Container, volumes: frozenset[str]) -> Iterator[Mount]:
+    for i, m in enumerate(_list(c.spec.get("volumeMounts"))):
+        name = _dict(m).get("name")
+        if isinstance(name, str):
+            yield Mount(name, f"{c.path}.volumeMounts[{i}].name", volumes)
+
+
+def mounts(obj: dict[str, Any]) -> Iterator[Mount]:
+    """Every volume mount of a workload or Argo document, with the volume names it can resolve to.
+
+    Argo: the workflow's `volumes`, its `volumeClaimTemplates` (one claim per workflow, mounted by
+    the template's name) and the mounting template's own `volumes`. Pods: `volumes`, plus a
+    StatefulSet's `volumeClaimTemplates`.
+    """
+    found = workflow_spec(obj)
+    if found is not None:
+        spec = found[1]
+        shared = _names(spec.get("volumes")) | _names(spec.get("volumeClaimTemplates"), in_metadata=True)
+        by_template = {path: frozenset(shared | _names(t.get("volumes"))) for path, t in templates(obj)}
+        for c in containers(obj):
+            yield from _container_mounts(c, by_template.get(_template_of(c.path), frozenset(shared)))
+        return
+    pod = _pod_spec(obj)
+    if pod is None:
+        return
+    available = _names(pod[1].get("volumes"))
+    if obj.get("kind") == "StatefulSet":
+        available |= _names(_dict(obj.get("spec")).get("volumeClaimTemplates"), in_metadata=True)
+    for c in containers(obj):
+        yield from _container_mounts(c, frozenset(available))
+
+
+def _template_of(container_path: str) -> str:
+    """`spec.templates[2]` of `spec.templates[2].container` (CronWorkflow: spec.workflowSpec.templates[…])."""
+    head, sep, _ = container_path.partition("]")
+    return head + sep
+
+
+@dataclass(frozen=True)
 class Reference:
     kind: str  # ServiceAccount, ConfigMap, Secret, PersistentVolumeClaim
     name: str

@@ -17,6 +17,8 @@ CASES = [
     (policy.RBAC_WILDCARD, "rbac-wildcard.invalid.yaml", "staging", "rules[0].verbs", "too-much"),
     (policy.REFERENCES, "references.invalid.yaml", "staging",
      "spec.synchronization.semaphores[0].configMapKeyRef.key", "dangling"),
+    (policy.REFERENCES, "references-mount.invalid.yaml", "staging",
+     "spec.templates[2].container.volumeMounts[1].name", "unmounted"),
 ]
 CHECKS = dict(policy.RULES)
 
@@ -27,7 +29,7 @@ def test_valid_fixture_passes(rule, env, docs_of):
     assert CHECKS[rule](docs_of("policy/valid.yaml"), env) == []
 
 
-@pytest.mark.parametrize(("rule", "fixture", "env", "path", "name"), CASES, ids=[c[0].id for c in CASES])
+@pytest.mark.parametrize(("rule", "fixture", "env", "path", "name"), CASES, ids=[c[1] for c in CASES])
 def test_invalid_fixture_fails(rule, fixture, env, path, name, docs_of):
     found = CHECKS[rule](docs_of(f"policy/{fixture}"), env)
     assert found, f"{rule.id} accepted {fixture}"
@@ -44,6 +46,39 @@ def test_every_rule_has_a_case():
 def test_references_reports_missing_pvc_too(docs_of):
     found = policy.check_references(docs_of("policy/references.invalid.yaml"), "staging")
     assert any("PersistentVolumeClaim 'scratch'" in f.message for f in found)
+
+
+def test_mount_resolves_only_in_its_own_template(docs_of):
+    """A template's own volume is not visible to another template; claim templates are to all."""
+    found = policy.check_references(docs_of("policy/references-mount.invalid.yaml"), "staging")
+    assert [f.path for f in found] == ["spec.templates[2].container.volumeMounts[1].name"]
+    assert "'scratch' names no volume (declared: work;" in found[0].message
+
+
+POD_MOUNTS = """
+apiVersion: apps/v1
+kind: {kind}
+metadata: {{name: db}}
+spec:
+  template:
+    spec:
+      volumes: [{{name: config, configMap: {{name: db}}}}]
+      containers:
+        - name: db
+          volumeMounts: [{{name: config, mountPath: /etc/db}}, {{name: data, mountPath: /data}}]
+  volumeClaimTemplates:
+    - metadata: {{name: data}}
+"""
+
+
+@pytest.mark.parametrize(("kind", "dangling"), [("StatefulSet", []), ("Deployment", ["data"])])
+def test_pod_mounts_resolve_against_volumes_and_statefulset_claims(kind, dangling):
+    import yaml
+
+    from conformance.manifests.workloads import mounts
+
+    obj = yaml.safe_load(POD_MOUNTS.format(kind=kind))
+    assert [m.name for m in mounts(obj) if m.name not in m.volumes] == dangling
 
 
 def test_staging_may_use_a_tag(docs_of):

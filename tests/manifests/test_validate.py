@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,8 @@ def test_repo_validates_clean(repo_report):
 
 def test_table_names_each_env(repo_report):
     table = validate.format_table(repo_report)
-    assert "staging: valid: 14 documents checked" in table and "prod: valid" in table
+    for env in ("staging", "prod"):
+        assert re.search(rf"^{env}: valid: 13 documents checked \(.*WorkflowTemplate 2\)", table, re.MULTILINE), table
     assert table.splitlines()[-1].startswith("valid: 0 error(s)")
 
 
@@ -123,6 +125,11 @@ def _plant(root: Path) -> None:
     # 8. a semaphore key that the ConfigMap does not have
     text = (root / "base/workflows/geozarr-convert.yaml").read_text()
     (root / "base/workflows/geozarr-convert.yaml").write_text(text.replace("key: convert", "key: conversions", 1))
+    # 9. the scratch claim template renamed: the convert step still mounts `scratch`
+    text = (root / "base/workflows/geozarr-conformance.yaml").read_text()
+    assert text.count("        name: scratch\n      spec:") == 1
+    (root / "base/workflows/geozarr-conformance.yaml").write_text(
+        text.replace("        name: scratch\n      spec:", "        name: spill\n      spec:"))
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +160,8 @@ EXPECTED = [
     ("promtool.rules", "prod", "base/monitoring/alerts.yaml", "PrometheusRule/geozarr-alerts", "spec.groups"),
     ("policy.references", "staging", "base/workflows/geozarr-convert.yaml", "WorkflowTemplate/geozarr-convert",
      "spec.synchronization.semaphores[0].configMapKeyRef.key"),
+    ("policy.references", "prod", "base/workflows/geozarr-conformance.yaml", "WorkflowTemplate/geozarr-conformance",
+     "spec.templates[2].container.volumeMounts[2].name"),
 ]
 
 
