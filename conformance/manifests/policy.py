@@ -19,6 +19,8 @@ IMAGE_DIGEST = Rule("policy.image-digest", Severity.ERROR, "prod images are pinn
 SECURITY = Rule("policy.security-context", Severity.ERROR, "every container runs with a restricted securityContext")
 PLAINTEXT_SECRET = Rule("policy.plaintext-secret", Severity.ERROR, "no Secret with data/stringData (SealedSecrets only)")
 RBAC_WILDCARD = Rule("policy.rbac-wildcard", Severity.ERROR, "no `*` in RBAC verbs, resources or apiGroups")
+IMAGE_ENV = Rule("policy.image-env", Severity.ERROR,
+                 "GEOZARR_IMAGE equals its container's image; every geozarr-runner container sets it")
 REFERENCES = Rule("policy.references", Severity.ERROR,
                   "every referenced ServiceAccount/ConfigMap/Secret/PVC (and key), and every mounted volume, exists")
 
@@ -82,6 +84,42 @@ def check_image_digests(docs: Sequence[Any], env: str) -> list[Finding]:
                 out.append(IMAGE_DIGEST.finding(
                     f"image {image!r} is not pinned by digest ({env} runs @sha256:… only; `invoke promote`)",
                     path=f"{c.path}.image", **_where(doc, env)))
+    return out
+
+
+# the env variable the runner records in run.json `image` (docs/interfaces.md)
+IMAGE_ENV_NAME = "GEOZARR_IMAGE"
+# containers of this image must record it (last path segment of the repository, tag/digest stripped)
+RUNNER_IMAGE = "geozarr-runner"
+
+
+def _repository(image: str) -> str:
+    """IMAGE without its digest and tag: `ghcr.io/x/runner@sha256:…` -> `ghcr.io/x/runner`."""
+    name = image.split("@", 1)[0]
+    head, sep, last = name.rpartition("/")
+    return head + sep + last.split(":", 1)[0]
+
+
+def check_image_env(docs: Sequence[Any], env: str) -> list[Finding]:
+    out = []
+    for doc in docs:
+        for c in containers(doc.obj):
+            image = str(c.spec.get("image") or "")
+            label = c.spec.get("name") or c.path
+            entries = [(i, e) for i, e in enumerate(c.spec.get("env") or []) if isinstance(e, dict)
+                       and e.get("name") == IMAGE_ENV_NAME]
+            for i, entry in entries:
+                value = entry.get("value")
+                if value != image:
+                    shown = "a valueFrom" if "valueFrom" in entry else repr(value)
+                    out.append(IMAGE_ENV.finding(
+                        f"container {label}: {IMAGE_ENV_NAME} is {shown}, the container runs {image!r} "
+                        "(run.json would record another image; base/kustomizeconfig must pin env values too)",
+                        path=f"{c.path}.env[{i}].value", **_where(doc, env)))
+            if not entries and image and _repository(image).rsplit("/", 1)[-1] == RUNNER_IMAGE:
+                out.append(IMAGE_ENV.finding(
+                    f"container {label} runs {image!r} without {IMAGE_ENV_NAME} (run.json would record no image)",
+                    path=f"{c.path}.env", **_where(doc, env)))
     return out
 
 
@@ -200,6 +238,7 @@ RULES: tuple[tuple[Rule, Check], ...] = (
     (RESOURCES, check_resources),
     (IMAGE_TAG, check_image_tags),
     (IMAGE_DIGEST, check_image_digests),
+    (IMAGE_ENV, check_image_env),
     (SECURITY, check_security_context),
     (PLAINTEXT_SECRET, check_plaintext_secrets),
     (RBAC_WILDCARD, check_rbac_wildcards),

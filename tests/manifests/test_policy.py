@@ -11,6 +11,7 @@ CASES = [
     (policy.RESOURCES, "resources.invalid.yaml", "staging", "spec.templates[0].script.resources.limits", "no-limits"),
     (policy.IMAGE_TAG, "image-tag.invalid.yaml", "staging", "spec.templates[0].sidecars[0].image", "untagged"),
     (policy.IMAGE_DIGEST, "image-digest.invalid.yaml", "prod", "spec.templates[0].container.image", "by-tag"),
+    (policy.IMAGE_ENV, "image-env.invalid.yaml", "staging", "spec.templates[1].container.env[1].value", "stale"),
     (policy.SECURITY, "security-context.invalid.yaml", "staging",
      "spec.templates[0].container.securityContext.readOnlyRootFilesystem", "loose"),
     (policy.PLAINTEXT_SECRET, "plaintext-secret.invalid.yaml", "staging", "stringData", "s3"),
@@ -79,6 +80,32 @@ def test_pod_mounts_resolve_against_volumes_and_statefulset_claims(kind, danglin
 
     obj = yaml.safe_load(POD_MOUNTS.format(kind=kind))
     assert [m.name for m in mounts(obj) if m.name not in m.volumes] == dangling
+
+
+def test_image_env_stale_and_missing(docs_of):
+    found = policy.check_image_env(docs_of("policy/image-env.invalid.yaml"), "staging")
+    assert [f.path for f in found] == ["spec.templates[1].container.env[1].value", "spec.templates[2].container.env"]
+    assert "GEOZARR_IMAGE is 'ghcr.io/example/geozarr-runner:0.1.0'" in found[0].message
+    assert "without GEOZARR_IMAGE" in found[1].message
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ({"name": "GEOZARR_IMAGE", "value": "r/other:1"}, "is 'r/other:1'"),
+        ({"name": "GEOZARR_IMAGE", "valueFrom": {"configMapKeyRef": {"name": "x", "key": "image"}}}, "is a valueFrom"),
+        ({"name": "GEOZARR_IMAGE", "value": "r/tool:1"}, ""),
+        ({"name": "OTHER", "value": "x"}, ""),  # not the runner image: GEOZARR_IMAGE is optional
+    ],
+)
+def test_image_env_entries(entry, problem):
+    from conformance.schema.documents import Document
+
+    obj = {"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate", "metadata": {"name": "t"},
+           "spec": {"templates": [{"name": "a", "container": {"image": "r/tool:1", "env": [entry]}}]}}
+    found = policy.check_image_env([Document(obj=obj, file="t.yaml", index=0, line=None)], "staging")
+    assert len(found) == (1 if problem else 0)
+    assert all(problem in f.message for f in found)
 
 
 def test_staging_may_use_a_tag(docs_of):

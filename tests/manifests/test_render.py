@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from conformance.manifests import render
@@ -52,3 +53,34 @@ def test_kustomizeconfig_reaches_every_argo_reference(rendered_of):
     wts = [d for d in docs if d.kind == "WorkflowTemplate"]
     assert {d.obj["spec"]["serviceAccountName"] for d in wts} == {"x-geozarr-convert", "x-geozarr-conformance"}
     assert {c.spec["image"] for d in wts for c in containers(d.obj)} == {"ghcr.io/eopf-explorer/geozarr-runner:9.9.9"}
+    recorded = {e["value"] for d in wts for c in containers(d.obj) for e in c.spec["env"] if e["name"] == "GEOZARR_IMAGE"}
+    assert recorded == {"ghcr.io/eopf-explorer/geozarr-runner:9.9.9"}
+
+
+def _env_by_step(wt: dict) -> dict[tuple[str, str], list[dict]]:
+    return {(wt["metadata"]["name"], t["name"]): t["container"].get("env") or []
+            for t in wt["spec"]["templates"] if "container" in t}
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_geozarr_image_env_is_pinned_like_the_image_and_nothing_else_changes(env):
+    """base/kustomizeconfig points the images transformer at env values: GEOZARR_IMAGE gets the
+    overlay's pin (prod: the digest), every other env entry renders exactly as written in base/."""
+    from conformance import repo
+
+    rendered = [d for d in yaml.safe_load_all(render.render(env)) if d and d["kind"] == "WorkflowTemplate"]
+    sources = [d for p in sorted((repo.BASE / "workflows").glob("*.yaml"))
+               for d in yaml.safe_load_all(p.read_text()) if d]
+    source_env = {k: v for d in sources for k, v in _env_by_step(d).items()}
+    steps = 0
+    for wt in rendered:
+        for step, entries in _env_by_step(wt).items():
+            image = next(t["container"]["image"] for t in wt["spec"]["templates"] if t["name"] == step[1])
+            pinned = [e["value"] for e in entries if e["name"] == "GEOZARR_IMAGE"]
+            assert pinned == [image], step
+            if env == "prod":
+                assert "@sha256:" in image
+            written = [e for e in source_env[step] if e["name"] != "GEOZARR_IMAGE"]
+            assert [e for e in entries if e["name"] != "GEOZARR_IMAGE"] == written, step
+            steps += 1
+    assert steps == 11  # every container step of both templates carries it
