@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -112,6 +112,9 @@ class LocalRun:
     run_id: str = ""
     listener: Listener | None = None
     sleep: Callable[[float], None] | None = None
+    # added to every pod's environment under the template's own `env` (which wins): for
+    # instrumentation, e.g. the benchmark's PYTHONPROFILEIMPORTTIME; never set by `invoke conformance`
+    extra_env: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.run_id = self.run_id or new_run_id(self.spec.name)
@@ -219,6 +222,8 @@ class LocalRun:
                 attempt.phase, attempt.message = "Error", str(e)
                 run.phase, run.message = "Error", f"task {task.name}: {e}"
                 return  # the pod cannot be created as written: retrying changes nothing
+            if self.extra_env:
+                plan = replace(plan, env={**self.extra_env, **plan.env})
             if self.registry.stopping.is_set():
                 attempt.phase, attempt.message = "Failed", f"not started: {self.registry.stop_reason}"
                 run.phase, run.message = "Failed", attempt.message
@@ -263,7 +268,7 @@ class LocalRun:
         tasks = {t.name: t for t in self.spec.tasks}
         pending = [t.name for t in self.spec.tasks]
         futures: dict[Future[None], str] = {}
-        interrupted = False
+        interrupted: KeyboardInterrupt | None = None
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="dag-task") as pool:
             try:
                 while True:
@@ -307,13 +312,16 @@ class LocalRun:
                     for f in done:
                         futures.pop(f)
                         f.result()
-            except KeyboardInterrupt:
-                self.registry.stop_all("interrupted (Ctrl-C)")
-                interrupted = True
+            except KeyboardInterrupt as e:
+                self.registry.stop_all(f"interrupted ({e or 'Ctrl-C'})")
+                interrupted = e
+            except BaseException as e:  # a bug here must not leave the pods running behind it
+                self.registry.stop_all(f"executor error: {type(e).__name__}: {e}")
+                raise
         # the pool has waited for its pods: nothing writes to a claim any more
-        if interrupted:
+        if interrupted is not None:
             self._collect_claims("Failed")
-            raise KeyboardInterrupt
+            raise interrupted
         result = self._result(time.monotonic() - start)
         result.claims_deleted = self._collect_claims(result.phase)
         return result

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +79,7 @@ def run_local(
     rendered: RenderedSet | None = None,
     run_id: str = "",
     runs_dir: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> LocalOutcome:
     """Run the overlay's conformance DAG here. CannotRun when it cannot start."""
     progress = progress or Progress(quiet=True)
@@ -120,7 +123,8 @@ def run_local(
             progress.task(run.name, run.phase, run.seconds, run.message if run.phase != "Succeeded" else "")
 
         runner = LocalRun(spec, Objects(rendered, secrets), run_dir, parameters=overrides,
-                          parallelism=parallelism, output=local_output, run_id=run_id, listener=on_task)
+                          parallelism=parallelism, output=local_output, run_id=run_id, listener=on_task,
+                          extra_env=dict(extra_env or {}))
         try:
             result = runner.execute()
         except ValueError as e:  # bad parameters
@@ -204,15 +208,37 @@ def failure_details(outcome: LocalOutcome) -> list[str]:
     return lines
 
 
-def main_local(overlay: str, size: int, as_json: bool, parallelism: int, output: str | None) -> int:
+@contextlib.contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a CI job cancelled, a terminal closed) stop the run like Ctrl-C: the
+    steps run in their own sessions, so only this process can stop them (and its S3 server)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def main_local(overlay: str, size: int, as_json: bool, parallelism: int, output: str | None,
+               runs_dir: Path | None = None) -> int:
     progress = Progress(quiet=as_json)
     try:
-        outcome = run_local(overlay, size, parallelism, output, progress)
+        with stop_signals_interrupt():
+            outcome = run_local(overlay, size, parallelism, output, progress, runs_dir=runs_dir)
     except CannotRun as e:
         print(f"conformance: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("conformance: interrupted; running steps were stopped", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        why = f" ({e})" if str(e) else ""
+        print(f"conformance: interrupted{why}; running steps were stopped", file=sys.stderr)
         return 130
     report = outcome.report
     for line in failure_details(outcome):

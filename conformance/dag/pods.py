@@ -351,6 +351,8 @@ def run_pod(plan: PodPlan, attempt: Attempt, pod_dir: Path, deadline: float | No
             attempt.phase, attempt.message = "Error", f"cannot start {plan.argv[0]}: {e}"
             return
         registry.add(proc)
+        if registry.stopping.is_set():  # stop_all ran between the caller's check and add()
+            terminate(proc)
         try:
             code = proc.wait(timeout=deadline)
             timed_out = False
