@@ -209,11 +209,13 @@ def run_convert(req: ConvertRequest, log: EventLog) -> dict[str, Any]:
     repairs: list[dict[str, Any]] = []
     if req.repair:
         try:
-            repairs = [r.to_dict() for r in repair_store(output)]
+            repairs = [r.to_dict() for r in repair_store(
+                output, progress=lambda message, done, total: log.progress(message, done=done, total=total))]
         except Exception as exc:
-            raise classify(exc, what=f"repair the output's proj attributes in {output}") from exc
-        log.info("repaired derived levels' proj attributes", repairs=len(repairs),
-                 arrays=len({r["path"] for r in repairs}))
+            raise classify(exc, what=f"repair the derived levels in {output}") from exc
+        log.info("repaired derived levels", repairs=len(repairs),
+                 nodes=len({r["path"] for r in repairs}),
+                 recomputed_arrays=sorted(r["path"] for r in repairs if r["field"] == "data"))
     timings["repair"] = time.monotonic() - t
 
     item_id = req.item_id or derive_item_id(pre.source)
