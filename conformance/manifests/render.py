@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from conformance import repo
+from conformance.manifests import stdout
 
 
 class RenderError(Exception):
@@ -39,5 +40,4 @@ def main(env: str) -> int:
     except (RenderError, ValueError) as e:
         print(f"render: {e}", file=sys.stderr)
         return 2
-    sys.stdout.write(text)
-    return 0
+    return stdout.emit(text)  # 0, or 141 when the reader left early (`| head`)

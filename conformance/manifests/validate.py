@@ -17,7 +17,7 @@ from typing import Any
 
 from conformance import repo
 from conformance.findings import Finding, Rule, count_by_severity, dumps, has_errors
-from conformance.manifests import envconfig, params, policy, preservation, promtool
+from conformance.manifests import envconfig, params, policy, preservation, promtool, stdout
 from conformance.manifests.render import RenderError, kustomize
 from conformance.manifests.rendered import Rendered, from_rendered
 
@@ -209,8 +209,7 @@ def main(envs: list[str] | None = None, as_json: bool = False) -> int:
     except CannotRun as e:
         print(f"validate: cannot run: {e}", file=sys.stderr)
         return 2
-    if as_json:
-        print(dumps({"findings": report.findings, "summary": report.summary()}))
-    else:
-        print(format_table(report))
+    text = dumps({"findings": report.findings, "summary": report.summary()}) if as_json else format_table(report)
+    if stdout.emit(text + "\n"):
+        return stdout.BROKEN_PIPE_EXIT  # the reader left before the verdict was read whole
     return 1 if has_errors(report.findings) else 0
