@@ -3,7 +3,8 @@
 Per run: YAML sanity of every source file (base/, overlays/, components/), params.json against its
 schema. Per env: the strict schemas and Argo lint (conformance.schema.check_documents),
 `promtool check rules`, overlay preservation against the rendered base, policy, params, env.yaml.
-Exit 0 no error, 1 errors, 2 cannot run (kubectl or promtool missing, a render failing).
+Exit 0 no error, 1 errors, 2 cannot run (kubectl or promtool missing, a render failing), 141 when
+the reader of stdout left early (`| head`).
 """
 
 from __future__ import annotations
