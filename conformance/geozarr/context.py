@@ -107,7 +107,7 @@ def parse_crs(value: Any, kind: str) -> Any:
         if kind == "proj:projjson":
             return CRS.from_json_dict(value)
         if not isinstance(value, str):
-            raise ValueError(f"{kind} must be a string, got {type(value).__name__}")
+            raise ValueError(f"{kind} must be a string, got {type(value).__name__}")  # noqa: TRY004 - callers catch ValueError
         return CRS.from_user_input(value)
     except CRSError as exc:
         raise ValueError(str(exc).splitlines()[0]) from exc

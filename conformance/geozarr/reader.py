@@ -58,8 +58,10 @@ def read_window(ctx: GeoZarrContext, path: str, meta: dict[str, Any],
     coords = list(itertools.product(*ranges)) if shape else [()]
     node = path.strip("/")
     keys = {chunk_key(meta, c): f"{node}/{chunk_key(meta, c)}" for c in coords}
+    # Chunks already fetched for another window of this run are not fetched again.
+    cache: dict[str, bytes | None] = ctx.cache.setdefault("chunks", {})
     ctx.access.set_phase("sample")
-    got = ctx.access.read_many(list(keys.values()))
-    chunks = {rel: got[k] for rel, k in keys.items() if got.get(k) is not None}
+    cache.update(ctx.access.read_many([k for k in keys.values() if k not in cache]))
+    chunks = {rel: cache[k] for rel, k in keys.items() if cache.get(k) is not None}
     arr = _open_in_memory(meta, chunks)
     return np.asarray(arr[window])

@@ -5,6 +5,7 @@ defect has one symptom) at the node path it is in."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -67,10 +68,39 @@ def _layout_transform(s: Path) -> None:
     edit_node(s, R, _attrs(edit))
 
 
+def _scale_not_pixel_ratio(s: Path) -> None:
+    # what eopf-geozarr 0.12 writes on a full tile: r720m scale 305/152 while spatial:transform is 2x
+    def edit(a: dict[str, Any]) -> None:
+        next(e for e in a["multiscales"]["layout"] if e["asset"] == "r720m")["transform"]["scale"] = [305 / 152] * 2
+    edit_node(s, R, _attrs(edit))
+
+
+def _no_consolidated(s: Path) -> None:
+    for node in ("/", R):  # the root's map and the nested one of the multiscales group
+        edit_node(s, node, lambda d: d.pop("consolidated_metadata", None), consolidated=False)
+
+
+def _unregistered_uuid(s: Path) -> None:
+    def edit(a: dict[str, Any]) -> None:
+        next(c for c in a["zarr_conventions"] if c["name"] == "spatial")["uuid"] = "00000000-0000-0000-0000-000000000000"
+    edit_node(s, f"{R}/r20m", _attrs(edit))
+
+
 def _broken_chain(s: Path) -> None:
     def edit(a: dict[str, Any]) -> None:
         next(e for e in a["multiscales"]["layout"] if e["asset"] == "r360m")["derived_from"] = "r999m"
     edit_node(s, R, _attrs(edit))
+
+
+def _r10m_b08(s: Path) -> np.ndarray:
+    import zarr
+
+    return zarr.open_array(s / R.strip("/") / "r10m" / "b08", mode="r")[...].astype(np.float64)
+
+
+def _blocks(v: np.ndarray, f: int) -> np.ndarray:
+    h, w = v.shape[0] // f, v.shape[1] // f
+    return v[: h * f, : w * f].reshape(h, f, w, f)
 
 
 def _no_resampling(s: Path) -> None:
@@ -137,6 +167,11 @@ DEFECTS: list[tuple[str, Callable[[Path], None], set[str], str]] = [
      {"geozarr.spatial-consistent", "geozarr.spatial-coords", "geozarr.multiscales-geometry",
       "geozarr.gdal-interop"}, f"{R}/r20m"),
     ("layout transform wrong", _layout_transform, {"geozarr.multiscales-geometry"}, f"{R}/r120m"),
+    ("r720m scale is the shape ratio, not 2", _scale_not_pixel_ratio, {"geozarr.multiscales-geometry"},
+     f"{R}/r720m"),
+    ("no consolidated metadata", _no_consolidated, {"geozarr.consolidated-present"}, "/"),
+    ("convention with an unregistered uuid", _unregistered_uuid, {"geozarr.conventions-wellformed"},
+     f"{R}/r20m"),
     ("derived_from names no level", _broken_chain, {"geozarr.multiscales-derivation"}, f"{R}/r360m"),
     ("no resampling method", _no_resampling, {"geozarr.multiscales-resampling"}, f"{R}/r120m"),
     ("spatial convention undeclared", _undeclared_convention, {"geozarr.conventions-declared"}, f"{R}/r60m"),
@@ -154,9 +189,11 @@ DEFECTS: list[tuple[str, Callable[[Path], None], set[str], str]] = [
 
 
 # Real defects of eopf-geozarr 0.12's output on the synthetic sample, found by these rules:
-# b08, which the converter adds to r60m by coarsening r10m, holds 0.0 (not NaN) where every
-# r10m pixel is no-data, so no-data reads as zero reflectance.
-KNOWN_CONVERTER_DEFECTS = {("geozarr.data-resampling", f"{R}/r60m/b08")}
+# b08, which the converter adds to r20m and r60m by coarsening r10m, holds 0.0 (not NaN) where
+# every r10m pixel is no-data, so no-data reads as zero reflectance. (Its other defect, the
+# shape ratio as transform.scale, only shows at sizes with odd levels: not at 144 px.)
+KNOWN_CONVERTER_DEFECTS = {("geozarr.data-resampling", f"{R}/r20m/b08"),
+                           ("geozarr.data-resampling", f"{R}/r60m/b08")}
 
 
 def _errors(report: Any) -> list[Any]:
@@ -191,6 +228,49 @@ def test_planted_defect_is_caught_by_its_rule(converted: Path, baseline: set[tup
     assert {f.rule for f in errors} == rules, [f.to_dict() for f in errors]
     assert any(f.path == node or f.path.startswith(node + "#") for f in errors), [f.path for f in errors]
     assert report.exit_code == 1
+
+
+def test_b08_as_the_runner_repairs_it_passes(converted: Path, tmp_path: Path) -> None:
+    """The runner's repair rewrites derived b08 as the NaN-aware block mean of r10m (an
+    all-no-data block gives NaN): exactly what geozarr.data-resampling expects."""
+    from conformance.geozarr.sampling import block_reduce
+
+    store = copy_store(converted, tmp_path / "store.zarr")
+    src = _r10m_b08(store)
+    for level, f in (("r20m", 2), ("r60m", 6)):
+        rewrite_data(store, f"{R}/{level}/b08", lambda v, f=f: block_reduce(src, f, f, "average").astype(v.dtype))
+    report = check_store(str(store))
+    assert _errors(report) == [], [f.to_dict() for f in _errors(report)]
+
+
+def _nan_propagating_mean(blocks: np.ndarray) -> np.ndarray:
+    return blocks.mean(axis=(1, 3))
+
+
+def _zero_filled_mean(blocks: np.ndarray) -> np.ndarray:
+    out = np.where(np.isfinite(blocks), blocks, 0.0).mean(axis=(1, 3))
+    out[~np.isfinite(blocks).any(axis=(1, 3))] = np.nan
+    return out
+
+
+@pytest.mark.parametrize(("mean", "symptom"), [
+    (_nan_propagating_mean, r" 0 pixels differ .* and [1-9]\d* are no-data where the block has valid pixels"),
+    (_zero_filled_mean, r" ([1-9]\d*) pixels differ .*\(\1 of them in partly no-data blocks\) and 0 are no-data"),
+], ids=["NaN-propagating mean", "no-data counted as 0"])
+def test_b08_wrong_on_partly_no_data_blocks(converted: Path, tmp_path: Path,
+                                            mean: Callable[[np.ndarray], np.ndarray], symptom: str) -> None:
+    """Partly no-data blocks are compared on their valid pixels: a level computed from its
+    parent must hold the mean of those pixels there (not no-data, not a mean with zeros)."""
+    from conformance.geozarr.sampling import block_reduce
+
+    store = copy_store(converted, tmp_path / "store.zarr")
+    src = _r10m_b08(store)
+    rewrite_data(store, f"{R}/r20m/b08", lambda v: block_reduce(src, 2, 2, "average").astype(v.dtype))
+    rewrite_data(store, f"{R}/r60m/b08", lambda v: mean(_blocks(src, 6)).astype(v.dtype))
+    errors = _errors(check_store(str(store)))
+    assert [(f.rule, f.path) for f in errors] == [("geozarr.data-resampling", f"{R}/r60m/b08")], \
+        [f.to_dict() for f in errors]
+    assert re.search(symptom, errors[0].message), errors[0].message
 
 
 def test_derived_levels_legacy_proj_attrs_warn_on_raw_output_and_not_after_repair(
