@@ -11,6 +11,7 @@ from typing import Any
 from conformance.geozarr.model import load_model
 from conformance.geozarr.store import IOStats, StoreUnavailable, open_store, s3_storage_options
 from conformance.report import Report, run_checks, skip_rules
+from conformance.stac import schemas as schema_module
 from conformance.stac.rules import ITEM_CHECKS, SCHEMA_CHECKS, STORE_CHECKS, StacContext
 from conformance.stac.schemas import SchemaStore, default_cache_dir
 
@@ -58,7 +59,8 @@ def check_item(ref: str, *, store: str | None = None, offline: bool = False, sch
         report.error = str(exc)
         report.total_seconds = time.perf_counter() - t0
         return report
-    schemas = SchemaStore(cache_dir=Path(schema_cache) if schema_cache else default_cache_dir(), offline=offline)
+    schemas = SchemaStore(cache_dir=Path(schema_cache) if schema_cache else default_cache_dir(), offline=offline,
+                          fetch_timeout=schema_module.FETCH_TIMEOUT)
     ctx = StacContext(item=item, schemas=schemas, store_url=store)
     access = None
     if store:

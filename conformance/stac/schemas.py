@@ -12,16 +12,23 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 CACHE_ENV = "GEOZARR_STAC_SCHEMA_CACHE"
+# Seconds one schema download may take in all (name resolution, connection, body).
+FETCH_TIMEOUT = 5.0
 
 
 class SchemaUnavailable(Exception):
     """A schema URI is neither bundled nor cached, and may not be fetched."""
+
+
+class SchemaUnreachable(SchemaUnavailable):
+    """Fetching gave no HTTP answer (timeout, refused, name resolution): the network is out of reach."""
 
 
 def default_cache_dir() -> Path:
@@ -53,7 +60,10 @@ def normalise(uri: str) -> str:
 class SchemaStore:
     cache_dir: Path
     offline: bool = True
+    fetch_timeout: float = FETCH_TIMEOUT
     fetched: list[str] = field(default_factory=list)
+    # Why fetching stopped for this run (the first failure): later misses fail at once.
+    unreachable: str = ""
     _bundled: dict[str, Path] = field(default_factory=dict)
     _index: dict[str, str] | None = None
     _loaded: dict[str, Any] = field(default_factory=dict)
@@ -95,14 +105,23 @@ class SchemaStore:
         return schema
 
     def _fetch(self, uri: str) -> Any:
-        import requests
-
+        if self.unreachable:
+            raise SchemaUnavailable(f"{uri} is not cached, and not fetched: {self.unreachable}")
         try:
-            resp = requests.get(uri, timeout=15)
-            resp.raise_for_status()
-            schema = resp.json()
-        except (requests.RequestException, ValueError) as exc:
-            raise SchemaUnavailable(f"{uri} is not cached and cannot be fetched: {exc}") from exc
+            schema = json.loads(download(uri, self.fetch_timeout))
+        except SchemaUnreachable as exc:
+            self.unreachable = f"an earlier fetch failed ({exc})"
+            raise
+        except ValueError as exc:
+            raise SchemaUnavailable(f"{uri} is not cached, and what it serves is not JSON: {exc}") from exc
+        self.fetched.append(uri)
+        try:
+            self._store(uri, schema)
+        except OSError:
+            pass  # an unwritable cache: the schema is still used for this run
+        return schema
+
+    def _store(self, uri: str, schema: Any) -> None:
         u = urlparse(uri)
         rel = f"{u.netloc}{u.path}"
         target = self.cache_dir / rel
@@ -115,8 +134,6 @@ class SchemaStore:
             json.dump(index, fh, indent=1, sort_keys=True)
         os.replace(tmp, self.cache_dir / "index.json")
         self._index = index
-        self.fetched.append(uri)
-        return schema
 
     def registry(self) -> Any:
         from referencing import Registry, Resource
@@ -138,6 +155,37 @@ class SchemaStore:
         schema = self.get(uri)
         cls = validator_for(schema, default=_draft7())
         return cls(schema, registry=self.registry())
+
+
+def download(uri: str, timeout: float) -> bytes:
+    """The body at URI, within TIMEOUT seconds in all; raises SchemaUnavailable.
+
+    requests' own timeout bounds each socket operation but not name resolution nor a
+    slowly dripping body, so the request runs in a daemon thread given TIMEOUT to finish
+    (an abandoned thread does not keep the process alive)."""
+    import requests
+
+    result: dict[str, Any] = {}
+
+    def get() -> None:
+        try:
+            resp = requests.get(uri, timeout=timeout)
+            resp.raise_for_status()
+            result["body"] = resp.content
+        except Exception as exc:  # noqa: BLE001 - reported below
+            result["error"] = exc
+
+    worker = threading.Thread(target=get, name="stac-schema-fetch", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise SchemaUnreachable(f"{uri} is not cached and gave no answer within {timeout:g} s")
+    if "error" in result:
+        exc = result["error"]
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        kind = SchemaUnavailable if isinstance(exc, requests.HTTPError) else SchemaUnreachable
+        raise kind(f"{uri} is not cached and cannot be fetched: {why[:200]}") from exc
+    return result["body"]
 
 
 def _draft7() -> Any:

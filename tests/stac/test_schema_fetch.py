@@ -1,0 +1,165 @@
+"""Extension schemas that are not cached: fetched once and cached when online, never a
+hang when the network does not answer (a warning finding within the fetch timeout).
+Real HTTP on loopback only; a small item, no conversion (fast)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from conformance.findings import Severity
+from conformance.stac import schemas
+from conformance.stac.check import check_item
+from conformance.stac.schemas import FETCH_TIMEOUT, SchemaStore, SchemaUnavailable
+
+EXT_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "required": ["properties"],
+    "properties": {"properties": {"type": "object", "properties": {"test:level": {"type": "number"}}}},
+}
+
+
+def _item(*extensions: str, level: Any = 3) -> dict[str, Any]:
+    return {"type": "Feature", "stac_version": "1.1.0", "id": "x", "stac_extensions": list(extensions),
+            "geometry": {"type": "Point", "coordinates": [10.0, 45.0]}, "bbox": [10.0, 45.0, 10.0, 45.0],
+            "properties": {"datetime": "2025-06-01T10:00:00Z", "test:level": level}, "links": [], "assets": {}}
+
+
+class _Schemas(BaseHTTPRequestHandler):
+    hits: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).hits.append(self.path)
+        if self.path != "/test/v1.0.0/schema.json":
+            self.send_error(404)
+            return
+        body = json.dumps(EXT_SCHEMA).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def schema_server() -> Iterator[str]:
+    _Schemas.hits = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Schemas)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts connections and never answers."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def _check(tmp_path: Path, item: dict[str, Any], cache: Path, offline: bool) -> Any:
+    path = tmp_path / "item.json"
+    path.write_text(json.dumps(item))
+    return check_item(str(path), offline=offline, schema_cache=str(cache))
+
+
+def test_fetch_timeout_is_short() -> None:
+    assert 0 < FETCH_TIMEOUT <= 5
+
+
+def test_uncached_schema_is_fetched_once_cached_and_used(tmp_path: Path, schema_server: str) -> None:
+    uri = f"{schema_server}/test/v1.0.0/schema.json"
+    cache = tmp_path / "cache"
+    report = _check(tmp_path, _item(uri), cache, offline=False)
+    assert report.exit_code == 0, [f.to_dict() for f in report.findings]
+    assert report.io["schemas_fetched"] == 1 and _Schemas.hits == ["/test/v1.0.0/schema.json"]
+    index = json.loads((cache / "index.json").read_text())
+    assert json.loads((cache / index[uri]).read_text()) == EXT_SCHEMA
+    # offline afterwards: validated from the cache (a wrong value is caught), no request
+    bad = _check(tmp_path, _item(uri, level="high"), cache, offline=True)
+    assert [(f.rule, f.path) for f in bad.findings] == [("stac.schema-extension", "properties.test:level")]
+    assert bad.io["schemas_fetched"] == 0 and len(_Schemas.hits) == 1
+
+
+def test_offline_never_fetches(tmp_path: Path, schema_server: str) -> None:
+    uri = f"{schema_server}/test/v1.0.0/schema.json"
+    report = _check(tmp_path, _item(uri), tmp_path / "cache", offline=True)
+    assert [(f.rule, f.severity, f.path) for f in report.findings] == [
+        ("stac.schema-unavailable", Severity.WARNING, uri)]
+    assert _Schemas.hits == [] and report.exit_code == 0
+
+
+def test_http_error_is_a_warning_and_other_schemas_are_still_fetched(tmp_path: Path, schema_server: str) -> None:
+    missing, good = f"{schema_server}/gone/v1.0.0/schema.json", f"{schema_server}/test/v1.0.0/schema.json"
+    report = _check(tmp_path, _item(missing, good), tmp_path / "cache", offline=False)
+    assert [(f.rule, f.path) for f in report.findings] == [("stac.schema-unavailable", missing)]
+    assert "404" in report.findings[0].message
+    assert report.io["schemas_fetched"] == 1 and report.exit_code == 0
+
+
+def test_silent_server_gives_up_within_the_timeout(silent_port: int) -> None:
+    store = SchemaStore(cache_dir=Path("/nonexistent-cache"), offline=False, fetch_timeout=0.5)
+    t0 = time.perf_counter()
+    with pytest.raises(SchemaUnavailable, match="no answer within 0.5 s"):
+        store.get(f"http://127.0.0.1:{silent_port}/a/v1.0.0/schema.json")
+    # the network is out of reach: the next miss fails at once instead of waiting again
+    with pytest.raises(SchemaUnavailable, match="an earlier fetch failed"):
+        store.get(f"http://127.0.0.1:{silent_port}/b/v1.0.0/schema.json")
+    assert time.perf_counter() - t0 < 1.5
+
+
+def test_check_with_a_silent_network_is_a_warning_not_a_hang(tmp_path: Path, silent_port: int,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(schemas, "FETCH_TIMEOUT", 0.5)
+    uris = [f"http://127.0.0.1:{silent_port}/{name}/v1.0.0/schema.json" for name in ("a", "b", "c")]
+    t0 = time.perf_counter()
+    report = _check(tmp_path, _item(*uris), tmp_path / "cache", offline=False)
+    assert time.perf_counter() - t0 < 2.0
+    assert {(f.rule, f.severity, f.path) for f in report.findings} == {
+        ("stac.schema-unavailable", Severity.WARNING, u) for u in uris}
+    assert report.exit_code == 0
+
+
+def test_refused_connection_is_a_warning(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: connections are refused
+    uri = f"http://127.0.0.1:{port}/a/v1.0.0/schema.json"
+    report = _check(tmp_path, _item(uri), tmp_path / "cache", offline=False)
+    assert [(f.rule, f.path) for f in report.findings] == [("stac.schema-unavailable", uri)]
+    assert "cannot be fetched" in report.findings[0].message
+
+
+def test_invoke_check_passes_offline(tmp_path: Path, schema_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from invoke import MockContext
+
+    import tasks
+
+    monkeypatch.setenv("GEOZARR_STAC_SCHEMA_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "item.json"
+    path.write_text(json.dumps(_item(f"{schema_server}/test/v1.0.0/schema.json")))
+    tasks.check(MockContext(), kind="stac", target=str(path), offline=True)
+    assert _Schemas.hits == []
+    tasks.check(MockContext(), kind="stac", target=str(path))
+    assert _Schemas.hits == ["/test/v1.0.0/schema.json"]
