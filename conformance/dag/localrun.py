@@ -18,7 +18,13 @@ from typing import Any
 from conformance import repo
 from conformance.dag.executor import LocalRun, RunResult, TaskRun, new_run_id
 from conformance.dag.model import Unsupported, WorkflowSpec, read_workflow_template
-from conformance.dag.objectstore import LocalOutput, LoopbackS3, read_json
+from conformance.dag.objectstore import (
+    LocalOutput,
+    LoopbackS3,
+    LoopbackS3Unavailable,
+    preload_s3_modules,
+    read_json,
+)
 from conformance.dag.pods import Objects
 from conformance.dag.progress import Progress
 from conformance.dag.rendering import RenderedSet, RenderError, git_revision, render, rendered_hash
@@ -65,7 +71,11 @@ def _storage(output: str | None, bucket: str) -> Iterator[tuple[LoopbackS3 | Non
     if output:
         yield None, LocalOutput(bucket, Path(output).resolve())
         return
-    with LoopbackS3() as s3:
+    try:
+        server = LoopbackS3().__enter__()
+    except LoopbackS3Unavailable as e:
+        raise CannotRun(str(e)) from e
+    with server as s3:
         s3.create_bucket(bucket)
         yield s3, None
 
@@ -83,6 +93,10 @@ def run_local(
 ) -> LocalOutcome:
     """Run the overlay's conformance DAG here. CannotRun when it cannot start."""
     progress = progress or Progress(quiet=True)
+    preload: threading.Thread | None = None
+    if not output:  # the S3 server's imports overlap the render (nothing else imports them meanwhile)
+        preload = threading.Thread(target=preload_s3_modules, name="preload-s3", daemon=True)
+        preload.start()
     try:
         rendered = rendered or render(overlay)
         template_doc = rendered.workflow_template()
@@ -108,6 +122,8 @@ def run_local(
     report_key = f"{prefix}/conformance/{run_id}/report.json" if prefix else f"conformance/{run_id}/report.json"
 
     progress.line(f"{spec.name} from overlay {overlay} ({rendered_hash(template_doc)[:19]}), run {run_id}")
+    if preload is not None:
+        preload.join()  # moto's import graph is cyclic: never import it from two threads at once
     with _storage(output, bucket) as (s3, local_output):
         if s3 is not None:
             overrides["s3_endpoint"] = s3.endpoint

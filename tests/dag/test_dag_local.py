@@ -127,3 +127,18 @@ def test_unsupported_feature_is_refused_before_running(staging_copy: RenderedSet
 def test_cli_refuses_bad_flags(kwargs: dict[str, Any], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(**kwargs) == 2
     assert message in capsys.readouterr().err
+
+
+def test_without_moto_the_run_cannot_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    from conformance.dag.localrun import main_local
+
+    monkeypatch.setitem(sys.modules, "moto.moto_server.werkzeug_app", None)  # import raises ImportError
+    assert main_local("staging", 144, True, 2, None, runs_dir=tmp_path / "runs") == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("conformance: the loopback S3 server needs moto[server]")
+    assert "--output DIR" in captured.err and len(captured.err.splitlines()) == 1
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("tasks"))
