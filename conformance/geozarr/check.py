@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from conformance.geozarr import (
     arrays,
@@ -56,5 +57,26 @@ def check_store(url: str, *, sample: bool = True, gdal: bool = True, bands_per_l
     report.io = access.stats.to_dict()
     report.io["nodes"] = len(model.nodes)
     report.io["objects_listed"] = len(model.keys)
+    _add_gdal_io(report, access.remote, gdal, ctx.cache.get("gdal_io"))
     report.total_seconds = time.perf_counter() - t0
     return report
+
+
+def _add_gdal_io(report: Report, remote: bool, gdal_ran: bool, gdal_io: dict[str, Any] | None) -> None:
+    """GDAL's own reads (geozarr.gdal-interop) in the report's io, or a note saying they are not."""
+    if not gdal_ran:
+        return
+    if not remote:
+        report.io["note"] = ("local store: requests are the checker's file reads and directory listings; "
+                             "GDAL's own file reads (geozarr.gdal-interop) are not counted")
+    elif gdal_io is None:
+        report.io["note"] = ("GDAL's own S3 requests (geozarr.gdal-interop) are not included: its network "
+                             "statistics are not available from this GDAL")
+    else:
+        report.io["requests"] += gdal_io["requests"]
+        report.io["bytes"] += gdal_io["bytes"]
+        report.io["by_kind"] = dict(sorted({**report.io["by_kind"], "gdal": gdal_io["requests"]}.items()))
+        report.io["gdal"] = gdal_io
+        report.io["note"] = ("requests and bytes include GDAL's own S3 requests (by_kind.gdal, from its network "
+                             "statistics), except the directory listings GDAL makes after a missing file (its "
+                             "statistics leave them out: 12 more requests at the server for a 6-level store)")

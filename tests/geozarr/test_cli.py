@@ -116,3 +116,41 @@ def test_s3_store_with_a_planted_defect(converted: Path, tmp_path: Path, s3_buck
     errors = {(f.rule, f.path) for f in report.findings if f.severity == "error"}
     assert ("geozarr.consolidated-stale", "/measurements/reflectance/r20m/b05") in errors
     assert errors - set(RAW_B08) == {("geozarr.consolidated-stale", "/measurements/reflectance/r20m/b05")}
+
+
+@pytest.mark.slow
+def test_s3_request_counts_are_what_the_server_received(converted: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """io.requests is every request the check made, GDAL's own included (by_kind.gdal),
+    except the directory listings GDAL makes after a missing file, which its network
+    statistics leave out (the report's note says so)."""
+    import boto3
+    import s3fs
+
+    from conformance.geozarr.check import check_store
+    from tests.geozarr.counting_s3 import counting_s3
+
+    with counting_s3() as server:
+        for k, v in server.env().items():
+            monkeypatch.setenv(k, v)
+        boto3.client("s3", endpoint_url=server.endpoint).create_bucket(Bucket="counted")
+        s3fs.S3FileSystem(endpoint_url=server.endpoint).put(str(converted), "counted/s.zarr", recursive=True)
+        before, listings_before = server.count, server.listings
+        report = check_store("s3://counted/s.zarr")
+        served, listings = server.count - before, server.listings - listings_before
+    io = report.io
+    assert io["by_kind"]["gdal"] > 0 and io["gdal"]["bytes"] > 0
+    assert io["requests"] == sum(io["by_kind"].values())
+    # what the report misses are GDAL's uncounted listings: at most two per level it opens
+    # (6 levels; measured: 12 of 162 requests, GDAL 3.12.2)
+    missed = served - io["requests"]
+    assert 0 <= missed <= min(2 * 6, listings - io["by_kind"]["list"]), (io, served, listings)
+    assert "include GDAL's own" in io["note"] and "directory listings" in io["note"]
+
+
+@pytest.mark.slow
+def test_local_report_says_gdal_reads_are_not_counted(converted: Path) -> None:
+    from conformance.geozarr.check import check_store
+
+    report = check_store(str(converted))
+    assert "gdal" not in report.io["by_kind"] and "GDAL's own file reads" in report.io["note"]
+    assert "note" not in check_store(str(converted), gdal=False, sample=False).io
