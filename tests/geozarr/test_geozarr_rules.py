@@ -217,6 +217,17 @@ def test_converted_sample_has_only_the_known_converter_defects(converted: Path) 
     assert report.io["requests"] > 0 and report.io["bytes"] > 0
 
 
+def test_pipeline_output_has_no_error_findings(pipeline: Path) -> None:
+    """`runner convert` repairs the converter's defects (b08 as the NaN-aware block mean,
+    transform.scale from the pixel sizes, proj:* of derived levels): nothing is left."""
+    report = check_store(str(pipeline))
+    assert report.error == ""
+    assert _errors(report) == [], [f.to_dict() for f in _errors(report)]
+    assert [f for f in report.findings if f.rule == "geozarr.legacy-proj-attrs"] == []
+    ran = {r["id"] for r in report.rules if "skipped" not in r}
+    assert {"geozarr.data-resampling", "geozarr.multiscales-geometry", "geozarr.gdal-interop"} <= ran
+
+
 @pytest.mark.parametrize(("name", "plant", "rules", "node"), DEFECTS, ids=[d[0] for d in DEFECTS])
 def test_planted_defect_is_caught_by_its_rule(converted: Path, baseline: set[tuple[str, str]], tmp_path: Path,
                                               name: str, plant: Callable[[Path], None], rules: set[str],
