@@ -4,14 +4,16 @@ The store is built once (runner sample --size 10980, then `eopf-geozarr convert
 --spatial-chunk 1024`, ~1-2 min) and cached under build/bench/. Measured:
 - the complete check (metadata, sampling, GDAL interop) in-process and as a whole
   process, on local disk, against the 2 s goal;
-- the same against a moto S3 server on loopback: the requests our reader counts
-  (goal ≤ 30 plus samples) and the requests the server really received (GDAL included);
+- the same against a moto S3 server on loopback: the requests the report counts (the
+  checker's own and GDAL's, from its network statistics) and the requests the server
+  really received; goal: ≤ 30 besides samples for the complete check, GDAL included;
 - `eopf-geozarr validate` on the same store (whole process), the baseline.
 Prints the ratios; exit 1 when a goal is missed.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -74,6 +76,7 @@ def _s3_round(store: Path) -> dict[str, object]:
     from moto.server import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on stderr
     app = _CountingApp(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -125,24 +128,36 @@ def main() -> int:
     by_kind = io["by_kind"]  # type: ignore[index]
     metadata_requests = by_kind.get("metadata", 0) + by_kind.get("list", 0)
     sample_requests = by_kind.get("sample", 0)
+    gdal_requests = by_kind.get("gdal", 0)
+    uncounted = s3["served"] - io["requests"]  # type: ignore[index,operator]
+    # The goal counts a complete check: GDAL's interop reads are not samples, so they count.
+    complete_requests = metadata_requests + gdal_requests + uncounted
     errors = [f for f in report.findings if f.severity == "error"]
     print(f"store: {store} ({report.io['objects_listed']} objects, {report.io['nodes']} nodes)")
     print(f"local, in-process:   {inproc:.2f} s (goal {GOAL_SECONDS} s: ratio {inproc / GOAL_SECONDS:.2f}); "
           f"phases {report.phases}")
     print(f"local, whole process: {proc_s:.2f} s (exit {rc}); eopf-geozarr validate {val_s:.2f} s (exit {val_rc}); "
           f"ratio ours/validate {proc_s / val_s:.2f}")
-    print(f"s3 (moto, loopback): {s3['seconds']:.2f} s; requests counted by the checker {io['requests']} "  # type: ignore[index]
-          f"(metadata+list {metadata_requests}, samples {sample_requests}); server received {s3['served']} "
-          f"(includes GDAL); bytes {io['bytes']}")  # type: ignore[index]
-    print(f"metadata requests ratio to goal: {metadata_requests / GOAL_METADATA_REQUESTS:.2f}")
+    print(f"s3 (moto, loopback): {s3['seconds']:.2f} s; requests in the report {io['requests']} "  # type: ignore[index]
+          f"(metadata+list {metadata_requests}, samples {sample_requests}, GDAL's own {gdal_requests}); "
+          f"server received {s3['served']} ({uncounted} not in the report: GDAL's listings its statistics "
+          f"leave out); bytes {io['bytes']}")  # type: ignore[index]
+    print(f"requests besides samples: checker {metadata_requests} (ratio to the {GOAL_METADATA_REQUESTS} goal "
+          f"{metadata_requests / GOAL_METADATA_REQUESTS:.2f}); with GDAL interop {complete_requests} "
+          f"(ratio {complete_requests / GOAL_METADATA_REQUESTS:.2f})")
     print(f"findings (the converter's, reported not judged here): {len(errors)} errors locally, "
           f"{len(s3['errors'])} on s3")  # type: ignore[arg-type]
     for f in errors:
         print(f"  {f.rule} {f.path}: {f.message}")
     same = sorted((f.rule, f.path) for f in errors) == sorted((f["rule"], f["path"]) for f in s3["errors"])  # type: ignore[union-attr]
     print(f"same findings locally and on s3: {same}")
-    ok = inproc <= GOAL_SECONDS and metadata_requests <= GOAL_METADATA_REQUESTS and proc_s <= val_s and same
-    print("PASS" if ok else "MISS: a goal was not met")
+    checks = {"2 s in-process": inproc <= GOAL_SECONDS,
+              f"<= {GOAL_METADATA_REQUESTS} requests besides samples, GDAL interop included":
+                  complete_requests <= GOAL_METADATA_REQUESTS,
+              "no slower than eopf-geozarr validate": proc_s <= val_s, "same findings local/s3": same}
+    missed = [name for name, good in checks.items() if not good]
+    ok = not missed
+    print("PASS" if ok else f"MISS: {'; '.join(missed)}")
     return 0 if ok else 1
 
 
