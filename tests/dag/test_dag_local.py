@@ -64,6 +64,13 @@ def test_e2e_ran_the_templates_commands(e2e_run: LocalOutcome) -> None:
     outputs = convert / "volumes" / "tmp" / "outputs"
     assert (outputs / "output").read_text().strip() == done["output"]
     assert (e2e_run.run_dir / "configmaps").is_dir()  # geozarr-params mounted from the rendered ConfigMap
+    # the per-workflow claim `scratch` (volumeClaimTemplates) was convert's GEOZARR_SCRATCH_DIR, and
+    # volumeClaimGC (OnWorkflowCompletion) deleted it when the run ended
+    claim = e2e_run.run_dir / "volumes" / "claim-scratch"
+    staged = [e["output_path"] for e in events if e.get("message") == "Starting S2 optimized conversion"]
+    assert staged and all(p.startswith(str(claim) + "/") for p in staged), staged
+    assert e2e_run.result.claims_deleted == ("scratch",)
+    assert not claim.exists()
 
 
 # -- planted breaks (fast: the sample is local, the run stops early) -------------------------
