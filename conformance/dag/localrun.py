@@ -72,12 +72,11 @@ def _storage(output: str | None, bucket: str) -> Iterator[tuple[LoopbackS3 | Non
         yield None, LocalOutput(bucket, Path(output).resolve())
         return
     try:
-        server = LoopbackS3().__enter__()
-    except LoopbackS3Unavailable as e:
+        with LoopbackS3() as s3:
+            s3.create_bucket(bucket)
+            yield s3, None
+    except LoopbackS3Unavailable as e:  # raised only when it starts
         raise CannotRun(str(e)) from e
-    with server as s3:
-        s3.create_bucket(bucket)
-        yield s3, None
 
 
 def run_local(

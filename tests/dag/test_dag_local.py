@@ -149,3 +149,16 @@ def test_without_moto_the_run_cannot_start(monkeypatch: pytest.MonkeyPatch, tmp_
     assert captured.err.startswith("conformance: the loopback S3 server needs moto[server]")
     assert "--output DIR" in captured.err and len(captured.err.splitlines()) == 1
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("tasks"))
+
+
+def test_a_failed_run_stops_its_s3_server(staging_copy: RenderedSet, tmp_path: Path) -> None:
+    import threading
+
+    convert = template_of(staging_copy, "convert")
+    convert["container"]["args"][1] = "{{inputs.parameters.sourse}}"
+    before = {t.ident for t in threading.enumerate()}
+    out = run_local("staging", size=72, rendered=staging_copy, runs_dir=tmp_path / "runs")
+    assert out.result.task("sample").phase == "Succeeded"  # it wrote to the loopback server
+    assert out.exit_code == 1
+    left = [t.name for t in threading.enumerate() if t.ident not in before and t.name != "preload-s3"]
+    assert left == []
