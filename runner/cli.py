@@ -119,6 +119,7 @@ def _step_convert(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
         allow_generic=args.allow_generic,
         force=args.force,
         repair=args.repair,
+        scratch_dir=args.scratch_dir or None,
     )
     return run_convert(req, log)
 
@@ -221,7 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accept a Sentinel-2 product that the converter would not detect as one")
     p.add_argument("--force", action="store_true", help="reconvert even when OUTPUT is complete for this input")
     p.add_argument("--no-repair", dest="repair", action="store_false",
-                   help="keep the converter's proj:* attributes on derived levels as they are")
+                   help="keep the converter's output as it is (no proj:*, layout or derived-band repairs)")
+    p.add_argument("--scratch-dir", metavar="DIR", default=None,
+                   help="with an s3:// OUTPUT: convert and repair in a fresh directory under DIR, then "
+                   "upload (env GEOZARR_SCRATCH_DIR; default TMPDIR); the local copy is removed afterwards")
     _add_common(p, "convert")
     p.set_defaults(func=_step_convert)
 

@@ -8,13 +8,25 @@
 4. convert in-process with eopf-geozarr's own functions (the same calls as
    `eopf-geozarr convert`, but with `compression_level` honoured on the S2
    path and the converter's logs as JSON events);
-5. repair the derived levels' `proj:*` attributes (`runner.repair`);
+5. repair the derived levels (`runner.repair`);
 6. write OUTPUT/run.json, last.
+
+An `s3://` OUTPUT is staged: steps 4-5 write a local copy in a scratch
+directory (`--scratch-dir`, env `GEOZARR_SCRATCH_DIR`, else TMPDIR), which is
+then uploaded with bounded concurrency (`GEOZARR_UPLOAD_CONCURRENCY` PUTs in
+flight) and checked by one listing before run.json is written; the scratch
+copy is removed afterwards, also on failure. The converter's and zarr's many
+small remote writes, listings and existence checks become one batch of PUTs.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -42,6 +54,7 @@ class ConvertRequest:
     allow_generic: bool = False
     force: bool = False
     repair: bool = True
+    scratch_dir: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def parameters(self) -> dict[str, Any]:
@@ -105,6 +118,33 @@ def _clean(output: str, log: EventLog) -> None:
         storage.remove_tree(loc)
     if not storage.is_s3(output):
         Path(loc.path).parent.mkdir(parents=True, exist_ok=True)
+
+
+SCRATCH_ENV = "GEOZARR_SCRATCH_DIR"
+
+
+@contextmanager
+def _workspace(output: str, scratch_dir: str | None, log: EventLog) -> Iterator[str]:
+    """Where the converter writes: OUTPUT itself when local, else a fresh directory under
+    the scratch directory (removed on exit, whatever happens)."""
+    if not storage.is_s3(output):
+        yield output
+        return
+    root = scratch_dir or os.environ.get(SCRATCH_ENV) or None
+    if root:
+        try:
+            Path(root).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BadInput(f"scratch directory {root}: cannot create it: {exc}") from exc
+        if not os.access(root, os.W_OK):
+            raise BadInput(f"scratch directory {root}: not writable")
+    work = tempfile.mkdtemp(prefix="geozarr-convert-", dir=root)
+    local = str(Path(work) / PurePosixPath(output).name)
+    log.info("staging the output in a scratch directory", scratch=local)
+    try:
+        yield local
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _convert_in_process(pre: Preflight, req: ConvertRequest, output: str, log: EventLog) -> None:
@@ -193,52 +233,68 @@ def run_convert(req: ConvertRequest, log: EventLog) -> dict[str, Any]:
         raise classify(exc, what=f"remove the incomplete output {output}") from exc
     timings["clean"] = time.monotonic() - t
 
-    t = time.monotonic()
-    log.info("converting", source=pre.source, output=output, conversion_path=pre.conversion_path,
-             **req.parameters())
-    try:
-        with captured(log):
-            _convert_in_process(pre, req, output, log)
-    except RunnerError:
-        raise
-    except Exception as exc:
-        raise classify(exc, what=f"convert {pre.source} to {output}") from exc
-    timings["convert"] = time.monotonic() - t
-
-    t = time.monotonic()
-    repairs: list[dict[str, Any]] = []
-    if req.repair:
+    with _workspace(output, req.scratch_dir, log) as work:
+        t = time.monotonic()
+        log.info("converting", source=pre.source, output=output, conversion_path=pre.conversion_path,
+                 **({"staged_at": work} if work != output else {}), **req.parameters())
         try:
-            repairs = [r.to_dict() for r in repair_store(
-                output, progress=lambda message, done, total: log.progress(message, done=done, total=total))]
+            with captured(log):
+                _convert_in_process(pre, req, work, log)
+        except RunnerError:
+            raise
         except Exception as exc:
-            raise classify(exc, what=f"repair the derived levels in {output}") from exc
-        log.info("repaired derived levels", repairs=len(repairs),
-                 nodes=len({r["path"] for r in repairs}),
-                 recomputed_arrays=sorted(r["path"] for r in repairs if r["field"] == "data"))
-    timings["repair"] = time.monotonic() - t
+            raise classify(exc, what=f"convert {pre.source} to {output}") from exc
+        timings["convert"] = time.monotonic() - t
 
-    item_id = req.item_id or derive_item_id(pre.source)
-    try:
-        doc = manifest.build(
-            source={"uri": pre.source, "zarr_format": pre.zarr_format, "consolidated": pre.consolidated},
-            output_uri=output,
-            item_id=item_id,
-            collection=req.collection,
-            product_type=pre.product_type,
-            conversion_path=pre.conversion_path,
-            groups=pre.groups,
-            parameters=req.parameters(),
-            started_at=started_at,
-            timings=timings,
-            repairs=repairs,
-            run_started=t_start,
-        )
-        uri = manifest.write(output, doc)
-    except RunnerError:
-        raise
-    except Exception as exc:
-        raise classify(exc, what=f"write the run manifest of {output}") from exc
+        t = time.monotonic()
+        repairs: list[dict[str, Any]] = []
+        if req.repair:
+            try:
+                repairs = [r.to_dict() for r in repair_store(
+                    work, progress=lambda message, done, total: log.progress(message, done=done, total=total))]
+            except Exception as exc:
+                raise classify(exc, what=f"repair the derived levels in {output}") from exc
+            log.info("repaired derived levels", repairs=len(repairs),
+                     nodes=len({r["path"] for r in repairs}),
+                     recomputed_arrays=sorted(r["path"] for r in repairs if r["field"] == "data"))
+        timings["repair"] = time.monotonic() - t
+
+        if work != output:
+            t = time.monotonic()
+            concurrency = storage.upload_concurrency()
+            log.info("uploading", output=output, concurrency=concurrency)
+            try:
+                objects, nbytes = storage.upload_tree(work, storage.locate(output), concurrency=concurrency)
+            except RunnerError:
+                raise
+            except Exception as exc:
+                raise classify(exc, what=f"upload the converted store to {output}") from exc
+            timings["upload"] = time.monotonic() - t
+            log.info("uploaded", output=output, objects=objects, bytes=nbytes,
+                     seconds=round(timings["upload"], 3))
+
+        item_id = req.item_id or derive_item_id(pre.source)
+        try:
+            doc = manifest.build(
+                source={"uri": pre.source, "zarr_format": pre.zarr_format, "consolidated": pre.consolidated},
+                output_uri=output,
+                item_id=item_id,
+                collection=req.collection,
+                product_type=pre.product_type,
+                conversion_path=pre.conversion_path,
+                groups=pre.groups,
+                parameters=req.parameters(),
+                started_at=started_at,
+                timings=timings,
+                repairs=repairs,
+                run_started=t_start,
+                inventory_uri=work,
+            )
+            uri = manifest.write(output, doc)
+        except RunnerError:
+            raise
+        except Exception as exc:
+            raise classify(exc, what=f"write the run manifest of {output}") from exc
     log.info("conversion complete", output=output, manifest=uri, bytes=doc["output"]["bytes"],
              objects=doc["output"]["objects"], seconds=round(time.monotonic() - t_start, 3))
     return {"output": output, "manifest": uri, "skipped": False, "item_id": item_id,

@@ -72,11 +72,13 @@ def build(
     repairs: list[dict[str, Any]],
     run_started: float,
     exit_status: int = 0,
+    inventory_uri: str | None = None,
 ) -> dict[str, Any]:
     """The manifest; `timings` gains `manifest` (this inventory) and `total` (since
-    `run_started`, a time.monotonic() value)."""
+    `run_started`, a time.monotonic() value). `inventory_uri`: where to read the store's
+    objects from when not `output_uri` (the local copy an S3 output was uploaded from)."""
     t = time.monotonic()
-    nbytes, objects, docs = store_inventory(output_uri)
+    nbytes, objects, docs = store_inventory(inventory_uri or output_uri)
     timings = {**timings, "manifest": time.monotonic() - t, "total": time.monotonic() - run_started}
     return {
         "manifest_version": MANIFEST_VERSION,

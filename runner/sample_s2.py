@@ -382,7 +382,7 @@ def write_sample(
             try:
                 loc = storage.locate(uri)
                 storage.remove_tree(loc)
-                loc.fs.put(f"{tmp}/sample.zarr/", loc.path + "/", recursive=True)
+                storage.upload_tree(f"{tmp}/sample.zarr", loc)
             except BadInput:
                 raise
             except Exception as exc:

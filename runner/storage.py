@@ -9,6 +9,7 @@ transient failure (exit 3) and Argo's retryStrategy does the retrying.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import fsspec
 import zarr
 import zarr.storage
 
-from runner.errors import BadInput
+from runner.errors import BadInput, TransientFailure
 
 
 def is_s3(uri: str) -> bool:
@@ -139,3 +140,52 @@ def list_files(loc: Location) -> dict[str, int]:
         rel = path.removeprefix(prefix)
         out[rel] = int(info.get("size") or 0)
     return out
+
+
+DEFAULT_UPLOAD_CONCURRENCY = 32
+
+
+def upload_concurrency() -> int:
+    """Concurrent PUTs of an upload: `GEOZARR_UPLOAD_CONCURRENCY` (default 32)."""
+    raw = os.environ.get("GEOZARR_UPLOAD_CONCURRENCY", "")
+    try:
+        value = int(raw) if raw.strip() else DEFAULT_UPLOAD_CONCURRENCY
+    except ValueError as exc:
+        raise BadInput(f"GEOZARR_UPLOAD_CONCURRENCY {raw!r}: expected a positive integer") from exc
+    if value < 1:
+        raise BadInput(f"GEOZARR_UPLOAD_CONCURRENCY {raw!r}: expected a positive integer")
+    return value
+
+
+def local_files(root: str) -> dict[str, int]:
+    """Every file under the local directory `root` with its size, keyed by relative path."""
+    base = Path(root)
+    return {p.relative_to(base).as_posix(): p.stat().st_size for p in base.rglob("*") if p.is_file()}
+
+
+def upload_tree(local_root: str, loc: Location, *, concurrency: int | None = None) -> tuple[int, int]:
+    """Copy every file under the local directory `local_root` to `loc` (an S3 prefix) with at
+    most `concurrency` PUTs in flight, then check with one listing that every object arrived
+    with its size. Returns (objects, bytes). The first failure stops the upload (files not
+    started yet are not sent) and is raised."""
+    files = local_files(local_root)
+    if not files:
+        return 0, 0
+    base = loc.path.rstrip("/")
+    rels = sorted(files, key=lambda rel: (-files[rel], rel))  # big objects first: they bound the wall time
+    workers = concurrency or upload_concurrency()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload") as pool:
+        futures = [pool.submit(loc.fs.put_file, f"{local_root.rstrip('/')}/{rel}", f"{base}/{rel}")
+                   for rel in rels]
+        try:
+            for future in as_completed(futures):
+                future.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    remote = list_files(loc)
+    missing = [rel for rel in sorted(rels) if remote.get(rel) != files[rel]]
+    if missing:
+        raise TransientFailure(f"upload to {loc.uri} incomplete: {len(missing)} of {len(rels)} objects missing "
+                               f"or of another size (e.g. {missing[0]})")
+    return len(rels), sum(files.values())

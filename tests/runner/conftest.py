@@ -90,8 +90,8 @@ def converted_s3_72(sample_72: Path, s3_server,  # noqa: F811 - the session fixt
                      tmp_path_factory: pytest.TempPathFactory) -> tuple[Converted, dict[str, str]]:
     """sample (local) -> convert to s3://.../collection/item.zarr on the loopback S3 server."""
     s3_server.client().create_bucket(Bucket="geozarr-out")
-    env = s3_server.env()
     base = tmp_path_factory.mktemp("converted_s3")
+    env = {**s3_server.env(), "GEOZARR_SCRATCH_DIR": str(base / "scratch")}
     r = run_runner("convert", str(sample_72), "--output-bucket", "geozarr-out", "--output-prefix", "tests",
                    "--collection", "sentinel-2-l2a", "--item-id", "S2_sample_72", "--json", "--quiet",
                    "--outputs-dir", str(base / "outs"), env=env)
