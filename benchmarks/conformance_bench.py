@@ -128,6 +128,14 @@ def table(runs: dict[str, DagTiming], bare: float, imports: dict[str, float]) ->
 
 
 def main() -> int:
+    try:
+        return _bench()
+    except RuntimeError as e:  # a step of the baseline failed: one line, no traceback
+        print(f"conformance bench: cannot run: {str(e).splitlines()[0][:500]}", file=sys.stderr)
+        return 2
+
+
+def _bench() -> int:
     with tempfile.TemporaryDirectory(prefix="conformance-bench-") as tmp:
         sample = Path(tmp) / "sample.zarr"
         made = _timed([_bin("geozarr-runner"), "sample", str(sample), "--size", str(SIZE), "--seed", "0",
