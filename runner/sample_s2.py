@@ -21,6 +21,7 @@ Values come from `runner.sample_scene` (deterministic for a seed).
 from __future__ import annotations
 
 import copy
+import functools
 import gzip
 import json
 import math
@@ -29,6 +30,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numcodecs
@@ -39,12 +41,13 @@ from pyproj import CRS, Transformer
 from runner import storage
 from runner.errors import BadInput, classify
 from runner.events import EventLog
-from runner.sample_scene import BANDS, Scene, to_digital_counts
+from runner.sample_scene import BANDS, Scene, SurfaceFields
 
 FULL_EDGE = 10980  # r10m edge of a full Sentinel-2 tile
 MIN_EDGE = 72  # smallest r10m edge eopf-geozarr 0.12 converts (720 m level > 0 px)
 DEFAULT_EDGE = 144
 SUB_ROWS = 512  # rows evaluated at once by the synthetic scene
+BATCH_BYTES = 320 << 20  # chunk buffers of arrays filled together from the same scene fields
 PRODUCTS = ("s2-l2a",)
 _RES_RE = re.compile(r"^r(\d+)m$")
 
@@ -283,43 +286,69 @@ class SampleWriter:
             raise AssertionError(f"coordinate {path} has no resolution group")
         return np.zeros(shape, dtype=dtype)
 
-    def grid_values(self, path: str, res: int, rows: slice, block: int, dtype: np.dtype) -> np.ndarray:
-        """Values of a gridded (…, y, x) array for the rows `rows` at resolution `res`;
-        `block` keys the noise (deterministic for a given size and seed)."""
-        name = path.rsplit("/", 1)[-1]
+    def block(self, res: int, rows: slice, cols: slice) -> Block:
+        """A window of the grid at resolution `res`, whose scene fields are shared by every
+        array filled from it."""
         g = self.grid
         ys = g.centres_y(res)[rows].astype(np.float64)
-        xs = g.centres_x(res).astype(np.float64)
-        X, Y = np.meshgrid(xs, ys)
+        xs = g.centres_x(res)[cols].astype(np.float64)
+        return Block(self.scene, res, xs, ys, key=(res, rows.start or 0, cols.start or 0))
+
+    def grid_values(self, path: str, blk: Block, dtype: np.dtype) -> np.ndarray:
+        """Values of a gridded (…, y, x) array over the window `blk`."""
+        name = path.rsplit("/", 1)[-1]
+        g = self.grid
         s = self.scene
-        key = (res, block)
         if path.startswith("/measurements/reflectance/"):
-            return to_digital_counts(s.reflectance(name, X, Y, noise_key=key))
-        nodata = s.nodata(X, Y)
+            return s.digital_counts(name, blk.xs, blk.ys, noise_key=blk.key, fields=blk.fields)
+        nodata = blk.nodata
         if path.startswith("/quality/atmosphere/"):
             base = {"aot": (77.0, 20.0), "wvp": (1568.0, 250.0)}[name]
-            v = base[0] + base[1] * s._smooth(3 if name == "aot" else 4, X, Y)
+            v = base[0] + base[1] * s._smooth(3 if name == "aot" else 4, blk.xs, blk.ys)
             return np.where(nodata, 0, np.rint(v)).astype(dtype)
         if path.startswith("/quality/probability/"):
             if name == "cld":
-                return np.where(nodata, 0, np.rint(100 * s.cloud(X, Y))).astype(dtype)
-            return np.zeros(X.shape, dtype=dtype)  # snw: no snow in this scene
+                return np.where(nodata, 0, np.rint(100 * blk.fields.cloud)).astype(dtype)
+            return np.zeros(nodata.shape, dtype=dtype)  # snw: no snow in this scene
         if path.startswith("/quality/l2a_quicklook/"):
-            rgb = [s.reflectance(b, X, Y, noise_key=key) for b in ("b04", "b03", "b02")]
-            out = np.stack([np.where(np.isnan(c), 0, np.clip(np.rint(c * 2.5 * 255), 1, 255)) for c in rgb])
-            return out.astype(dtype)
+            # true-colour preview: noise-free reflectance x 2.5 in 8 bits, 0 where no data
+            out = np.empty((3, *nodata.shape), dtype=dtype)
+            for i, band in enumerate(("b04", "b03", "b02")):
+                v = s.surface_reflectance(band, blk.fields)
+                v *= np.float32(2.5 * 255)
+                np.rint(v, out=v)
+                np.clip(v, 1, 255, out=v)
+                out[i] = v
+                out[i][nodata] = 0
+            return out
         if path.startswith("/quality/mask/"):
             return np.where(nodata, 32, 0).astype(dtype)  # QT_NODATA_PIXELS
         if path.startswith("/conditions/mask/detector_footprint/"):
-            u = (X - g.x0) / g.extent + 0.25 * (g.y0 - Y) / g.extent
+            u = (blk.xs[None, :] - g.x0) / g.extent + 0.25 * (g.y0 - blk.ys[:, None]) / g.extent
             det = np.clip(1 + np.floor(u * 4), 1, 12)
             return np.where(nodata, 0, det).astype(dtype)
         if path.startswith("/conditions/mask/l1c_classification/"):
-            c = s.cloud(X, Y)
+            c = blk.fields.cloud
             return np.where(nodata, 0, np.where(c > 0.65, 1, np.where(c > 0.35, 2, 0))).astype(dtype)
         if path.startswith("/conditions/mask/l2a_classification/"):
-            return s.scl(X, Y).astype(dtype)
+            return s.scl(blk.xs, blk.ys, fields=blk.fields).astype(dtype)
         raise AssertionError(f"no synthetic values for gridded array {path}")
+
+
+class Block:
+    """A window of one resolution's grid: its axes, and the scene fields (computed on first
+    use, then shared by every band of the window)."""
+
+    def __init__(self, scene: Scene, res: int, xs: np.ndarray, ys: np.ndarray, key: tuple[int, ...]) -> None:
+        self.scene, self.res, self.xs, self.ys, self.key = scene, res, xs, ys, key
+
+    @functools.cached_property
+    def fields(self) -> SurfaceFields:
+        return self.scene.surface(self.xs, self.ys)
+
+    @functools.cached_property
+    def nodata(self) -> np.ndarray:
+        return self.scene.nodata(self.xs, self.ys)
 
 
 # ---------------------------------------------------------------------------
@@ -391,19 +420,32 @@ def write_sample(
     try:
         loc = storage.locate(uri)
         storage.remove_tree(loc)  # a sample is rewritten from scratch
-        store = storage.zarr_store(uri, read_only=False)
-        root = zarr.open_group(store, mode="w", zarr_format=zarr_format,
+        # the hierarchy, its metadata and the small arrays are built in memory and written
+        # out at once (zarr's per-node file operations dominate at small sizes); the gridded
+        # arrays are then filled in place, chunk by chunk
+        documents: dict[str, Any] = {}
+        memory = zarr.storage.MemoryStore(documents)
+        root = zarr.open_group(memory, mode="w", zarr_format=zarr_format,
                                attributes=writer.root_attributes(size))
         nodes = list(_walk(template))
         arrays = [(p, n) for p, n in nodes if not _is_group(n)]
         for path, node in nodes:
             if path != "/" and _is_group(node):
                 root.create_group(path.strip("/"), attributes=copy.deepcopy(node.get("attributes") or {}))
-        for i, (path, node) in enumerate(arrays, 1):
-            _write_array(root, writer, path, node, zarr_format)
-            if i % 20 == 0 or i == len(arrays):
-                log.progress("arrays written", done=i, total=len(arrays))
-        zarr.consolidate_metadata(store)
+        gridded: list[_Gridded] = []
+        for path, node in arrays:
+            g = _create_array(root, writer, path, node, zarr_format)
+            if g is not None:
+                gridded.append(g)
+        zarr.consolidate_metadata(memory)
+        _write_documents(documents, Path(loc.path))
+        store = storage.zarr_store(uri, read_only=False)
+        done = len(arrays) - len(gridded)
+        log.progress("metadata and small arrays written", done=done, total=len(arrays))
+        for batch in _batches(gridded):
+            _fill_gridded(writer, store, batch, zarr_format)
+            done += len(batch)
+            log.progress("arrays written", done=done, total=len(arrays))
     except BadInput:
         raise
     except Exception as exc:
@@ -420,7 +462,24 @@ def write_sample(
     }
 
 
-def _write_array(root: zarr.Group, writer: SampleWriter, path: str, node: dict[str, Any], zarr_format: int) -> None:
+@dataclass(frozen=True)
+class _Gridded:
+    """A created (…, y, x) array on one of the r10m/r20m/r60m grids, still to be filled."""
+
+    path: str
+    res: int
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def chunk_bytes(self) -> int:
+        return int(np.prod(self.chunks)) * self.dtype.itemsize
+
+
+def _create_array(root: zarr.Group, writer: SampleWriter, path: str, node: dict[str, Any],
+                  zarr_format: int) -> _Gridded | None:
+    """Create the array; fill it unless it is gridded (returned, to be filled in batches)."""
     dtype = np.dtype(node["dtype"])
     shape, chunks = writer.array_shape_chunks(path, node)
     attrs = writer.array_attributes(path, node)
@@ -445,21 +504,67 @@ def _write_array(root: zarr.Group, writer: SampleWriter, path: str, node: dict[s
         **kwargs,
     )
     res = _resolution(path)
-    gridded = res is not None and dims[-2:] == ["y", "x"]
-    if gridded:
-        step = chunks[-2]
-        n = shape[-2]
-        for r0 in range(0, n, step):
-            r1 = min(n, r0 + step)
-            # evaluate in bands of at most SUB_ROWS rows (bounded float temporaries even for
-            # a full 10980 px tile), write whole chunk rows at once (no partial-chunk rewrites)
-            parts = [writer.grid_values(path, res, slice(a, min(r1, a + SUB_ROWS)), a, dtype)
-                     for a in range(r0, r1, SUB_ROWS)]
-            arr[..., r0:r1, :] = np.concatenate(parts, axis=-2) if len(parts) > 1 else parts[0]
-    elif res is not None and dims == ["x"]:
+    if res is not None and dims[-2:] == ["y", "x"]:
+        return _Gridded(path, res, tuple(shape), tuple(chunks), dtype)
+    if res is not None and dims == ["x"]:
         arr[:] = writer.grid.centres_x(res)
     elif res is not None and dims == ["y"]:
         arr[:] = writer.grid.centres_y(res)
     else:
         arr[...] = writer.small_values(path, shape, dtype)
+    return None
 
+
+def _batches(gridded: list[_Gridded]) -> list[list[_Gridded]]:
+    """Arrays on the same grid with the same spatial chunks, at most BATCH_BYTES of chunk
+    buffers each (an array whose one chunk is larger is a batch of its own)."""
+    groups: dict[tuple[int, tuple[int, ...]], list[_Gridded]] = {}
+    for g in gridded:
+        groups.setdefault((g.res, g.chunks[-2:]), []).append(g)
+    out: list[list[_Gridded]] = []
+    for members in groups.values():
+        batch: list[_Gridded] = []
+        for g in members:
+            if batch and sum(b.chunk_bytes for b in batch) + g.chunk_bytes > BATCH_BYTES:
+                out.append(batch)
+                batch = []
+            batch.append(g)
+        out.append(batch)
+    return out
+
+
+def _write_documents(documents: dict[str, Any], root: Path) -> None:
+    """Write the keys of an in-memory zarr store as files under `root`."""
+    made: set[Path] = set()
+    for key, buf in documents.items():
+        path = root / key
+        if path.parent not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(path.parent)
+        path.write_bytes(buf.to_bytes())
+
+
+def _fill_gridded(writer: SampleWriter, store: Any, batch: list[_Gridded], zarr_format: int) -> None:
+    """Fill the arrays of a batch chunk by chunk (whole chunks: no partial-chunk rewrites);
+    each chunk is evaluated in windows of SUB_ROWS rows whose scene fields every array shares
+    (bounded float temporaries even for a full 10980 px tile)."""
+    with zarr.config.set({"array.write_empty_chunks": True}):  # no all-fill test of every chunk
+        targets = [zarr.open_array(store, path=g.path.strip("/"), mode="r+", zarr_format=zarr_format)
+                   for g in batch]
+    first = batch[0]
+    ch_y, ch_x = first.chunks[-2:]
+    h, w = first.shape[-2:]
+    for r0 in range(0, h, ch_y):
+        r1 = min(h, r0 + ch_y)
+        for c0 in range(0, w, ch_x):
+            c1 = min(w, c0 + ch_x)
+            bufs = [np.empty((*g.shape[:-2], r1 - r0, c1 - c0), dtype=g.dtype) for g in batch]
+            for a in range(r0, r1, SUB_ROWS):
+                b = min(r1, a + SUB_ROWS)
+                blk = writer.block(first.res, slice(a, b), slice(c0, c1))
+                for g, buf in zip(batch, bufs):
+                    buf[..., a - r0: b - r0, :] = writer.grid_values(g.path, blk, g.dtype)
+                del blk
+            for target, buf in zip(targets, bufs):
+                target[..., r0:r1, c0:c1] = buf
+            del bufs

@@ -199,3 +199,50 @@ def test_bare_eopf_geozarr_takes_the_s2_path(sample_72: Path, tmp_path: Path) ->
     assert {"r10m", "r20m", "r60m", "r120m", "r360m", "r720m"} <= set(refl.group_keys())
     assert "multiscales" in refl.attrs
     assert refl["r720m"]["b04"].shape == (1, 1)  # 72 px at 10 m = 720 m
+
+
+# --- the synthetic scene's vectorised fields -----------------------------------------------
+
+
+def _scene():
+    from runner.sample_scene import Scene
+
+    return Scene(seed=3, x0=699960.0, y0=4700040.0, width=10980.0, height=10980.0)
+
+
+def test_separable_fields_equal_their_per_pixel_definition() -> None:
+    """The smooth field (plane waves) and the cloud (Gaussian blobs), evaluated as outer
+    products, equal the per-pixel formulas."""
+    s = _scene()
+    x = 699965.0 + 10 * np.arange(0, 1098, 7)
+    y = 4700035.0 - 10 * np.arange(0, 1098, 5)
+    X, Y = np.meshgrid(x, y)
+    wl, ang, ph, amp = s._waves(1)
+    direct = sum(amp[k] * np.sin(2 * np.pi * ((X - s.x0) * np.cos(ang[k]) + (s.y0 - Y) * np.sin(ang[k])) / wl[k]
+                                 + ph[k]) for k in range(len(wl)))
+    np.testing.assert_allclose(s._smooth(1, x, y), direct, atol=2e-5)
+    rng = np.random.default_rng([s.seed, 99])
+    cx = s.x0 + rng.uniform(0.1, 0.9, 3) * s.width
+    cy = s.y0 - rng.uniform(0.1, 0.9, 3) * s.height
+    r = rng.uniform(0.05, 0.15, 3) * s.width
+    peak = rng.uniform(0.6, 1.0, 3)
+    blobs = sum(peak[k] * np.exp(-((X - cx[k]) ** 2 + (Y - cy[k]) ** 2) / r[k] ** 2) for k in range(3))
+    np.testing.assert_allclose(s.cloud(x, y), np.clip(blobs, 0, 1), atol=1e-6)
+    fx, fy = (X - s.x0) / s.width, (s.y0 - Y) / s.height
+    np.testing.assert_array_equal(s.nodata(x, y), fx + 0.2 * fy > 1.02)
+
+
+def test_digital_counts_are_the_rounded_reflectance() -> None:
+    from runner.sample_scene import to_digital_counts
+
+    s = _scene()
+    x = 699965.0 + 10 * np.arange(1098)
+    y = 4700035.0 - 10 * np.arange(0, 1098, 17)  # down to the bottom: the no-data strip widens
+    dn = s.digital_counts("b08", x, y, noise_key=(10, 0, 0))
+    ref = to_digital_counts(s.reflectance("b08", x, y, noise_key=(10, 0, 0)))
+    assert np.array_equal(dn == 0, ref == 0) and (dn == 0).any()
+    assert np.abs(dn.astype(int) - ref.astype(int)).max() <= 1  # float32 rounding at .5 only
+    assert (dn == ref).mean() > 0.999
+    noise = dn.astype(float) - to_digital_counts(np.where(ref == 0, np.nan, s.surface_reflectance(
+        "b08", s.surface(x, y)))).astype(float)
+    assert 35 < noise[ref > 0].std() < 45  # sensor noise: sigma 0.004 reflectance = 40 counts
