@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-STRIP_ELEMENTS = 1 << 23  # parent values held at once (32 MB of float32)
+STRIP_ELEMENTS = 1 << 22  # parent values held at once (16 MB of float32)
 RTOL = 1e-5  # float32 sums in another order differ by a few ulps: not a change
 
 
@@ -245,13 +245,12 @@ def recompute(store: Any, job: Job) -> Outcome:
     for r0 in range(0, h, step):
         r1 = min(h, r0 + step)
         rows += 1
-        new = np.empty((r1 - r0, w), dtype=np.float64)
+        new32 = np.empty((r1 - r0, w), dtype=dst.dtype)
         for a, values in _rows_of_parent(src, (r0, r1), job, w):
-            new[a - r0: a - r0 + values.shape[0]] = values
-        old = np.asarray(dst[r0:r1, :]).astype(np.float64)
+            new32[a - r0: a - r0 + values.shape[0]] = values
+        old = np.asarray(dst[r0:r1, :])
         old = np.where(_nodata(old, fill), np.nan, old)
-        new32 = new.astype(dst.dtype)
-        if _same(old, new32.astype(np.float64)):
+        if _same(old, new32):
             continue
         on, nn = np.isnan(old), np.isnan(new32)
         differs = (on != nn) | (~on & ~nn & ~np.isclose(old, new32, rtol=RTOL, atol=0.0))
