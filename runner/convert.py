@@ -33,6 +33,7 @@ from typing import Any
 
 from runner import manifest, storage
 from runner.converter_events import captured
+from runner.converter_import import import_converter
 from runner.errors import BadInput, RunnerError, classify
 from runner.events import EventLog
 from runner.preflight import PATH_OLCI, PATH_S2, Preflight, run_preflight
@@ -149,6 +150,8 @@ def _workspace(output: str, scratch_dir: str | None, log: EventLog) -> Iterator[
 
 def _convert_in_process(pre: Preflight, req: ConvertRequest, output: str, log: EventLog) -> None:
     import xarray as xr
+
+    import_converter()
     from eopf_geozarr import create_geozarr_dataset
     from eopf_geozarr.s2_optimization.s2_converter import convert_s2_optimized
 

@@ -17,6 +17,7 @@ import zarr
 import zarr.errors
 
 from runner import storage
+from runner.converter_import import import_converter
 from runner.errors import BadInput, RunnerError, classify
 
 PATH_S2 = "s2-optimized"
@@ -109,6 +110,7 @@ def product_type(attrs: dict[str, Any]) -> str:
 
 def _s2_detection(root: zarr.Group) -> tuple[bool, str]:
     """eopf-geozarr's own Sentinel-2 detection, with the reason when it says no."""
+    import_converter()
     from eopf_geozarr.s2_optimization.s2_converter import is_sentinel2_dataset
 
     if root.metadata.zarr_format == 3:
