@@ -46,9 +46,16 @@ def staging_copy(rendered_staging: RenderedSet) -> RenderedSet:
 
 
 @pytest.fixture(scope="session")
-def e2e_run(rendered_staging: RenderedSet):
+def e2e_run(rendered_staging: RenderedSet, tmp_path_factory: pytest.TempPathFactory):
     """ONE real local run of the staging conformance DAG (144 px sample, real conversion, S3 API on
-    loopback, real checks), shared by every end-to-end assertion."""
-    from conformance.dag.localrun import run_local
+    loopback, real checks), shared by every end-to-end assertion. The steps' STAC schema cache is
+    seeded from ../shared (as the image's is by its build), so check-stac validates every extension."""
+    import shutil
 
-    return run_local("staging", size=144, parallelism=2, rendered=rendered_staging)
+    from conformance.dag.localrun import run_local
+    from conformance.repo import SHARED
+
+    cache = tmp_path_factory.mktemp("stac-schemas")
+    shutil.copytree(SHARED / "schemas" / "stac", cache, dirs_exist_ok=True)
+    return run_local("staging", size=144, parallelism=2, rendered=rendered_staging,
+                     extra_env={"GEOZARR_STAC_SCHEMA_CACHE": str(cache)})

@@ -35,6 +35,8 @@ def test_e2e_passes(e2e_run: LocalOutcome) -> None:
     assert e2e_run.exit_code == 0
     assert sorted(t["name"] for t in report["tasks"]) == sorted(TASKS)
     assert all(t["phase"] == "Succeeded" and t["seconds"] > 0 for t in report["tasks"])
+    # every declared STAC extension was validated (the schema cache reached the steps)
+    assert not [f for f in report["findings"] if f["rule"] == "stac.schema-unavailable"]
 
 
 @pytest.mark.slow

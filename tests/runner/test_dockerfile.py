@@ -44,3 +44,13 @@ def test_entrypoint_is_the_declared_console_script() -> None:
     pyproject = (REPO / "pyproject.toml").read_text()
     assert 'geozarr-runner = "runner.__main__:main"' in pyproject
     assert 'geozarr-conformance = "conformance.__main__:main"' in pyproject
+
+
+def test_stac_schemas_are_prefetched_into_the_runtime_cache() -> None:
+    """check-stac runs --offline in the cluster: the image must carry the extension schemas."""
+    text = DOCKERFILE
+    fetched = re.search(r"python -m conformance\.stac\.prefetch (\S+)", text)
+    assert fetched, "no prefetch step"
+    cache = fetched.group(1)
+    assert f"COPY --from=build --chown=root:root {cache} {cache}" in text
+    assert re.search(rf"GEOZARR_STAC_SCHEMA_CACHE={re.escape(cache)}\b", text)

@@ -163,3 +163,31 @@ def test_invoke_check_passes_offline(tmp_path: Path, schema_server: str, monkeyp
     assert _Schemas.hits == []
     tasks.check(MockContext(), kind="stac", target=str(path))
     assert _Schemas.hits == ["/test/v1.0.0/schema.json"]
+
+
+def test_prefetch_fills_a_cache_that_then_works_offline(schema_server: str, tmp_path: Path) -> None:
+    """The image build's prefetch: downloaded once, then an offline store has the schema."""
+    from conformance.stac.prefetch import main as prefetch_main
+
+    uri = f"{schema_server}/test/v1.0.0/schema.json"
+    assert prefetch_main([str(tmp_path), uri]) == 0
+    offline = SchemaStore(cache_dir=tmp_path, offline=True)
+    assert offline.source(uri) == "cache" and offline.get(uri) == EXT_SCHEMA
+    assert prefetch_main([str(tmp_path / "other"), f"{schema_server}/missing/schema.json"]) == 2
+
+
+def test_prefetch_follows_references() -> None:
+    from conformance.stac.prefetch import _refs
+
+    schema = {"allOf": [{"$ref": "../common/v1/schema.json#/definitions/x"}, {"$ref": "#/definitions/y"}],
+              "properties": {"p": {"$ref": "https://example.invalid/other.json"}}}
+    assert sorted(_refs(schema, "https://host/ext/v2/schema.json")) == [
+        "https://example.invalid/other.json", "https://host/ext/common/v1/schema.json"]
+
+
+def test_pipeline_extensions_are_the_runners() -> None:
+    from conformance.stac.prefetch import pipeline_extensions
+
+    exts = pipeline_extensions()
+    assert "https://stac-extensions.github.io/projection/v2.0.0/schema.json" in exts
+    assert all(u.startswith("https://stac-extensions.github.io/") for u in exts)
