@@ -18,13 +18,13 @@ from __future__ import annotations
 import http.server
 import itertools
 import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Self
 
 import boto3
 import pytest
+
+from tests.loopback import LoopbackHTTPServer
 
 _BUCKETS = itertools.count()
 
@@ -110,23 +110,12 @@ class _StatusHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class FailingHTTPServer:
+class FailingHTTPServer(LoopbackHTTPServer):
     """A real HTTP server on 127.0.0.1 answering `status` to every request."""
 
     def __init__(self, status: int = 500) -> None:
-        handler = type("Handler", (_StatusHandler,), {"status": status})
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(type("Handler", (_StatusHandler,), {"status": status}))
 
     @property
     def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return self.url

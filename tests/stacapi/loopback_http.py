@@ -7,9 +7,10 @@ from __future__ import annotations
 import http.server
 import json
 import socket
-import threading
 from dataclasses import dataclass, field
 from typing import Self
+
+from tests.loopback import LoopbackHTTPServer
 
 
 @dataclass
@@ -52,22 +53,18 @@ class StatusServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
+        self._loopback = LoopbackHTTPServer(Handler)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._loopback.url
 
     def __enter__(self) -> Self:
-        self._thread.start()
+        self._loopback.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._loopback.__exit__(*exc)
 
 
 class SilentServer:
