@@ -7,9 +7,9 @@ command-line edges turn findings into exit codes, tables or JSON.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Iterable
 
 
 class Severity(StrEnum):
@@ -43,7 +43,7 @@ class Finding:
         d["severity"] = str(self.severity)
         return d
 
-    def with_location(self, **where: str) -> "Finding":
+    def with_location(self, **where: str) -> Finding:
         """A copy with empty location fields (env/file/kind/name/path) filled in."""
         values = self.to_dict() | {k: v for k, v in where.items() if not getattr(self, k)}
         values["severity"] = Severity(values["severity"])

@@ -27,7 +27,7 @@ def test_every_task_is_documented_by_its_docstring():
 
 def test_readme_list_block_matches_invoke_list():
     block = README.split("$ uv run invoke --list", 1)[1].split("```", 1)[0]
-    listed = dict(re.findall(r"^  (\S+)\s{2,}(.+)$", block, re.M))
+    listed = dict(re.findall(r"^  (\S+)\s{2,}(.+)$", block, re.MULTILINE))
     assert listed == _tasks()
 
 
