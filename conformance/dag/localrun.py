@@ -139,7 +139,7 @@ def run_local(
 
         runner = LocalRun(spec, Objects(rendered, secrets), run_dir, parameters=overrides,
                           parallelism=parallelism, output=local_output, run_id=run_id, listener=on_task,
-                          extra_env=dict(extra_env or {}))
+                          extra_env=_image_env(extra_env))
         try:
             result = runner.execute()
         except ValueError as e:  # bad parameters
@@ -268,3 +268,11 @@ def main_local(overlay: str, size: int, as_json: bool, parallelism: int, output:
     if as_json:
         print(json.dumps(report, indent=2))
     return outcome.exit_code
+
+
+def _image_env(extra_env: Mapping[str, str] | None) -> dict[str, str]:
+    """What the image provides that the venv's commands need to be told: its STAC schema cache
+    (the image's is filled at build time; here it is the workstation's, `conformance.stac.prefetch`)."""
+    from conformance.stac.schemas import CACHE_ENV, default_cache_dir
+
+    return {CACHE_ENV: str(default_cache_dir()), **(extra_env or {})}

@@ -49,7 +49,8 @@ def staging_copy(rendered_staging: RenderedSet) -> RenderedSet:
 def e2e_run(rendered_staging: RenderedSet, tmp_path_factory: pytest.TempPathFactory):
     """ONE real local run of the staging conformance DAG (144 px sample, real conversion, S3 API on
     loopback, real checks), shared by every end-to-end assertion. The steps' STAC schema cache is
-    seeded from ../shared (as the image's is by its build), so check-stac validates every extension."""
+    seeded from ../shared (as the image's is by its build) and reaches the steps as the
+    workstation's cache, so check-stac validates every extension."""
     import shutil
 
     from conformance.dag.localrun import run_local
@@ -57,5 +58,7 @@ def e2e_run(rendered_staging: RenderedSet, tmp_path_factory: pytest.TempPathFact
 
     cache = tmp_path_factory.mktemp("stac-schemas")
     shutil.copytree(SHARED / "schemas" / "stac", cache, dirs_exist_ok=True)
-    return run_local("staging", size=144, parallelism=2, rendered=rendered_staging,
-                     extra_env={"GEOZARR_STAC_SCHEMA_CACHE": str(cache)})
+    # the workstation's cache (what `conformance.stac.prefetch` fills) stands in for the image's
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GEOZARR_STAC_SCHEMA_CACHE", str(cache))
+        return run_local("staging", size=144, parallelism=2, rendered=rendered_staging)
