@@ -72,10 +72,12 @@ def _sample_figures(work: Path, env: dict[str, str]) -> bool:
 
 def _s3_figures(work: Path, env: dict[str, str]) -> None:
     import json
+    import logging
 
     import boto3
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
