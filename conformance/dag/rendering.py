@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from conformance import repo
+from conformance.manifests import render as manifests_render
 
 TEMPLATE_NAME = "geozarr-conformance"
 
@@ -23,29 +24,11 @@ class RenderError(Exception):
 
 
 def render_overlay(overlay: str) -> str:
-    """The overlay's manifests as one YAML stream (MANIFESTS' renderer when present)."""
+    """The overlay's manifests as one YAML stream (the one renderer: `conformance.manifests.render`)."""
     try:
-        from conformance.manifests import render as manifests_render
-    except ImportError:
-        manifests_render = None  # type: ignore[assignment]
-    if manifests_render is not None and hasattr(manifests_render, "render"):
-        try:
-            return str(manifests_render.render(overlay))
-        except Exception as e:  # their error type; one line for the user
-            raise RenderError(f"cannot render overlay {overlay!r}: {e}") from e
-    try:
-        directory = repo.overlay_dir(overlay)
-    except ValueError as e:
-        raise RenderError(str(e)) from e
-    try:
-        done = subprocess.run(["kubectl", "kustomize", str(directory)],
-                              capture_output=True, text=True, check=False)
-    except FileNotFoundError as e:
-        raise RenderError("kubectl not found on PATH (kubectl v1.32 renders the overlays)") from e
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise RenderError(f"kubectl kustomize {repo.relpath(directory)} failed: {last}")
-    return done.stdout
+        return manifests_render.render(overlay)
+    except (manifests_render.RenderError, ValueError) as e:
+        raise RenderError(f"cannot render overlay {overlay!r}: {e}") from e
 
 
 @dataclass(frozen=True)
