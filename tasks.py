@@ -20,7 +20,7 @@ def _exit(code: int) -> None:
 @task(help={"env": "staging or prod"})
 def render(c: Context, env: str = "staging") -> None:
     """Print the rendered manifests of ENV (real `kubectl kustomize`)."""
-    from conformance.manifests import render as mod
+    from tooling.manifests import render as mod
 
     _exit(mod.main(env))
 
@@ -37,7 +37,7 @@ def validate(c: Context, env: str = "", json: bool = False) -> None:
     Checks: source YAML sanity, strict Kubernetes and Argo schemas, Argo semantic
     lint, CRDs, promtool, overlay preservation, policy, params.json.
     """
-    from conformance.manifests import validate as mod
+    from tooling.manifests import validate as mod
 
     _exit(mod.main(envs=[env] if env else None, as_json=json))
 
@@ -45,7 +45,7 @@ def validate(c: Context, env: str = "", json: bool = False) -> None:
 @task(help={"path": "a manifest file, or a directory searched for YAML", "json": "JSON output"})
 def lint(c: Context, path: str, json: bool = False) -> None:
     """Argo schema and semantic lint of standalone manifests (like `argo lint --offline`)."""
-    from conformance.manifests import lint as mod
+    from tooling.manifests import lint as mod
 
     _exit(mod.main(path, as_json=json))
 
@@ -95,7 +95,7 @@ def conformance(
     output: str = "",
 ) -> None:
     """Run the deployed `geozarr-conformance` WorkflowTemplate: locally by default, on Argo with --env."""
-    from conformance.dag import cli
+    from tooling.dag import cli
 
     _exit(
         cli.main(
@@ -141,7 +141,7 @@ def diff(c: Context, env: str = "", against: str = "HEAD", live: bool = False,
     """Rendered diff per env: a git ref against the working tree, or against the cluster.
 
     Exit 0 no difference, 1 differences, 2 cannot run (as `kubectl diff`)."""
-    from conformance.gitops import diff as mod
+    from tooling.gitops import diff as mod
 
     _exit(mod.main([env] if env else None, against=against, live=live, markdown=markdown, as_json=json))
 
@@ -149,6 +149,6 @@ def diff(c: Context, env: str = "", against: str = "HEAD", live: bool = False,
 @task(help={"digest": "sha256:... digest of the image staging runs", "env": "the env to pin (default prod)"})
 def promote(c: Context, digest: str, env: str = "prod") -> None:
     """Pin an env's runner image to DIGEST (the change a promotion PR carries)."""
-    from conformance.gitops import promote as mod
+    from tooling.gitops import promote as mod
 
     _exit(mod.main(digest, env=env))

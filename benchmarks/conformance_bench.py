@@ -25,8 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance.dag.executor import RunResult, TaskRun
-from conformance.dag.localrun import run_local
+from tooling.dag.executor import RunResult, TaskRun
+from tooling.dag.localrun import run_local
 
 SIZE = 1098
 IMPORT_SIZE = 144

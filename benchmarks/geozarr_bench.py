@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from conformance.repo import BUILD
+from tooling.repo import BUILD
 
 SIZE = 10980
 BENCH = BUILD / "bench"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from conformance import repo
-from conformance.schema.documents import Document, load_documents
+from tooling import repo
+from tooling.schema.documents import Document, load_documents
 
 GOAL = 5.0
 K8S_VERSION = repo.TARGET_KUBERNETES_VERSION
@@ -60,7 +60,7 @@ def _log(message: str) -> None:
 
 def builtin_documents() -> tuple[list[Document], str]:
     """Built-in-kind documents of the rendered envs (or the fixed sample) and where they came from."""
-    from conformance.schema import kubernetes
+    from tooling.schema import kubernetes
 
     kubectl = shutil.which("kubectl")
     docs: list[Document] = []
@@ -78,7 +78,7 @@ def builtin_documents() -> tuple[list[Document], str]:
 
 def engine_cost(docs: list[Document], rounds: int = 20) -> tuple[float, float]:
     """(cold seconds for all docs incl. compiling validators, warm seconds per document)."""
-    from conformance.schema import kubernetes
+    from tooling.schema import kubernetes
 
     for cache in (kubernetes.validator_for, kubernetes.registry, kubernetes.schema_dir):
         cache.cache_clear()
@@ -126,7 +126,7 @@ def library_cost(docs: list[Document], rounds: int = 5) -> float:
 
 
 def corpus_lint_time() -> tuple[float, int] | None:
-    from conformance.manifests import lint
+    from tooling.manifests import lint
 
     examples = repo.SHARED / "corpora" / "argo" / "examples"
     if not examples.is_dir():
@@ -154,7 +154,7 @@ def main() -> int:
     print(f"kubernetes_validate.validate(): {lib * 1e3:8.3f} ms/doc in-process (reloads schemas per call)")
     ok = True
     if cli is None:
-        print("kubernetes-validate CLI: not installed (uv sync --extra ops)")
+        print("kubernetes-validate CLI: not installed (uv sync)")
         ok = False
     else:
         print(f"kubernetes-validate CLI: {cli * 1e3:8.3f} ms/doc (one process for all {n} documents)")

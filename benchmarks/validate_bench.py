@@ -1,6 +1,6 @@
 """`invoke validate` over every env, warm, against its goal of 1.5 s on 2 cores.
 
-Two figures: in-process (`conformance.manifests.validate.run()`, the imports already paid) and as a
+Two figures: in-process (`tooling.manifests.validate.run()`, the imports already paid) and as a
 process (`python -m invoke validate --json`, what an engineer or CI waits for: interpreter start,
 imports, three `kubectl kustomize` renders, every check). Each is the median of a few warm runs
 after one warm-up; the ratio is measured / goal (< 1 is within the goal). Exit 1 when the process
@@ -14,14 +14,14 @@ import subprocess
 import sys
 import time
 
-from conformance import repo
+from tooling import repo
 
 GOAL_S = 1.5
 RUNS = 5
 
 
 def _in_process() -> list[float]:
-    from conformance.manifests import validate
+    from tooling.manifests import validate
 
     validate.run(progress=False)  # warm-up: imports, schema compilation, page cache
     times = []

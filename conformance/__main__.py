@@ -2,6 +2,7 @@
 
     python -m conformance geozarr STORE [--json] [--output FILE_OR_S3_URI]
     python -m conformance stac ITEM.json [--store STORE] [--json] [--output ...]
+    python -m conformance report --run-id ID --check URI … --output URI   (the DAG's report step)
 
 Exit 0 pass, 1 error findings, 2 cannot run (one line on stderr).
 """
@@ -12,6 +13,8 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+
+from conformance import workflow_report
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-gdal", action="store_true", help="skip the GDAL interop check")
     g.add_argument("--bands-per-level", type=int, default=2, metavar="N",
                    help="bands sampled per derived level (default 2)")
+    r = sub.add_parser("report", help="merge the conformance DAG's check reports into one verdict",
+                       description=workflow_report.DESCRIPTION)
+    workflow_report.add_arguments(r)
     s = sub.add_parser("stac", help="check a STAC item (file, http(s) URL or s3:// URI)")
     s.add_argument("item", metavar="ITEM")
     s.add_argument("--store", default="", help="the store the item describes (consistency checks)")
@@ -46,14 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from conformance.report import progress_printer, render_table, write_output
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["report"]:  # the conformance DAG's report step: conformance/dag/report.py
-        from conformance.dag.report import main as report_main
-
-        return report_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    if args.kind == "report":
+        return workflow_report.run(args)
     progress = progress_printer(not args.quiet and not args.json and sys.stderr.isatty())
     try:
         if args.kind == "geozarr":

@@ -33,5 +33,5 @@ if ! command -v uv >/dev/null 2>&1; then
   export PATH="$HOME/.local/bin:$PATH"
 fi
 say "uv: syncing the locked environment"
-uv sync --frozen --all-extras -q
+uv sync --frozen -q
 say "ready: $(uv run python --version), $(kubectl version --client 2>/dev/null | head -1), $(promtool --version 2>&1 | head -1)"

@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from conformance import repo
+from tooling import repo
 
 README = (repo.ROOT / "README.md").read_text()
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from conformance.dag.executor import LocalRun, RunResult
-from conformance.dag.model import read_workflow_template
-from conformance.dag.pods import Objects
-from conformance.dag.rendering import RenderedSet, render
+from tooling.dag.executor import LocalRun, RunResult
+from tooling.dag.model import read_workflow_template
+from tooling.dag.pods import Objects
+from tooling.dag.rendering import RenderedSet, render
 from tests.fixtures_s3 import s3_bucket, s3_env, s3_server  # noqa: F401
 
 
@@ -53,8 +53,8 @@ def e2e_run(rendered_staging: RenderedSet, tmp_path_factory: pytest.TempPathFact
     workstation's cache, so check-stac validates every extension."""
     import shutil
 
-    from conformance.dag.localrun import run_local
-    from conformance.repo import SHARED
+    from tooling.dag.localrun import run_local
+    from tooling.repo import SHARED
 
     cache = tmp_path_factory.mktemp("stac-schemas")
     shutil.copytree(SHARED / "schemas" / "stac", cache, dirs_exist_ok=True)

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from conformance.dag.cli import main_cluster, run_cluster
-from conformance.dag.cluster import ClusterError, KubectlClient, build_workflow, lint_workflow
-from conformance.dag.envconfig import EnvConfig
-from conformance.dag.progress import Progress
-from conformance.dag.rendering import RenderedSet
+from tooling.dag.cli import main_cluster, run_cluster
+from tooling.dag.cluster import ClusterError, KubectlClient, build_workflow, lint_workflow
+from tooling.dag.envconfig import EnvConfig
+from tooling.dag.progress import Progress
+from tooling.dag.rendering import RenderedSet
 
 pytestmark = pytest.mark.fake_cluster
 

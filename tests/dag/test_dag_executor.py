@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from conformance.dag.executor import RunResult
-from conformance.dag.objectstore import LocalOutput
+from tooling.dag.executor import RunResult
+from tooling.dag.objectstore import LocalOutput
 from tests.dag.dagkit import py_template, tiny
 
 Run = Callable[..., RunResult]
@@ -269,10 +269,10 @@ DRIVER = """
 import signal, sys, yaml
 signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
 from pathlib import Path
-from conformance.dag.executor import LocalRun
-from conformance.dag.model import read_workflow_template
-from conformance.dag.pods import Objects
-from conformance.dag.rendering import RenderedSet
+from tooling.dag.executor import LocalRun
+from tooling.dag.model import read_workflow_template
+from tooling.dag.pods import Objects
+from tooling.dag.rendering import RenderedSet
 doc = yaml.safe_load(sys.stdin.read())
 try:
     LocalRun(read_workflow_template(doc), Objects(RenderedSet("t", (doc,))), Path(sys.argv[1])).execute()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.dag.expressions import (
+from tooling.dag.expressions import (
     ExpressionError,
     parse_depends,
     parse_retry_expression,
     results_for_phase,
 )
-from conformance.dag.model import RETRY_VARIABLES
+from tooling.dag.model import RETRY_VARIABLES
 
 TASKS = frozenset({"a", "b", "check-geozarr"})
 

@@ -23,9 +23,9 @@ DRIVER = """
 import signal, sys
 signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
 from pathlib import Path
-from conformance.dag import localrun
+from tooling.dag import localrun
 if sys.argv[3] == "break-convert":
-    from conformance.dag.rendering import render
+    from tooling.dag.rendering import render
     rendered = render("staging")
     wt = rendered.workflow_template()
     convert = next(t for t in wt["spec"]["templates"] if t["name"] == "convert")

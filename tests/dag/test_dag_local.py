@@ -10,10 +10,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from conformance import repo
-from conformance.dag.cli import main
-from conformance.dag.localrun import CannotRun, LocalOutcome, failure_details, run_local
-from conformance.dag.rendering import RenderedSet, rendered_hash
+from tooling import repo
+from tooling.dag.cli import main
+from tooling.dag.localrun import CannotRun, LocalOutcome, failure_details, run_local
+from tooling.dag.rendering import RenderedSet, rendered_hash
 
 SCHEMA = json.loads((repo.SCHEMAS / "conformance-report.schema.json").read_text())
 TASKS = ["sample", "convert", "check-geozarr", "build-stac", "check-stac", "report"]
@@ -142,7 +142,7 @@ def test_without_moto_the_run_cannot_start(monkeypatch: pytest.MonkeyPatch, tmp_
                                            capsys: pytest.CaptureFixture[str]) -> None:
     import sys
 
-    from conformance.dag.localrun import main_local
+    from tooling.dag.localrun import main_local
 
     monkeypatch.setitem(sys.modules, "moto.moto_server.werkzeug_app", None)  # import raises ImportError
     assert main_local("staging", 144, True, 2, None, runs_dir=tmp_path / "runs") == 2

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from conformance.dag.model import Unsupported, parse_duration, read_workflow_template
-from conformance.dag.rendering import RenderedSet
+from tooling.dag.model import Unsupported, parse_duration, read_workflow_template
+from tooling.dag.rendering import RenderedSet
 from tests.dag.dagkit import py_template, tiny
 
 

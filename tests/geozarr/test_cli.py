@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from conformance.__main__ import main
-from conformance.repo import SCHEMAS
+from tooling.repo import SCHEMAS
 from tests.geozarr.stores import copy_store, remove_node
 
 # eopf-geozarr 0.12's derived b08 holds 0.0 where r10m is no-data (see test_geozarr_rules)

@@ -15,7 +15,7 @@ import pytest
 from conformance.geozarr.context import GeoZarrContext
 from conformance.geozarr.model import StoreModel
 from conformance.geozarr.multiscales import check_geometry
-from conformance.repo import SHARED
+from tooling.repo import SHARED
 
 FIXTURES = Path(__file__).parent / "fixtures" / "multiscales"
 EXAMPLES = SHARED / "reference" / "conventions" / "zcm_multiscales_examples"

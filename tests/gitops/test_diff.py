@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from conformance.gitops import diff
+from tooling.gitops import diff
 
 OLD = """\
 apiVersion: v1

@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from conformance.gitops.promote import PromoteError, pin_digest
+from tooling.gitops.promote import PromoteError, pin_digest
 
 IMAGE = "ghcr.io/eopf-explorer/geozarr-runner"
 D1 = "sha256:" + "a" * 64
@@ -51,7 +51,7 @@ def test_pin_digest_refuses(text, digest, message):
 
 
 def test_pin_digest_on_the_real_prod_overlay():
-    from conformance import repo
+    from tooling import repo
 
     text = (repo.overlay_dir("prod") / "kustomization.yaml").read_text()
     new = pin_digest(text, IMAGE, D2)

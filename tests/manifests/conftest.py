@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from conformance.manifests.render import kustomize
-from conformance.manifests.rendered import Rendered, from_rendered
+from tooling.manifests.render import kustomize
+from tooling.manifests.rendered import Rendered, from_rendered
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def load_docs(path: Path) -> list:
-    from conformance.schema.documents import load_documents
+    from tooling.schema.documents import load_documents
 
     docs, problems = load_documents(path.read_text(), str(path.relative_to(FIXTURES)))
     assert not problems, problems

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import repo
-from conformance.manifests import envconfig
+from tooling import repo
+from tooling.manifests import envconfig
 
 
 def test_valid_env_yaml(fixtures_dir):

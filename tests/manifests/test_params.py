@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from conformance import repo
-from conformance.manifests import params
+from tooling import repo
+from tooling.manifests import params
 
 FIXTURE_PARAMS = {"output_bucket": "geozarr", "groups": ["/a", "/b"], "spatial_chunk": 4096, "enable_sharding": False}
 
@@ -101,8 +101,8 @@ def test_literal_of_the_wrong_type_is_caught(rendered_of):
 
 def test_repo_templates_match_params_json():
     """Both real WorkflowTemplates declare exactly params.json's keys with its defaults."""
-    from conformance.manifests.render import kustomize
-    from conformance.manifests.rendered import from_rendered
+    from tooling.manifests.render import kustomize
+    from tooling.manifests.rendered import from_rendered
 
     base = from_rendered(kustomize(repo.BASE), repo.BASE, "base")
     keys = json.loads(repo.PARAMS_JSON.read_text())

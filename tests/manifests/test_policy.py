@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.manifests import policy
+from tooling.manifests import policy
 
 # (rule, invalid fixture, env, field path the finding must name, resource name)
 CASES = [
@@ -76,7 +76,7 @@ spec:
 def test_pod_mounts_resolve_against_volumes_and_statefulset_claims(kind, dangling):
     import yaml
 
-    from conformance.manifests.workloads import mounts
+    from tooling.manifests.workloads import mounts
 
     obj = yaml.safe_load(POD_MOUNTS.format(kind=kind))
     assert [m.name for m in mounts(obj) if m.name not in m.volumes] == dangling
@@ -99,7 +99,7 @@ def test_image_env_stale_and_missing(docs_of):
     ],
 )
 def test_image_env_entries(entry, problem):
-    from conformance.schema.documents import Document
+    from tooling.schema.documents import Document
 
     obj = {"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate", "metadata": {"name": "t"},
            "spec": {"templates": [{"name": "a", "container": {"image": "r/tool:1", "env": [entry]}}]}}

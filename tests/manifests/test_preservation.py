@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.manifests import preservation
+from tooling.manifests import preservation
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conformance.manifests import promtool
+from tooling.manifests import promtool
 
 
 def test_valid_rules_pass(docs_of):

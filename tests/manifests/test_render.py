@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conformance.manifests import render
+from tooling.manifests import render
 
 
 def test_render_prod_pins_digest_and_hashes_names(capsys):
@@ -44,8 +44,8 @@ def test_failing_kustomization(tmp_path):
 
 def test_kustomizeconfig_reaches_every_argo_reference(rendered_of):
     """Renamed (prefixed, hashed) ServiceAccounts, ConfigMaps, PVCs and images land in the Argo fields."""
-    from conformance.manifests import policy
-    from conformance.manifests.workloads import containers
+    from tooling.manifests import policy
+    from tooling.manifests.workloads import containers
 
     docs = rendered_of("kustomizeconfig/prefixed").docs
     dangling = [f for f in policy.check_references(docs, "test") if "Secret " not in f.message]  # Secrets: per overlay
@@ -66,7 +66,7 @@ def _env_by_step(wt: dict) -> dict[tuple[str, str], list[dict]]:
 def test_geozarr_image_env_is_pinned_like_the_image_and_nothing_else_changes(env):
     """base/kustomizeconfig points the images transformer at env values: GEOZARR_IMAGE gets the
     overlay's pin (prod: the digest), every other env entry renders exactly as written in base/."""
-    from conformance import repo
+    from tooling import repo
 
     rendered = [d for d in yaml.safe_load_all(render.render(env)) if d and d["kind"] == "WorkflowTemplate"]
     sources = [d for p in sorted((repo.BASE / "workflows").glob("*.yaml"))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from conformance import repo
-from conformance.manifests import sealing
-from conformance.manifests.render import render
-from conformance.manifests.rendered import from_rendered
+from tooling import repo
+from tooling import sealing
+from tooling.manifests.render import render
+from tooling.manifests.rendered import from_rendered
 
 
 @pytest.fixture(scope="module")

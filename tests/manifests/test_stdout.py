@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from conformance import repo
-from conformance.manifests import stdout
+from tooling import repo
+from tooling.manifests import stdout
 
 
 def _run_into_closed_pipe(args: list[str]) -> subprocess.CompletedProcess[str]:

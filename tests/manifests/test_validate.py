@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance import repo
-from conformance.manifests import validate
+from tooling import repo
+from tooling.manifests import validate
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,7 @@ def planted(tmp_path_factory):
         shutil.copytree(repo.ROOT / d, root / d)
     _plant(root)
     done = subprocess.run(
-        [sys.executable, "-c", "import sys; from conformance.manifests.validate import main; sys.exit(main(None, as_json=True))"],
+        [sys.executable, "-c", "import sys; from tooling.manifests.validate import main; sys.exit(main(None, as_json=True))"],
         cwd=repo.ROOT, env=os.environ | {"GEOZARR_DEPLOY_ROOT": str(root)}, capture_output=True, text=True, check=False)
     return done
 

@@ -31,7 +31,7 @@ def test_multi_stage_with_a_lean_non_root_runtime() -> None:
     stages = _stages()
     assert [line.split()[-1] for line, _ in stages] == ["uv", "build", "runtime"]
     build, runtime = stages[1][1], stages[2][1]
-    assert "uv sync --frozen --no-dev" in build and "--no-editable" in build
+    assert "uv sync --frozen --no-default-groups" in build and "--no-editable" in build
     assert "COPY runner/ runner/" in build and "COPY conformance/ conformance/" in build
     assert "uv" not in re.sub(r"#.*", "", runtime).replace("/opt/venv", "")  # no uv, no build tools
     assert "apt-get install" not in runtime

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conformance.findings import Finding
-from conformance.schema import check_documents
-from conformance.schema.documents import read_documents
+from tooling.schema import check_documents
+from tooling.schema.documents import read_documents
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

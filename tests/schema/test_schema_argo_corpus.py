@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conformance.findings import Severity
-from conformance.manifests import lint
-from conformance.repo import SHARED
+from tooling.manifests import lint
+from tooling.repo import SHARED
 
 CORPUS = SHARED / "corpora" / "argo"
 EXAMPLES = CORPUS / "examples"

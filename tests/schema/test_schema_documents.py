@@ -1,4 +1,4 @@
-"""conformance.schema.documents: multi-document YAML with the problems loaders hide."""
+"""tooling.schema.documents: multi-document YAML with the problems loaders hide."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.schema.documents import check_yaml_file, load_documents
+from tooling.schema.documents import check_yaml_file, load_documents
 
 CASES = [
     # text, expected (rule, path) findings

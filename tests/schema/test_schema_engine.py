@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.schema import argo_export, check_documents, kubernetes
-from conformance.schema.documents import load_documents
+from tooling.schema import argo_export, check_documents, kubernetes
+from tooling.schema.documents import load_documents
 
 PVC = """
 apiVersion: v1
@@ -66,7 +66,7 @@ def test_summary_counts_and_allow_list() -> None:
 
 
 def test_committed_argo_schema_equals_a_fresh_export() -> None:
-    """Golden file: regenerate with `python -m conformance.schema.argo_export`, never in CI."""
+    """Golden file: regenerate with `python -m tooling.schema.argo_export`, never in CI."""
     assert argo_export.ARGO_SCHEMA_PATH.read_text() == argo_export.dumps(argo_export.export())
 
 

@@ -1,11 +1,11 @@
-"""`invoke lint PATH` (conformance.manifests.lint.main): exit codes and output shapes."""
+"""`invoke lint PATH` (tooling.manifests.lint.main): exit codes and output shapes."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from conformance.manifests import lint
+from tooling.manifests import lint
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -112,6 +112,6 @@ def test_rule_severities(check_file) -> None:
 
 
 def test_every_rule_of_the_engine_has_fixtures() -> None:
-    from conformance.schema.check import rules
+    from tooling.schema.check import rules
 
     assert {r.id for r in rules()} == {r[0] for r in RULES}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conformance.repo import SHARED
+from tooling.repo import SHARED
 from tests.geozarr.stores import pipeline_store
 
 

@@ -1,0 +1,165 @@
+"""`invoke conformance`: the rendered `geozarr-conformance` DAG, run here (`--env local`, the
+default) or on an env's Argo (`--env staging|prod`). Exit 0 passed, 1 failed, 2 cannot run,
+130 interrupted."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tooling import repo
+from tooling.dag.cluster import (
+    ClusterError,
+    FollowResult,
+    KubeClient,
+    KubectlClient,
+    build_workflow,
+    follow,
+    lint_workflow,
+)
+from tooling.dag.envconfig import EnvConfig, EnvConfigError, read_env_config
+from tooling.dag.localrun import build_report, main_local
+from tooling.dag.model import Unsupported, WorkflowSpec, read_workflow_template
+from tooling.dag.objectstore import read_json, s3_client
+from tooling.dag.progress import Progress
+from tooling.dag.rendering import RenderError, render
+from conformance.workflow_report import merge
+
+FOLLOW_MARGIN = 600.0  # seconds beyond the template's activeDeadlineSeconds before giving up
+
+
+@dataclass
+class ClusterOutcome:
+    workflow: str
+    report: dict[str, Any] | None
+    follow: FollowResult | None
+    exit_code: int
+
+
+def run_cluster(
+    cfg: EnvConfig,
+    template_doc: dict[str, Any],
+    client: KubeClient,
+    progress: Progress,
+    *,
+    size: int | None,
+    wait: bool = True,
+    timeout: float | None = None,
+    interval: float = 5.0,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
+    s3: Any | None = None,
+) -> ClusterOutcome:
+    """Submit, follow, fetch the report. ClusterError/ValueError when it cannot run."""
+    spec = _spec(template_doc)
+    workflow = build_workflow(cfg, size, spec.name)
+    problems = lint_workflow(workflow, template_doc)
+    if problems:
+        raise ValueError("the Workflow to submit does not pass the Argo lint:\n  " + "\n  ".join(problems))
+    created = client.create_workflow(cfg.namespace, workflow)
+    name = str((created.get("metadata") or {}).get("name") or "")
+    if not name:
+        raise ClusterError("the API server returned no workflow name")
+    progress.line(f"submitted Workflow {name} in namespace {cfg.namespace} (context {cfg.context})")
+    if not wait:
+        return ClusterOutcome(name, None, None, 0)
+    if timeout is None:
+        timeout = (spec.deadline or 3600.0) + FOLLOW_MARGIN
+    kwargs: dict[str, Any] = {"timeout": timeout, "interval": interval}
+    if sleep is not None:
+        kwargs["sleep"] = sleep
+    if clock is not None:
+        kwargs["clock"] = clock
+    result = follow(client, cfg.namespace, name, progress, **kwargs)
+    if result.phase == "Interrupted":
+        return ClusterOutcome(name, None, result, 130)
+    if result.phase not in ("Succeeded", "Failed", "Error"):
+        return ClusterOutcome(name, None, result, 1)
+    uri = cfg.report_uri(name)
+    try:
+        step_report: dict[str, Any] | None = read_json(uri, s3 or s3_client(cfg.s3_endpoint))
+    except Exception as e:  # noqa: BLE001 - absent or unreadable: the report says so
+        progress.line(f"no report at {uri}: {type(e).__name__}")
+        step_report = merge(name, result.tasks, {"report": f"no report at {uri}: {type(e).__name__}: {e}"})
+    report = build_report(step_report, None, env=cfg.env, overlay=cfg.env, template_doc=template_doc,
+                          spec=spec)
+    report["run_id"] = name
+    report["tasks"] = result.tasks
+    report["workflow"] = {"name": name, "namespace": cfg.namespace, "phase": result.phase,
+                          "message": result.message, "report_uri": uri}
+    report["passed"] = bool(report.get("passed")) and result.phase == "Succeeded"
+    report["exit_code"] = 0 if report["passed"] else 1
+    run_dir = repo.BUILD / "conformance" / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return ClusterOutcome(name, report, result, report["exit_code"])
+
+
+def _spec(template_doc: dict[str, Any]) -> WorkflowSpec:
+    try:
+        return read_workflow_template(template_doc)
+    except Unsupported:
+        # the cluster runs what the local executor refuses; only the name and deadline matter here
+        meta = template_doc.get("metadata") or {}
+        spec = template_doc.get("spec") or {}
+        deadline = spec.get("activeDeadlineSeconds")
+        return WorkflowSpec(str(meta.get("name", "")), str(meta.get("namespace", "")), "", "", (), {}, (),
+                            True, {}, float(deadline) if deadline else None, None)
+
+
+def main_cluster(env: str, size: int, as_json: bool, wait: bool,
+                 client: KubeClient | None = None) -> int:
+    progress = Progress(quiet=as_json)
+    try:
+        cfg = read_env_config(env)
+        template_doc = render(env).workflow_template()
+        outcome = run_cluster(cfg, template_doc, client or KubectlClient(cfg.context), progress,
+                              size=size, wait=wait)
+    except (EnvConfigError, RenderError, ClusterError, ValueError) as e:
+        print(f"conformance --env {env}: {e}", file=sys.stderr)
+        return 2
+    if outcome.report is None:
+        if outcome.follow is not None:
+            print(f"conformance --env {env}: {outcome.follow.message}", file=sys.stderr)
+        if as_json:
+            phase = outcome.follow.phase if outcome.follow else "Submitted"
+            print(json.dumps({"workflow": outcome.workflow, "namespace": cfg.namespace, "phase": phase}))
+        elif not wait:
+            print(outcome.workflow)
+        return outcome.exit_code
+    report = outcome.report
+    verdict = ("PASSED" if report["passed"] else "FAILED") + \
+        f" (workflow {outcome.workflow} {report['workflow']['phase']}; " + \
+        f"{report['summary']['error']} errors, {report['summary']['warning']} warnings)"
+    progress.table(report.get("tasks") or [], verdict)
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        for f in report.get("findings") or []:
+            if f.get("severity") == "error":
+                print(f"  {f['rule']}: {f.get('path', '')}: {f['message']}", file=sys.stderr)
+    return outcome.exit_code
+
+
+def main(env: str = "local", overlay: str = "staging", size: int = 144, as_json: bool = False,
+         wait: bool = True, parallelism: int = 2, output: str | None = None) -> int:
+    if env == "local":
+        if overlay not in repo.ENVS:
+            print(f"conformance: unknown overlay {overlay!r}: expected one of {', '.join(repo.ENVS)}",
+                  file=sys.stderr)
+            return 2
+        if parallelism < 1:
+            print("conformance: --parallelism must be at least 1", file=sys.stderr)
+            return 2
+        return main_local(overlay, size, as_json, parallelism, output)
+    if env not in repo.ENVS:
+        print(f"conformance: unknown env {env!r}: expected local, {', '.join(repo.ENVS)}", file=sys.stderr)
+        return 2
+    if output:
+        print("conformance: --output is for local runs; on a cluster the env's bucket is used",
+              file=sys.stderr)
+        return 2
+    return main_cluster(env, size, as_json, wait)

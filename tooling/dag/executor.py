@@ -1,0 +1,354 @@
+"""Runs a WorkflowTemplate's DAG on this machine, the way Argo would schedule it.
+
+- Tasks start when every task their `depends`/`dependencies` names has finished and the
+  expression holds; otherwise they are Omitted. Independent tasks run in parallel, at most
+  `parallelism` at once (also capped by `spec.parallelism`).
+- `failFast`: read, and like Argo 3's controller it does not stop tasks whose dependencies are
+  complete from starting (Argo's dag.go only uses it when assessing the DAG's phase; tasks
+  behind a failure are Omitted by their `depends` either way), so both values run the same.
+- `retryStrategy`: limit, retryPolicy, expression (lastRetry.*), backoff; template
+  `activeDeadlineSeconds` per attempt, the spec's for the whole run.
+- `volumeClaimTemplates`: one directory per claim under the run directory, shared by the pods
+  that mount it; `volumeClaimGC` deletes them when the workflow ends (OnWorkflowCompletion) or
+  only when it succeeded (OnWorkflowSuccess, Argo's default: a failed run keeps them to look at).
+- The run fails when a task failed and no dependent ran because of it (Argo's rule: a failure
+  is "handled" only by a `depends` that continues on it).
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import string
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tooling.dag.expressions import results_for_phase
+from tooling.dag.model import Task, WorkflowSpec
+from tooling.dag.objectstore import LocalOutput
+from tooling.dag.pods import (
+    Attempt,
+    Objects,
+    PodError,
+    ProcessRegistry,
+    claim_dir,
+    plan_pod,
+    run_pod,
+)
+from tooling.dag.substitution import SubstitutionError, substitute
+
+TERMINAL = ("Succeeded", "Failed", "Error", "Skipped", "Omitted")
+
+
+def new_run_id(template_name: str) -> str:
+    """A workflow name the way Argo's generateName makes one: `<name>-<5 chars>`."""
+    alphabet = string.ascii_lowercase + string.digits
+    return f"{template_name}-" + "".join(random.choice(alphabet) for _ in range(5))
+
+
+def _rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class TaskRun:
+    name: str
+    template: str
+    phase: str = "Pending"
+    message: str = ""
+    started: float | None = None  # wall clock (time.time)
+    finished: float | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        if self.started is None:
+            return 0.0
+        return round((self.finished or time.time()) - self.started, 3)
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.attempts[-1].exit_code if self.attempts else None
+
+    def to_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {"name": self.name, "phase": self.phase, "seconds": self.seconds,
+                                "exit_code": self.exit_code, "attempts": len(self.attempts)}
+        if self.message:
+            d["message"] = self.message
+        return d
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    phase: str  # Succeeded | Failed | Error
+    message: str
+    tasks: list[TaskRun]  # in the order they ended
+    seconds: float
+    claims_deleted: tuple[str, ...] = ()  # volumeClaimGC: the claims removed at the end
+
+    def task(self, name: str) -> TaskRun:
+        return next(t for t in self.tasks if t.name == name)
+
+
+Listener = Callable[[TaskRun], None]
+
+
+@dataclass
+class LocalRun:
+    spec: WorkflowSpec
+    objects: Objects
+    run_dir: Path
+    parameters: Mapping[str, str] = field(default_factory=dict)  # overrides of spec.arguments
+    parallelism: int = 2
+    output: LocalOutput | None = None
+    run_id: str = ""
+    listener: Listener | None = None
+    sleep: Callable[[float], None] | None = None
+    # added to every pod's environment under the template's own `env` (which wins): for
+    # instrumentation, e.g. the benchmark's PYTHONPROFILEIMPORTTIME; never set by `invoke conformance`
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.run_id = self.run_id or new_run_id(self.spec.name)
+        self.uid = str(uuid.uuid4())
+        self.registry = ProcessRegistry()
+        self._lock = threading.Lock()
+        self._runs = {t.name: TaskRun(t.name, t.template) for t in self.spec.tasks}
+        self._ended: list[TaskRun] = []
+        self._deadline: float | None = None
+
+    # -- scopes ---------------------------------------------------------------------------
+    def workflow_parameters(self) -> dict[str, str]:
+        values = {p.name: p.value for p in self.spec.arguments}
+        unknown = sorted(set(self.parameters) - set(values))
+        if unknown:
+            raise ValueError(f"unknown workflow parameter {unknown[0]!r} "
+                             f"(the template declares: {', '.join(values)})")
+        values.update(self.parameters)
+        missing = [k for k, v in values.items() if v is None]
+        if missing:
+            raise ValueError(f"workflow parameter {missing[0]!r} has no value")
+        return {k: str(v) for k, v in values.items()}
+
+    def _workflow_scope(self, params: Mapping[str, str]) -> dict[str, str]:
+        scope = {
+            "workflow.name": self.run_id,
+            "workflow.namespace": self.spec.namespace,
+            "workflow.uid": self.uid,
+            "workflow.serviceAccountName": self.spec.service_account,
+            "workflow.creationTimestamp": _rfc3339(self._created),
+        }
+        scope.update({f"workflow.parameters.{k}": v for k, v in params.items()})
+        return scope
+
+    def _dag_scope(self, base: Mapping[str, str]) -> dict[str, str]:
+        scope = dict(base)
+        with self._lock:
+            for run in self._runs.values():
+                if run.phase not in TERMINAL or run.phase == "Omitted":
+                    continue
+                p = f"tasks.{run.name}"
+                scope[f"{p}.status"] = run.phase
+                scope[f"{p}.id"] = f"{self.run_id}-{run.name}"
+                if run.started is not None:
+                    scope[f"{p}.startedAt"] = _rfc3339(run.started)
+                if run.finished is not None:
+                    scope[f"{p}.finishedAt"] = _rfc3339(run.finished)
+                if run.exit_code is not None:
+                    scope[f"{p}.exitCode"] = str(run.exit_code)
+                for k, v in run.outputs.items():
+                    scope[f"{p}.outputs.parameters.{k}"] = v
+        return scope
+
+    # -- one task -------------------------------------------------------------------------
+    def _emit(self, run: TaskRun) -> None:
+        if self.listener is not None:
+            self.listener(run)
+
+    def _run_task(self, task: Task, wf_scope: Mapping[str, str]) -> None:
+        run = self._runs[task.name]
+        template = self.spec.templates[task.template]
+        run.started = time.time()
+        run.phase = "Running"
+        self._emit(run)
+        try:
+            args: dict[str, str] = {}
+            dag_scope = self._dag_scope(wf_scope)
+            for i, a in enumerate(task.arguments):
+                try:
+                    args[a.name] = substitute(a.value or "", dag_scope,
+                                              f"arguments.parameters[{i}] ({a.name})")
+                except SubstitutionError as e:
+                    raise PodError(f"task {task.name}: {e}") from e
+            scope = dict(wf_scope)
+            for p in template.inputs:
+                value = args.get(p.name, p.value)
+                if value is None:
+                    raise PodError(f"task {task.name}: input parameter {p.name!r} of template "
+                                   f"{template.name} has no value")
+                scope[f"inputs.parameters.{p.name}"] = value
+            self._attempts(task, run, scope)
+        except PodError as e:
+            run.phase, run.message = "Error", str(e)
+        finally:
+            run.finished = time.time()
+            with self._lock:
+                self._ended.append(run)
+            self._emit(run)
+
+    def _attempts(self, task: Task, run: TaskRun, scope: Mapping[str, str]) -> None:
+        template = self.spec.templates[task.template]
+        retry = template.retry
+        first = time.monotonic()
+        number = 0
+        while True:
+            number += 1
+            pod_dir = self.run_dir / "tasks" / task.name / f"attempt-{number}"
+            pod_dir.mkdir(parents=True, exist_ok=True)
+            attempt = Attempt(number)
+            run.attempts.append(attempt)
+            try:
+                plan = plan_pod(template, scope, self.spec, self.objects, self.run_dir, pod_dir,
+                                self.output)
+            except PodError as e:
+                attempt.phase, attempt.message = "Error", str(e)
+                run.phase, run.message = "Error", f"task {task.name}: {e}"
+                return  # the pod cannot be created as written: retrying changes nothing
+            if self.extra_env:
+                plan = replace(plan, env={**self.extra_env, **plan.env})
+            if self.registry.stopping.is_set():
+                attempt.phase, attempt.message = "Failed", f"not started: {self.registry.stop_reason}"
+                run.phase, run.message = "Failed", attempt.message
+                return
+            run_pod(plan, attempt, pod_dir, self._attempt_deadline(template.deadline), self.registry)
+            run.phase, run.outputs = attempt.phase, attempt.outputs
+            run.message = "" if attempt.phase == "Succeeded" else attempt.message
+            if attempt.phase == "Succeeded" or retry is None or self.registry.stopping.is_set():
+                return
+            if number > retry.limit:
+                return
+            if not retry.allows(attempt.phase, attempt.exit_code, attempt.message, attempt.seconds):
+                return
+            delay = retry.backoff.delay(number)
+            if retry.backoff.max_duration is not None and \
+                    time.monotonic() - first + delay > retry.backoff.max_duration:
+                run.message += f" (no retry: backoff maxDuration {retry.backoff.max_duration:g}s)"
+                return
+            run.phase = "Retrying"
+            self._emit(run)
+            if self.sleep is not None:
+                self.sleep(delay)
+            elif self.registry.stopping.wait(delay):
+                return
+
+    def _attempt_deadline(self, template_deadline: float | None) -> float | None:
+        limits = [d for d in (template_deadline,) if d is not None]
+        if self._deadline is not None:
+            limits.append(max(0.0, self._deadline - time.monotonic()))
+        return min(limits) if limits else None
+
+    # -- the DAG --------------------------------------------------------------------------
+    def execute(self) -> RunResult:
+        self._created = time.time()
+        start = time.monotonic()
+        if self.spec.deadline is not None:
+            self._deadline = start + self.spec.deadline
+        wf_scope = self._workflow_scope(self.workflow_parameters())
+        width = max(1, self.parallelism)
+        if self.spec.parallelism:
+            width = min(width, self.spec.parallelism)
+        tasks = {t.name: t for t in self.spec.tasks}
+        pending = [t.name for t in self.spec.tasks]
+        futures: dict[Future[None], str] = {}
+        interrupted: KeyboardInterrupt | None = None
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="dag-task") as pool:
+            try:
+                while True:
+                    changed = True
+                    while changed:
+                        changed = False
+                        for name in list(pending):
+                            task = tasks[name]
+                            deps = task.depends.tasks if task.depends else frozenset()
+                            if any(self._runs[d].phase not in TERMINAL for d in deps):
+                                continue
+                            run = self._runs[name]
+                            stop = self.registry.stopping.is_set()
+                            held = {d: results_for_phase(self._runs[d].phase) for d in deps}
+                            if stop or (task.depends is not None and not task.depends.evaluate(held)):
+                                run.phase = "Omitted"
+                                run.message = (f"not started: {self.registry.stop_reason}" if stop
+                                               else f"depends not met: {task.depends.text}")
+                                pending.remove(name)
+                                with self._lock:
+                                    self._ended.append(run)
+                                self._emit(run)
+                                changed = True
+                                continue
+                            if len(futures) >= width:
+                                continue
+                            run.phase = "Pending"
+                            futures[pool.submit(self._run_task, task, wf_scope)] = name
+                            pending.remove(name)
+                            changed = True
+                    if not futures:
+                        break
+                    timeout = None
+                    if self._deadline is not None:
+                        timeout = max(0.0, self._deadline - time.monotonic())
+                    done, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+                    if not done and self._deadline is not None and time.monotonic() >= self._deadline:
+                        self.registry.stop_all(f"workflow activeDeadlineSeconds "
+                                               f"({self.spec.deadline:g}s) exceeded")
+                        continue
+                    for f in done:
+                        futures.pop(f)
+                        f.result()
+            except KeyboardInterrupt as e:
+                self.registry.stop_all(f"interrupted ({e or 'Ctrl-C'})")
+                interrupted = e
+            except BaseException as e:  # a bug here must not leave the pods running behind it
+                self.registry.stop_all(f"executor error: {type(e).__name__}: {e}")
+                raise
+        # the pool has waited for its pods: nothing writes to a claim any more
+        if interrupted is not None:
+            self._collect_claims("Failed")
+            raise interrupted
+        result = self._result(time.monotonic() - start)
+        result.claims_deleted = self._collect_claims(result.phase)
+        return result
+
+    def _collect_claims(self, phase: str) -> tuple[str, ...]:
+        """volumeClaimGC: delete the claims' directories when the workflow's end calls for it."""
+        if not self.spec.claims or not self.spec.deletes_claims(phase):
+            return ()
+        for name in self.spec.claims:
+            shutil.rmtree(claim_dir(self.run_dir, name), ignore_errors=True)
+        return self.spec.claims
+
+    def _result(self, seconds: float) -> RunResult:
+        dependents: dict[str, list[str]] = {t.name: [] for t in self.spec.tasks}
+        for t in self.spec.tasks:
+            for d in (t.depends.tasks if t.depends else ()):
+                dependents[d].append(t.name)
+        unhandled = [
+            r for r in self._runs.values()
+            if r.phase in ("Failed", "Error")
+            and not any(self._runs[c].phase not in ("Omitted", "Pending") for c in dependents[r.name])
+        ]
+        if self.registry.stop_reason:
+            phase, message = "Failed", self.registry.stop_reason
+        elif unhandled:
+            first = unhandled[0]
+            phase, message = "Failed", f"task {first.name} {first.phase}: {first.message}"
+        else:
+            phase, message = "Succeeded", ""
+        return RunResult(self.run_id, phase, message, list(self._ended), round(seconds, 3))

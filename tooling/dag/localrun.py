@@ -1,0 +1,278 @@
+"""`invoke conformance` (local): render the overlay, run its `geozarr-conformance` DAG here,
+with an S3 API on loopback (or a local directory, `--output`) standing in for the env's object
+store, and build the report from what the DAG's report step wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tooling import repo
+from tooling.dag.executor import LocalRun, RunResult, TaskRun, new_run_id
+from tooling.dag.model import Unsupported, WorkflowSpec, read_workflow_template
+from tooling.dag.objectstore import (
+    LocalOutput,
+    LoopbackS3,
+    LoopbackS3Unavailable,
+    preload_s3_modules,
+    read_json,
+)
+from tooling.dag.pods import Objects
+from tooling.dag.progress import Progress
+from tooling.dag.rendering import RenderedSet, RenderError, git_revision, render, rendered_hash
+from conformance.workflow_report import RULE_RUN_FAILED, finding, merge, summary
+
+S3_CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+EXECUTED_WITH = "local processes: the venv's console scripts stand in for the image"
+
+
+class CannotRun(Exception):
+    """The run cannot start (exit 2)."""
+
+
+@dataclass
+class LocalOutcome:
+    report: dict[str, Any]
+    result: RunResult | None
+    run_dir: Path
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.report.get("passed") else 1
+
+
+def local_secrets(rendered: RenderedSet, credentials: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Values for the SealedSecrets that hold S3 credentials: the loopback server's."""
+    out: dict[str, dict[str, str]] = {}
+    for d in rendered.documents:
+        if d.get("kind") != "SealedSecret":
+            continue
+        keys = ((d.get("spec") or {}).get("encryptedData") or {}).keys()
+        values = {k: credentials[k] for k in keys if k in credentials}
+        if values:
+            out[str(d["metadata"]["name"])] = values
+    return out
+
+
+def _declared(spec: WorkflowSpec) -> dict[str, str | None]:
+    return {p.name: p.value for p in spec.arguments}
+
+
+@contextlib.contextmanager
+def _storage(output: str | None, bucket: str) -> Iterator[tuple[LoopbackS3 | None, LocalOutput | None]]:
+    if output:
+        yield None, LocalOutput(bucket, Path(output).resolve())
+        return
+    try:
+        with LoopbackS3() as s3:
+            s3.create_bucket(bucket)
+            yield s3, None
+    except LoopbackS3Unavailable as e:  # raised only when it starts
+        raise CannotRun(str(e)) from e
+
+
+def run_local(
+    overlay: str = "staging",
+    size: int | None = 144,
+    parallelism: int = 2,
+    output: str | None = None,
+    progress: Progress | None = None,
+    rendered: RenderedSet | None = None,
+    run_id: str = "",
+    runs_dir: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> LocalOutcome:
+    """Run the overlay's conformance DAG here. CannotRun when it cannot start."""
+    progress = progress or Progress(quiet=True)
+    preload: threading.Thread | None = None
+    if not output:  # the S3 server's imports overlap the render (nothing else imports them meanwhile)
+        preload = threading.Thread(target=preload_s3_modules, name="preload-s3", daemon=True)
+        preload.start()
+    try:
+        rendered = rendered or render(overlay)
+        template_doc = rendered.workflow_template()
+    except RenderError as e:
+        raise CannotRun(str(e)) from e
+    try:
+        spec = read_workflow_template(template_doc)
+    except Unsupported as e:
+        raise CannotRun("the local executor refuses this template:\n  " + "\n  ".join(e.problems)) from e
+    declared = _declared(spec)
+    overrides: dict[str, str] = {}
+    if size is not None:
+        if "size" not in declared:
+            raise CannotRun(f"WorkflowTemplate {spec.name} declares no `size` parameter")
+        overrides["size"] = str(size)
+    bucket = str(declared.get("output_bucket") or "")
+    prefix = str(declared.get("output_prefix") or "").strip("/")
+    if not bucket:
+        raise CannotRun(f"WorkflowTemplate {spec.name}: workflow parameter output_bucket is empty")
+    run_id = run_id or new_run_id(spec.name)
+    run_dir = (runs_dir or repo.BUILD / "conformance") / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    report_key = f"{prefix}/conformance/{run_id}/report.json" if prefix else f"conformance/{run_id}/report.json"
+
+    progress.line(f"{spec.name} from overlay {overlay} ({rendered_hash(template_doc)[:19]}), run {run_id}")
+    if preload is not None:
+        preload.join()  # moto's import graph is cyclic: never import it from two threads at once
+    with _storage(output, bucket) as (s3, local_output):
+        if s3 is not None:
+            overrides["s3_endpoint"] = s3.endpoint
+            secrets = local_secrets(rendered, s3.env)
+            progress.line(f"object store: S3 on loopback {s3.endpoint}, bucket {bucket}")
+        else:
+            assert local_output is not None
+            overrides["s3_endpoint"] = ""
+            secrets = local_secrets(rendered, {k: "unused-with-output" for k in S3_CREDENTIAL_KEYS})
+            progress.line(f"object store: s3://{bucket} -> {local_output.root}")
+
+        def on_task(run: TaskRun) -> None:
+            progress.task(run.name, run.phase, run.seconds, run.message if run.phase != "Succeeded" else "")
+
+        runner = LocalRun(spec, Objects(rendered, secrets), run_dir, parameters=overrides,
+                          parallelism=parallelism, output=local_output, run_id=run_id, listener=on_task,
+                          extra_env=_image_env(extra_env))
+        try:
+            result = runner.execute()
+        except ValueError as e:  # bad parameters
+            raise CannotRun(str(e)) from e
+        step_report: dict[str, Any] | None = None
+        try:
+            if s3 is not None:
+                step_report = read_json(f"s3://{bucket}/{report_key}", s3.client())
+            else:
+                assert local_output is not None
+                step_report = read_json(str(local_output.root / report_key))
+        except Exception:  # noqa: BLE001 - absent or unreadable: the report says so
+            step_report = None  # the report step did not run (or failed before writing)
+
+    report_uri = (f"s3://{bucket}/{report_key}" if local_output is None
+                  else str(local_output.root / report_key))
+    report = build_report(step_report, result, env="local", overlay=overlay,
+                          template_doc=template_doc, spec=spec, report_uri=report_uri)
+    report["storage"] = str(local_output.root) if local_output is not None else "s3 on loopback (moto)"
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return LocalOutcome(report, result, run_dir)
+
+
+def build_report(step_report: dict[str, Any] | None, result: RunResult | None, *, env: str,
+                 overlay: str, template_doc: dict[str, Any], spec: WorkflowSpec,
+                 report_uri: str = "") -> dict[str, Any]:
+    """The report printed and kept: the report step's verdict (or, when that step wrote none, a
+    failing one made from the run), with env, template revision, image and the tasks' timings."""
+    tasks = [t.to_dict() for t in result.tasks] if result is not None else []
+    if step_report:
+        report = dict(step_report)
+    else:
+        report = merge(result.run_id if result else "", tasks,
+                       {"report": f"the report step wrote no report at {report_uri or '?'}"})
+    if result is not None:
+        report["tasks"] = tasks
+        report["run_id"] = result.run_id
+        report["target"] = result.run_id
+        findings = list(report.get("findings") or [])
+        if result.phase != "Succeeded" and not any(f.get("rule") == RULE_RUN_FAILED for f in findings):
+            findings.append(finding(RULE_RUN_FAILED, f"the DAG {result.phase}: {result.message}", "tasks"))
+        for t in result.tasks:
+            if t.phase in ("Failed", "Error") and not any(
+                    f.get("path") == f"tasks.{t.name}" for f in findings):
+                findings.append(finding("conformance.dag.task-failed",
+                                        f"task {t.name} {t.phase}: {t.message}", f"tasks.{t.name}"))
+        report["findings"] = findings
+        report["summary"] = summary(findings)
+        report["passed"] = bool(report.get("passed")) and result.phase == "Succeeded" and not any(
+            f.get("severity") == "error" for f in findings)
+        report["exit_code"] = 0 if report["passed"] else 1
+        report["timings"] = {"total_seconds": result.seconds}
+    report["env"] = env
+    report["overlay"] = overlay
+    report["template"] = {
+        "name": spec.name,
+        "git_sha": git_revision(),
+        "rendered_hash": rendered_hash(template_doc),
+    }
+    report["image"] = ", ".join(spec.images)
+    if env == "local":
+        report["executed_with"] = EXECUTED_WITH
+    return report
+
+
+def failure_details(outcome: LocalOutcome) -> list[str]:
+    """Lines naming each failed task with the tail of its stderr (for the terminal)."""
+    lines: list[str] = []
+    if outcome.result is None:
+        return lines
+    for t in outcome.result.tasks:
+        if t.phase not in ("Failed", "Error"):
+            continue
+        lines.append(f"task {t.name} {t.phase}: {t.message}")
+        if t.attempts:
+            a = t.attempts[-1]
+            tail = a.stderr_tail()
+            if tail:
+                lines.append(f"  stderr of {t.name} (attempt {a.number}, {repo.relpath(a.stderr or '')}):")
+                lines.extend("    " + line for line in tail.splitlines())
+    return lines
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a CI job cancelled, a terminal closed) stop the run like Ctrl-C: the
+    steps run in their own sessions, so only this process can stop them (and its S3 server)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def main_local(overlay: str, size: int, as_json: bool, parallelism: int, output: str | None,
+               runs_dir: Path | None = None) -> int:
+    progress = Progress(quiet=as_json)
+    try:
+        with stop_signals_interrupt():
+            outcome = run_local(overlay, size, parallelism, output, progress, runs_dir=runs_dir)
+    except CannotRun as e:
+        print(f"conformance: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:
+        why = f" ({e})" if str(e) else ""
+        print(f"conformance: interrupted{why}; running steps were stopped", file=sys.stderr)
+        return 130
+    report = outcome.report
+    for line in failure_details(outcome):
+        print(line, file=sys.stderr)
+    for f in report.get("findings") or []:
+        if f.get("severity") == "error" and not str(f.get("rule", "")).startswith("tooling.dag."):
+            print(f"  {f.get('check', '')} {f['rule']}: {f.get('path', '')}: {f['message']}", file=sys.stderr)
+    verdict = ("PASSED" if report["passed"] else "FAILED") + \
+        f" ({report['summary']['error']} errors, {report['summary']['warning']} warnings)" + \
+        f"; report: {repo.relpath(outcome.run_dir / 'report.json')}"
+    progress.table(report.get("tasks") or [], verdict)
+    if as_json:
+        print(json.dumps(report, indent=2))
+    return outcome.exit_code
+
+
+def _image_env(extra_env: Mapping[str, str] | None) -> dict[str, str]:
+    """What the image provides that the venv's commands need to be told: its STAC schema cache
+    (the image's is filled at build time; here it is the workstation's, `conformance.stac.prefetch`)."""
+    from conformance.stac.schemas import CACHE_ENV, default_cache_dir
+
+    return {CACHE_ENV: str(default_cache_dir()), **(extra_env or {})}

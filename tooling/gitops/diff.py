@@ -1,0 +1,176 @@
+"""What a change does to each env: the rendered manifests at a git ref against the
+working tree (object by object), or the working tree against the live cluster
+(`kubectl diff`).
+
+Exit codes follow `kubectl diff`: 0 no difference, 1 differences, 2 cannot run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+import yaml
+
+from tooling import repo
+from tooling.manifests import render
+
+Key = tuple[str, str, str]  # (kind, namespace, name)
+
+
+class DiffError(Exception):
+    """The diff cannot be made (kubectl or git missing or failing, unknown ref)."""
+
+
+@dataclass(frozen=True)
+class ObjectChange:
+    kind: str
+    namespace: str
+    name: str
+    status: str  # added | removed | changed
+    diff: str
+
+    @property
+    def ref(self) -> str:
+        ns = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {ns}{self.name}"
+
+
+def kustomize_build(directory: Path) -> str:
+    """Render a kustomization with the real `kubectl kustomize` (one implementation: manifests.render)."""
+    try:
+        return render.kustomize(directory)
+    except render.RenderError as e:
+        raise DiffError(str(e)) from e
+
+
+def render_at_ref(ref: str, env: str) -> str:
+    """Render ENV as it was at git REF (the tree is exported, the checkout is untouched)."""
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(repo.ROOT), "archive", "--format=tar", ref],
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError as e:
+        raise DiffError("git not found on PATH") from e
+    if archive.returncode != 0:
+        msg = archive.stderr.decode(errors="replace").strip().splitlines()
+        raise DiffError(f"cannot read git ref {ref!r}: {msg[-1] if msg else 'git archive failed'}")
+    with tempfile.TemporaryDirectory(prefix="geozarr-diff-") as tmp:
+        with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+            tar.extractall(tmp, filter="data")
+        overlay = Path(tmp) / repo.overlay_dir(env).relative_to(repo.ROOT)
+        if not overlay.is_dir():
+            return ""  # the env did not exist at that ref: everything is added
+        return kustomize_build(overlay)
+
+
+def objects(rendered: str) -> dict[Key, str]:
+    """Rendered YAML split into objects, each re-dumped canonically (sorted keys)."""
+    out: dict[Key, str] = {}
+    for doc in yaml.safe_load_all(rendered):
+        if not isinstance(doc, dict):
+            continue
+        meta = doc.get("metadata") or {}
+        key = (str(doc.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", "")))
+        out[key] = yaml.safe_dump(doc, sort_keys=True, default_flow_style=False)
+    return out
+
+
+def compare(old: str, new: str, old_label: str = "old", new_label: str = "new") -> list[ObjectChange]:
+    """Object-level changes from OLD to NEW rendered YAML, in a stable order."""
+    before, after = objects(old), objects(new)
+    changes: list[ObjectChange] = []
+    for key in sorted(before.keys() | after.keys()):
+        a, b = before.get(key, ""), after.get(key, "")
+        if a == b:
+            continue
+        status = "added" if not a else "removed" if not b else "changed"
+        text = "".join(
+            difflib.unified_diff(
+                a.splitlines(keepends=True),
+                b.splitlines(keepends=True),
+                fromfile=f"{old_label}/{key[0]}/{key[2]}",
+                tofile=f"{new_label}/{key[0]}/{key[2]}",
+            )
+        )
+        changes.append(ObjectChange(*key, status=status, diff=text))
+    return changes
+
+
+def live_diff(env: str) -> tuple[int, str]:
+    """`kubectl diff` of the env's overlay against its cluster (context from env.yaml).
+
+    Returns kubectl's exit code (0 same, 1 differs) and its output; >1 raises DiffError.
+    """
+    context = _env_context(env)
+    cmd = ["kubectl", "diff", "-k", str(repo.overlay_dir(env))]
+    if context:
+        cmd[1:1] = ["--context", context]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except FileNotFoundError as e:
+        raise DiffError("kubectl not found on PATH") from e
+    if done.returncode > 1:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise DiffError(f"kubectl diff for {env} failed (exit {done.returncode}): {last}")
+    return done.returncode, done.stdout
+
+
+def _env_context(env: str) -> str:
+    path = repo.env_config_path(env)
+    if not path.is_file():
+        return ""
+    data = yaml.safe_load(path.read_text()) or {}
+    return str(data.get("context", "")) if isinstance(data, dict) else ""
+
+
+def to_markdown(per_env: dict[str, list[ObjectChange]], against: str) -> str:
+    lines = [f"### Rendered manifests: `{against}` → this change", ""]
+    for env, changes in per_env.items():
+        if not changes:
+            lines += [f"**{env}**: no change", ""]
+            continue
+        summary = ", ".join(f"{c.status} {c.ref}" for c in changes)
+        lines += [f"**{env}**: {len(changes)} object(s): {summary}", "", "<details><summary>diff</summary>", ""]
+        lines += ["```diff", *("".join(c.diff for c in changes).rstrip("\n").splitlines()), "```", "</details>", ""]
+    return "\n".join(lines)
+
+
+def main(envs: list[str] | None, against: str = "HEAD", live: bool = False,
+         markdown: bool = False, as_json: bool = False) -> int:
+    envs = envs or list(repo.ENVS)
+    try:
+        if live:
+            worst = 0
+            for env in envs:
+                code, text = live_diff(env)
+                worst = max(worst, code)
+                print(json.dumps({"env": env, "differs": bool(code)}) if as_json else text, end="" if not as_json else "\n")
+            return worst
+        per_env = {
+            env: compare(render_at_ref(against, env), kustomize_build(repo.overlay_dir(env)), against, "worktree")
+            for env in envs
+        }
+    except (DiffError, ValueError) as e:
+        print(f"diff: {e}", file=sys.stderr)
+        return 2
+    if as_json:
+        print(json.dumps({env: [{"kind": c.kind, "namespace": c.namespace, "name": c.name,
+                                 "status": c.status} for c in ch] for env, ch in per_env.items()}, indent=2))
+    elif markdown:
+        print(to_markdown(per_env, against))
+    else:
+        for env, changes in per_env.items():
+            print(f"== {env}: {len(changes) or 'no'} changed object(s)")
+            for c in changes:
+                print(c.diff, end="")
+    return 1 if any(per_env.values()) else 0

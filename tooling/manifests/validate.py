@@ -1,0 +1,216 @@
+"""`invoke validate`: render every env with the real `kubectl kustomize` and check it offline.
+
+Per run: YAML sanity of every source file (base/, overlays/, components/), params.json against its
+schema. Per env: the strict schemas and Argo lint (tooling.schema.check_documents),
+`promtool check rules`, overlay preservation against the rendered base, policy, params, env.yaml.
+Exit 0 no error, 1 errors, 2 cannot run (kubectl or promtool missing, a render failing), 141 when
+the reader of stdout left early (`| head`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tooling import repo
+from conformance.findings import Finding, Rule, count_by_severity, dumps, has_errors
+from tooling.manifests import envconfig, params, policy, preservation, promtool, stdout
+from tooling.manifests.render import RenderError, kustomize
+from tooling.manifests.rendered import Rendered, from_rendered
+
+SOURCE_DIRS = ("base", "overlays", "components")
+
+
+class CannotRun(Exception):
+    """Validation cannot run at all (exit 2)."""
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+    envs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "envs": self.envs,
+            "findings": count_by_severity(self.findings),
+            "rules_run": [r.id for r in rules()],
+            "valid": not has_errors(self.findings),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def rules() -> list[Rule]:
+    """Every rule `invoke validate` runs: the schema engine's, then this package's."""
+    from tooling.schema.check import rules as schema_rules
+
+    own = [r for r, _ in policy.RULES] + [
+        preservation.STRUCTURE, params.SCHEMA, params.KEYS, params.DEFAULTS,
+        envconfig.SCHEMA, envconfig.CONSISTENT, promtool.RULES,
+    ]
+    return schema_rules() + own
+
+
+def _progress(message: str) -> None:
+    print(f"validate: {message}", file=sys.stderr, flush=True)
+
+
+def source_yaml_files(root: Path = repo.ROOT) -> list[Path]:
+    files: list[Path] = []
+    for d in SOURCE_DIRS:
+        files += sorted(p for p in (root / d).rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    return files
+
+
+def patch_files(root: Path = repo.ROOT) -> set[Path]:
+    """Files the kustomizations use as patches: a JSON6902 patch is a YAML list, not an object."""
+    import yaml
+
+    found: set[Path] = set()
+    for d in SOURCE_DIRS:
+        for k in (root / d).rglob("kustomization.yaml"):
+            try:
+                data = yaml.safe_load(k.read_text()) or {}
+            except (OSError, yaml.YAMLError):
+                continue  # check_yaml_file reports it
+            entries = (data.get("patches") or []) + (data.get("patchesJson6902") or []) if isinstance(data, dict) else []
+            found |= {(k.parent / e["path"]).resolve() for e in entries if isinstance(e, dict) and e.get("path")}
+    return found
+
+
+def check_sources(root: Path = repo.ROOT) -> list[Finding]:
+    """YAML sanity of every source file (duplicate keys kustomize would silently accept, …)."""
+    from tooling.schema.documents import NOT_A_MAPPING, check_yaml_file
+
+    patches = patch_files(root)
+    out: list[Finding] = []
+    for path in source_yaml_files(root):
+        found = check_yaml_file(path)
+        if path.resolve() in patches:  # a JSON6902 patch is a list of operations
+            found = [f for f in found if f.rule != NOT_A_MAPPING.id]
+        out += found
+    return out
+
+
+def render_all(directories: dict[str, Path]) -> dict[str, str]:
+    """`kubectl kustomize` of every directory at once (each render is one kubectl process)."""
+    with ThreadPoolExecutor(max_workers=len(directories) or 1) as pool:
+        futures = {name: pool.submit(kustomize, d) for name, d in directories.items()}
+        return {name: f.result() for name, f in futures.items()}
+
+
+def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[str, Any]) -> tuple[list[Finding], dict[str, Any]]:
+    """Every per-env check; the findings carry `env`, the dict is the env's summary entry."""
+    from tooling.schema import check_documents
+
+    overlay = rendered.directory
+    kustomization = repo.relpath(overlay / "kustomization.yaml")
+    found = list(rendered.findings)
+    schema_findings, schema_summary = check_documents(rendered.docs, kubernetes_version=repo.TARGET_KUBERNETES_VERSION)
+    found += schema_findings
+    found += promtool.check_rules(rendered.docs, env)
+    found += preservation.check_preservation(base.docs, rendered.docs, env, overlay)
+    found += policy.check_policy(rendered.docs, env)
+    params_findings, effective = params.check_env_params(rendered.docs, base_params, env, kustomization)
+    found += params_findings
+    env_file = repo.env_config_path(env)
+    env_findings, config = envconfig.check_env_schema(env_file, env)
+    found += env_findings
+    found += envconfig.check_env_consistency(config, rendered.docs, effective, env, repo.relpath(env_file))
+    found = [f.with_location(env=env) for f in found]
+    summary = {
+        "documents": len(rendered.docs),
+        "kinds": rendered.kinds(),
+        "schema": schema_summary,
+        "findings": count_by_severity(found),
+    }
+    return found, summary
+
+
+def run(envs: list[str] | None = None, progress: bool = True) -> Report:
+    """Validate ENVS (default: every env). Raises CannotRun when a tool is missing or a render fails."""
+    start = time.perf_counter()
+    say = _progress if progress else (lambda message: None)
+    envs = list(envs or repo.ENVS)
+    try:
+        directories = {"base": repo.BASE} | {env: repo.overlay_dir(env) for env in envs}
+    except ValueError as e:
+        raise CannotRun(str(e)) from e
+    try:
+        import tooling.schema  # noqa: F401
+    except ImportError as e:  # the schema engine is part of this repo: a broken checkout
+        raise CannotRun(f"the schema engine (tooling.schema) cannot be imported: {e}") from e
+
+    say(f"rendering base and {', '.join(envs)} (kubectl kustomize)")
+    try:
+        texts = render_all(directories)
+    except RenderError as e:
+        raise CannotRun(str(e)) from e
+
+    report = Report()
+    report.findings += check_sources()
+    try:
+        base_params = params.load_params()
+    except params.ParamsError as e:
+        report.findings.append(params.SCHEMA.finding(str(e), file=repo.relpath(repo.PARAMS_JSON)))
+        base_params = {}
+    report.findings += params.check_schema(base_params, repo.relpath(repo.PARAMS_JSON))
+
+    base = from_rendered(texts["base"], repo.BASE, "base")
+    report.findings += base.findings
+    for env in envs:
+        say(f"checking {env}")
+        rendered = from_rendered(texts[env], directories[env], env)
+        try:
+            found, summary = check_env(env, rendered, base, base_params)
+        except promtool.PromtoolMissing as e:
+            raise CannotRun(str(e)) from e
+        report.findings += found
+        report.envs[env] = summary
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def format_table(report: Report) -> str:
+    """Findings grouped by env, then file; then one line per env and a verdict."""
+    lines: list[str] = []
+    groups: dict[str, dict[str, list[Finding]]] = {}
+    for f in report.findings:
+        groups.setdefault(f.env or "(every env)", {}).setdefault(f.file or "(no file)", []).append(f)
+    for env, files in groups.items():
+        lines.append(f"== {env}")
+        for file, found in sorted(files.items()):
+            lines.append(f"  {file}")
+            for f in found:
+                what = f"{f.kind}/{f.name}" if f.kind or f.name else ""
+                cols = [f"{f.severity:<7}", f"{f.rule:<26}", what, f.path]
+                lines.append("    " + "  ".join(c for c in cols if c) + f"\n        {f.message}")
+    for env, s in report.envs.items():
+        kinds = ", ".join(f"{k} {n}" for k, n in s["kinds"].items())
+        skipped = s["schema"].get("skipped") or [] if isinstance(s.get("schema"), dict) else []
+        state = "valid" if not s["findings"]["error"] else "INVALID"
+        lines.append(f"{env}: {state}: {s['documents']} documents checked ({kinds}); "
+                     f"{s['findings']['error']} error(s), {s['findings']['warning']} warning(s), {len(skipped)} skipped")
+        for skip in skipped:
+            lines.append(f"  skipped {skip.get('kind')}/{skip.get('name')} ({skip.get('file')}): {skip.get('reason')}")
+    counts = count_by_severity(report.findings)
+    verdict = "valid" if not counts["error"] else "invalid"
+    lines.append(f"{verdict}: {counts['error']} error(s), {counts['warning']} warning(s) in {report.seconds:.2f} s")
+    return "\n".join(lines)
+
+
+def main(envs: list[str] | None = None, as_json: bool = False) -> int:
+    try:
+        report = run(envs)
+    except CannotRun as e:
+        print(f"validate: cannot run: {e}", file=sys.stderr)
+        return 2
+    text = dumps({"findings": report.findings, "summary": report.summary()}) if as_json else format_table(report)
+    if stdout.emit(text + "\n"):
+        return stdout.BROKEN_PIPE_EXIT  # the reader left before the verdict was read whole
+    return 1 if has_errors(report.findings) else 0
