@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures_s3 import s3_bucket, s3_env, s3_server  # noqa: F401
 from tooling.dag.executor import LocalRun, RunResult
 from tooling.dag.model import read_workflow_template
 from tooling.dag.pods import Objects
 from tooling.dag.rendering import RenderedSet, render
-from tests.fixtures_s3 import s3_bucket, s3_env, s3_server  # noqa: F401
 
 
 @pytest.fixture

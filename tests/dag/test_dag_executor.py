@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from tests.dag.dagkit import py_template, tiny
 from tooling.dag.executor import RunResult
 from tooling.dag.objectstore import LocalOutput
-from tests.dag.dagkit import py_template, tiny
 
 Run = Callable[..., RunResult]
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from tests.dag.dagkit import py_template, tiny
 from tooling.dag.model import Unsupported, parse_duration, read_workflow_template
 from tooling.dag.rendering import RenderedSet
-from tests.dag.dagkit import py_template, tiny
 
 
 def base() -> dict[str, Any]:

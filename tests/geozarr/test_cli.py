@@ -12,8 +12,8 @@ import jsonschema
 import pytest
 
 from conformance.__main__ import main
-from tooling.repo import SCHEMAS
 from tests.geozarr.stores import copy_store, remove_node
+from tooling.repo import SCHEMAS
 
 # eopf-geozarr 0.12's derived b08 holds 0.0 where r10m is no-data (see test_geozarr_rules)
 RAW_B08 = [("geozarr.data-resampling", f"/measurements/reflectance/{level}/b08") for level in ("r20m", "r60m")]

@@ -80,5 +80,6 @@ def test_image_packages_import_with_the_tooling_absent() -> None:
     code = ("import importlib, sys\nsys.modules['tooling'] = None\n"
             f"for m in {modules!r}:\n    importlib.import_module(m)\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                          check=False,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from tooling import repo
-from tooling import sealing
+from tooling import repo, sealing
 from tooling.manifests.render import render
 from tooling.manifests.rendered import from_rendered
 

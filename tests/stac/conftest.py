@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tooling.repo import SHARED
 from tests.geozarr.stores import pipeline_store
+from tooling.repo import SHARED
 
 
 @pytest.fixture(scope="session")

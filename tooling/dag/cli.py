@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.workflow_report import merge
 from tooling import repo
 from tooling.dag.cluster import (
     ClusterError,
@@ -26,7 +27,6 @@ from tooling.dag.model import Unsupported, WorkflowSpec, read_workflow_template
 from tooling.dag.objectstore import read_json, s3_client
 from tooling.dag.progress import Progress
 from tooling.dag.rendering import RenderError, render
-from conformance.workflow_report import merge
 
 FOLLOW_MARGIN = 600.0  # seconds beyond the template's activeDeadlineSeconds before giving up
 

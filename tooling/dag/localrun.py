@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conformance.workflow_report import RULE_RUN_FAILED, finding, merge, summary
 from tooling import repo
 from tooling.dag.executor import LocalRun, RunResult, TaskRun, new_run_id
 from tooling.dag.model import Unsupported, WorkflowSpec, read_workflow_template
@@ -28,7 +29,6 @@ from tooling.dag.objectstore import (
 from tooling.dag.pods import Objects
 from tooling.dag.progress import Progress
 from tooling.dag.rendering import RenderedSet, RenderError, git_revision, render, rendered_hash
-from conformance.workflow_report import RULE_RUN_FAILED, finding, merge, summary
 
 S3_CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 EXECUTED_WITH = "local processes: the venv's console scripts stand in for the image"

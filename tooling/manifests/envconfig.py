@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from tooling import repo
 from conformance.findings import Finding, Rule, Severity
+from tooling import repo
 
 SCHEMA = Rule("env.schema", Severity.ERROR, "env.yaml matches schemas/env.schema.yaml")
 CONSISTENT = Rule("env.consistency", Severity.ERROR, "env.yaml's namespace/bucket/prefix/endpoints match the rendered env")

@@ -18,8 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from tooling import repo
 from conformance.findings import Finding, Rule, Severity
+from tooling import repo
 
 SCHEMA = Rule("params.schema", Severity.ERROR, "params.json and the env's effective params match schemas/params.schema.json")
 KEYS = Rule("params.keys", Severity.ERROR, "WorkflowTemplate parameters are params.json's keys plus declared extras")

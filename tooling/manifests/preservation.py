@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from tooling import repo
 from conformance.findings import Finding, Rule, Severity
+from tooling import repo
 from tooling.manifests.workloads import ARGO_KINDS, templates, workflow_spec
 
 STRUCTURE = Rule("preservation.structure", Severity.ERROR,

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from tooling import repo
 from conformance.findings import Finding
+from tooling import repo
 
 ORIGIN = "config.kubernetes.io/origin"
 

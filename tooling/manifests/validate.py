@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tooling import repo
 from conformance.findings import Finding, Rule, count_by_severity, dumps, has_errors
+from tooling import repo
 from tooling.manifests import envconfig, params, policy, preservation, promtool, stdout
 from tooling.manifests.render import RenderError, kustomize
 from tooling.manifests.rendered import Rendered, from_rendered

@@ -12,8 +12,8 @@ from functools import cache
 
 from jsonschema import Draft202012Validator
 
-from tooling import repo
 from conformance.findings import Finding, Rule, Severity
+from tooling import repo
 from tooling.schema import kubernetes
 from tooling.schema.documents import Document
 from tooling.schema.jsonschema_errors import findings_from_errors
