@@ -1,7 +1,8 @@
 """Tasks for platform engineers: `invoke --list` shows them, `invoke --help TASK` explains one.
 
-Tasks are thin: each parses its flags and calls a function in `conformance`,
-`runner` or `benchmarks`, which is where the logic (and its tests) live.
+Tasks are thin: each parses its flags and calls a function in `tooling`, `conformance`,
+`runner` or `benchmarks`, which is where the logic (and its tests) live. Tasks of one area with
+several verbs are a namespace (`invoke storage.check`): a `Collection` added to `ns` below.
 Exit codes are the called function's: 0 ok, 1 findings/failure, 2 cannot run.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from invoke import Context, Exit, task
+from invoke import Collection, Context, Exit, task
 
 
 def _exit(code: int) -> None:
@@ -152,3 +153,8 @@ def promote(c: Context, digest: str, env: str = "prod") -> None:
     from tooling.gitops import promote as mod
 
     _exit(mod.main(digest, env=env))
+
+
+# The task tree. A top-level task is added here; an area with several verbs gets its own
+# Collection (`ns.add_collection(Collection("storage", check, apply))` -> `invoke storage.check`).
+ns = Collection(render, validate, lint, check, conformance, bench, test, diff, promote)
