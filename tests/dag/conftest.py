@@ -14,7 +14,7 @@ from tests.fixtures_s3 import s3_bucket, s3_env, s3_server  # noqa: F401
 from tooling.dag.executor import LocalRun, RunResult
 from tooling.dag.model import read_workflow_template
 from tooling.dag.pods import Objects
-from tooling.dag.rendering import RenderedSet, render
+from tooling.manifests.rendered import Rendered, render_env
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def run_tiny(tmp_path: Path) -> Callable[..., RunResult]:
     def run(doc: dict[str, Any], *, parallelism: int = 2, extra_docs: tuple[dict[str, Any], ...] = (),
             secrets: dict[str, dict[str, str]] | None = None, **kwargs: Any) -> RunResult:
         spec = read_workflow_template(doc)
-        rendered = RenderedSet("test", (doc, *extra_docs))
+        rendered = Rendered.of("test", (doc, *extra_docs))
         return LocalRun(spec, Objects(rendered, secrets or {}), tmp_path / "run",
                         parallelism=parallelism, **kwargs).execute()
 
@@ -30,23 +30,23 @@ def run_tiny(tmp_path: Path) -> Callable[..., RunResult]:
 
 
 @pytest.fixture(scope="session")
-def rendered_staging() -> RenderedSet:
-    return render("staging")
+def rendered_staging() -> Rendered:
+    return render_env("staging")
 
 
 @pytest.fixture(scope="session")
-def rendered_prod() -> RenderedSet:
-    return render("prod")
+def rendered_prod() -> Rendered:
+    return render_env("prod")
 
 
 @pytest.fixture
-def staging_copy(rendered_staging: RenderedSet) -> RenderedSet:
+def staging_copy(rendered_staging: Rendered) -> Rendered:
     """A deep copy of the rendered staging set, for tests that plant a defect in it."""
     return rendered_staging.with_documents(copy.deepcopy(list(rendered_staging.documents)))
 
 
 @pytest.fixture(scope="session")
-def e2e_run(rendered_staging: RenderedSet, tmp_path_factory: pytest.TempPathFactory):
+def e2e_run(rendered_staging: Rendered, tmp_path_factory: pytest.TempPathFactory):
     """ONE real local run of the staging conformance DAG (144 px sample, real conversion, S3 API on
     loopback, real checks), shared by every end-to-end assertion. The steps' STAC schema cache is
     seeded from ../shared (as the image's is by its build) and reaches the steps as the

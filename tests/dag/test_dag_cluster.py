@@ -16,7 +16,7 @@ from tooling.dag.cli import main_cluster, run_cluster
 from tooling.dag.cluster import ClusterError, KubectlClient, build_workflow, lint_workflow
 from tooling.dag.envconfig import EnvConfig
 from tooling.dag.progress import Progress
-from tooling.dag.rendering import RenderedSet
+from tooling.manifests.rendered import Rendered
 
 pytestmark = pytest.mark.fake_cluster
 
@@ -91,7 +91,7 @@ def no_sleep(_: float) -> None:
     pass
 
 
-def test_success(cfg: EnvConfig, s3_server, rendered_staging: RenderedSet) -> None:
+def test_success(cfg: EnvConfig, s3_server, rendered_staging: Rendered) -> None:
     put_report(s3_server, cfg, STEP_REPORT_OK)
     running = workflow("Running", {"sample": ("Succeeded", ""), "convert": ("Running", "")})
     done = workflow("Succeeded", {t: ("Succeeded", "") for t in TASKS})
@@ -118,7 +118,7 @@ def test_success(cfg: EnvConfig, s3_server, rendered_staging: RenderedSet) -> No
     assert "convert(0)" not in log
 
 
-def test_failed_node(cfg: EnvConfig, s3_server, rendered_staging: RenderedSet) -> None:
+def test_failed_node(cfg: EnvConfig, s3_server, rendered_staging: Rendered) -> None:
     put_report(s3_server, cfg, STEP_REPORT_FAILED)
     nodes = {t: ("Succeeded", "") for t in TASKS}
     nodes["check-geozarr"] = ("Failed", "exit code 1")
@@ -133,14 +133,14 @@ def test_failed_node(cfg: EnvConfig, s3_server, rendered_staging: RenderedSet) -
     assert "check-geozarr    Failed" in stream.getvalue() and "exit code 1" in stream.getvalue()
 
 
-def test_succeeded_workflow_with_failed_report_fails(cfg: EnvConfig, s3_server, rendered_staging: RenderedSet) -> None:
+def test_succeeded_workflow_with_failed_report_fails(cfg: EnvConfig, s3_server, rendered_staging: Rendered) -> None:
     put_report(s3_server, cfg, STEP_REPORT_FAILED)
     client = FakeClient([workflow("Succeeded", {t: ("Succeeded", "") for t in TASKS})])
     out = run_cluster(cfg, rendered_staging.workflow_template(), client, progress()[0], size=144, sleep=no_sleep)
     assert out.exit_code == 1
 
 
-def test_missing_report(cfg: EnvConfig, rendered_staging: RenderedSet) -> None:
+def test_missing_report(cfg: EnvConfig, rendered_staging: Rendered) -> None:
     client = FakeClient([workflow("Succeeded", {t: ("Succeeded", "") for t in TASKS})])
     out = run_cluster(cfg, rendered_staging.workflow_template(), client, progress()[0], size=144, sleep=no_sleep)
     assert out.exit_code == 1
@@ -149,7 +149,7 @@ def test_missing_report(cfg: EnvConfig, rendered_staging: RenderedSet) -> None:
                for f in out.report["findings"])
 
 
-def test_timeout(cfg: EnvConfig, rendered_staging: RenderedSet) -> None:
+def test_timeout(cfg: EnvConfig, rendered_staging: Rendered) -> None:
     now = [0.0]
 
     def sleep(s: float) -> None:
@@ -164,7 +164,7 @@ def test_timeout(cfg: EnvConfig, rendered_staging: RenderedSet) -> None:
     assert client.gets == 7  # t = 0, 5, ..., 30
 
 
-def test_ctrl_c_stops_following_not_the_workflow(cfg: EnvConfig, rendered_staging: RenderedSet) -> None:
+def test_ctrl_c_stops_following_not_the_workflow(cfg: EnvConfig, rendered_staging: Rendered) -> None:
     client = FakeClient([workflow("Running", {"sample": ("Running", "")})], interrupt_after=2)
     out = run_cluster(cfg, rendered_staging.workflow_template(), client, progress()[0], size=144, sleep=no_sleep)
     assert out.exit_code == 130
@@ -183,14 +183,14 @@ def test_no_wait_through_main(capsys: pytest.CaptureFixture[str]) -> None:
     assert client.created[0][1]["metadata"]["generateName"] == "geozarr-conformance-"
 
 
-def test_lint_accepts_the_submitted_workflow(rendered_staging: RenderedSet, rendered_prod: RenderedSet) -> None:
+def test_lint_accepts_the_submitted_workflow(rendered_staging: Rendered, rendered_prod: Rendered) -> None:
     for rendered, env in ((rendered_staging, "staging"), (rendered_prod, "prod")):
         cfg = EnvConfig(env, "ctx", "ns", "bkt", "geozarr", "https://s3.example", "https://stac.example",
                         "geozarr/conformance")
         assert lint_workflow(build_workflow(cfg, 144), rendered.workflow_template()) == []
 
 
-def test_lint_refuses_a_workflow_the_template_cannot_run(rendered_staging: RenderedSet) -> None:
+def test_lint_refuses_a_workflow_the_template_cannot_run(rendered_staging: Rendered) -> None:
     cfg = EnvConfig("staging", "ctx", "ns", "bkt", "geozarr", "https://s3.example", "https://stac.example",
                     "geozarr/conformance")
     wf = build_workflow(cfg, 144, template="geozarr-conformance-typo")

@@ -272,10 +272,10 @@ from pathlib import Path
 from tooling.dag.executor import LocalRun
 from tooling.dag.model import read_workflow_template
 from tooling.dag.pods import Objects
-from tooling.dag.rendering import RenderedSet
+from tooling.manifests.rendered import Rendered
 doc = yaml.safe_load(sys.stdin.read())
 try:
-    LocalRun(read_workflow_template(doc), Objects(RenderedSet("t", (doc,))), Path(sys.argv[1])).execute()
+    LocalRun(read_workflow_template(doc), Objects(Rendered.of("t", (doc,))), Path(sys.argv[1])).execute()
 except KeyboardInterrupt:
     sys.exit(130)
 """

@@ -25,12 +25,12 @@ signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started wi
 from pathlib import Path
 from tooling.dag import localrun
 if sys.argv[3] == "break-convert":
-    from tooling.dag.rendering import render
-    rendered = render("staging")
+    from tooling.manifests.rendered import render_env
+    rendered = render_env("staging")
     wt = rendered.workflow_template()
     convert = next(t for t in wt["spec"]["templates"] if t["name"] == "convert")
     convert["container"]["args"][1] = "{{inputs.parameters.sourse}}"
-    localrun.render = lambda overlay: rendered
+    localrun.render_env = lambda overlay: rendered
 sys.exit(localrun.main_local("staging", int(sys.argv[2]), sys.argv[4] == "json", 2, None,
                              runs_dir=Path(sys.argv[1])))
 """

@@ -13,13 +13,14 @@ import pytest
 from tooling import repo
 from tooling.dag.cli import main
 from tooling.dag.localrun import CannotRun, LocalOutcome, failure_details, run_local
-from tooling.dag.rendering import RenderedSet, rendered_hash
+from tooling.dag.provenance import rendered_hash
+from tooling.manifests.rendered import Rendered
 
 SCHEMA = json.loads((repo.SCHEMAS / "conformance-report.schema.json").read_text())
 TASKS = ["sample", "convert", "check-geozarr", "build-stac", "check-stac", "report"]
 
 
-def template_of(rendered: RenderedSet, name: str) -> dict[str, Any]:
+def template_of(rendered: Rendered, name: str) -> dict[str, Any]:
     wt = rendered.workflow_template()
     return next(t for t in wt["spec"]["templates"] if t["name"] == name)
 
@@ -40,7 +41,7 @@ def test_e2e_passes(e2e_run: LocalOutcome) -> None:
 
 
 @pytest.mark.slow
-def test_e2e_report(e2e_run: LocalOutcome, rendered_staging: RenderedSet) -> None:
+def test_e2e_report(e2e_run: LocalOutcome, rendered_staging: Rendered) -> None:
     report = e2e_run.report
     jsonschema.validate(report, SCHEMA)
     assert report["env"] == "local" and report["overlay"] == "staging"
@@ -78,7 +79,7 @@ def test_e2e_ran_the_templates_commands(e2e_run: LocalOutcome) -> None:
 # -- planted breaks (fast: the sample is local, the run stops early) -------------------------
 
 
-def test_wrong_parameter_reference_fails_at_that_step(staging_copy: RenderedSet, tmp_path: Path) -> None:
+def test_wrong_parameter_reference_fails_at_that_step(staging_copy: Rendered, tmp_path: Path) -> None:
     convert = template_of(staging_copy, "convert")
     i = convert["container"]["args"].index("{{inputs.parameters.source}}")
     convert["container"]["args"][i] = "{{inputs.parameters.sourse}}"
@@ -95,7 +96,7 @@ def test_wrong_parameter_reference_fails_at_that_step(staging_copy: RenderedSet,
     assert (tmp_path / "out" / "geozarr" / "conformance" / out.report["run_id"] / "sample.zarr").is_dir()
 
 
-def test_wrong_flag_fails_the_step_with_its_stderr(staging_copy: RenderedSet, tmp_path: Path) -> None:
+def test_wrong_flag_fails_the_step_with_its_stderr(staging_copy: Rendered, tmp_path: Path) -> None:
     sample = template_of(staging_copy, "sample")
     sample["container"]["args"][sample["container"]["args"].index("--size")] = "--sise"
     out = run_local("staging", size=72, output=str(tmp_path / "out"), rendered=staging_copy,
@@ -108,7 +109,7 @@ def test_wrong_flag_fails_the_step_with_its_stderr(staging_copy: RenderedSet, tm
     assert "--sise" in details  # the tail of the step's stderr
 
 
-def test_config_map_reference_broken_by_kustomize(staging_copy: RenderedSet, tmp_path: Path) -> None:
+def test_config_map_reference_broken_by_kustomize(staging_copy: Rendered, tmp_path: Path) -> None:
     """What a missing `configurations:` fieldSpec does: the template names the un-hashed ConfigMap."""
     wt = staging_copy.workflow_template()
     wt["spec"]["volumes"][0]["configMap"]["name"] = "geozarr-params"
@@ -118,7 +119,7 @@ def test_config_map_reference_broken_by_kustomize(staging_copy: RenderedSet, tmp
     assert "volume 'params': ConfigMap 'geozarr-params' is not in the rendered set" in out.result.task("sample").message
 
 
-def test_unsupported_feature_is_refused_before_running(staging_copy: RenderedSet, tmp_path: Path) -> None:
+def test_unsupported_feature_is_refused_before_running(staging_copy: Rendered, tmp_path: Path) -> None:
     template_of(staging_copy, "convert")["sidecars"] = [{"name": "proxy", "image": "envoy"}]
     with pytest.raises(CannotRun, match=r"spec.templates\[2\] \(convert\).sidecars: not supported"):
         run_local("staging", size=72, output=str(tmp_path / "out"), rendered=staging_copy, run_id="refused-1",
@@ -153,7 +154,7 @@ def test_without_moto_the_run_cannot_start(monkeypatch: pytest.MonkeyPatch, tmp_
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("tasks"))
 
 
-def test_a_failed_run_stops_its_s3_server(staging_copy: RenderedSet, tmp_path: Path) -> None:
+def test_a_failed_run_stops_its_s3_server(staging_copy: Rendered, tmp_path: Path) -> None:
     import threading
 
     convert = template_of(staging_copy, "convert")

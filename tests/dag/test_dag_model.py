@@ -11,7 +11,7 @@ import pytest
 
 from tests.dag.dagkit import py_template, tiny
 from tooling.dag.model import Unsupported, parse_duration, read_workflow_template
-from tooling.dag.rendering import RenderedSet
+from tooling.manifests.rendered import Rendered
 
 
 def base() -> dict[str, Any]:
@@ -107,7 +107,7 @@ def test_cluster_only_fields_accepted() -> None:
 
 @pytest.mark.parametrize("overlay", ["rendered_staging", "rendered_prod"])
 def test_the_repo_template_is_runnable(overlay: str, request: pytest.FixtureRequest) -> None:
-    rendered: RenderedSet = request.getfixturevalue(overlay)
+    rendered: Rendered = request.getfixturevalue(overlay)
     spec = read_workflow_template(copy.deepcopy(rendered.workflow_template()))
     assert [t.name for t in spec.tasks] == ["sample", "convert", "check-geozarr", "build-stac",
                                             "check-stac", "report"]

@@ -26,7 +26,8 @@ from tooling.dag.localrun import build_report, main_local
 from tooling.dag.model import Unsupported, WorkflowSpec, read_workflow_template
 from tooling.dag.objectstore import read_json, s3_client
 from tooling.dag.progress import Progress
-from tooling.dag.rendering import RenderError, render
+from tooling.manifests.render import RenderError
+from tooling.manifests.rendered import render_env
 
 FOLLOW_MARGIN = 600.0  # seconds beyond the template's activeDeadlineSeconds before giving up
 
@@ -115,7 +116,7 @@ def main_cluster(env: str, size: int, as_json: bool, wait: bool,
     progress = Progress(quiet=as_json)
     try:
         cfg = read_env_config(env)
-        template_doc = render(env).workflow_template()
+        template_doc = render_env(env).workflow_template()
         outcome = run_cluster(cfg, template_doc, client or KubectlClient(cfg.context), progress,
                               size=size, wait=wait)
     except (EnvConfigError, RenderError, ClusterError, ValueError) as e:

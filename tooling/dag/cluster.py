@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from tooling.dag.envconfig import EnvConfig
 from tooling.dag.progress import Progress
-from tooling.dag.rendering import TEMPLATE_NAME
+from tooling.manifests.rendered import CONFORMANCE_TEMPLATE as TEMPLATE_NAME
 
 WORKFLOW_API = "argoproj.io/v1alpha1"
 FINISHED = ("Succeeded", "Failed", "Error")

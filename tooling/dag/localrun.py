@@ -28,7 +28,9 @@ from tooling.dag.objectstore import (
 )
 from tooling.dag.pods import Objects
 from tooling.dag.progress import Progress
-from tooling.dag.rendering import RenderedSet, RenderError, git_revision, render, rendered_hash
+from tooling.dag.provenance import git_revision, rendered_hash
+from tooling.manifests.render import RenderError
+from tooling.manifests.rendered import Rendered, render_env
 
 S3_CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 EXECUTED_WITH = "local processes: the venv's console scripts stand in for the image"
@@ -49,7 +51,7 @@ class LocalOutcome:
         return 0 if self.report.get("passed") else 1
 
 
-def local_secrets(rendered: RenderedSet, credentials: dict[str, str]) -> dict[str, dict[str, str]]:
+def local_secrets(rendered: Rendered, credentials: dict[str, str]) -> dict[str, dict[str, str]]:
     """Values for the SealedSecrets that hold S3 credentials: the loopback server's."""
     out: dict[str, dict[str, str]] = {}
     for d in rendered.documents:
@@ -85,7 +87,7 @@ def run_local(
     parallelism: int = 2,
     output: str | None = None,
     progress: Progress | None = None,
-    rendered: RenderedSet | None = None,
+    rendered: Rendered | None = None,
     run_id: str = "",
     runs_dir: Path | None = None,
     extra_env: Mapping[str, str] | None = None,
@@ -97,7 +99,7 @@ def run_local(
         preload = threading.Thread(target=preload_s3_modules, name="preload-s3", daemon=True)
         preload.start()
     try:
-        rendered = rendered or render(overlay)
+        rendered = rendered or render_env(overlay)
         template_doc = rendered.workflow_template()
     except RenderError as e:
         raise CannotRun(str(e)) from e

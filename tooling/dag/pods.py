@@ -24,8 +24,8 @@ from typing import Any
 
 from tooling.dag.model import OutputParameter, Template, VolumeSource, WorkflowSpec
 from tooling.dag.objectstore import LocalOutput, StorageMapError
-from tooling.dag.rendering import RenderedSet
 from tooling.dag.substitution import SubstitutionError, expand_env_refs, substitute
+from tooling.manifests.rendered import Rendered
 
 
 class PodError(Exception):
@@ -37,7 +37,7 @@ class Objects:
     """The rendered objects a pod references, plus the secret values supplied locally
     (SealedSecrets cannot be decrypted on this machine)."""
 
-    rendered: RenderedSet
+    rendered: Rendered
     local_secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def config_map(self, name: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""A rendered env as documents that know their source file.
+"""The one rendered-set type: a rendered kustomization as documents that know their source file.
 
 Every kustomization here sets `buildMetadata: [originAnnotations]`, so each rendered object carries
 `config.kubernetes.io/origin` (`path:` of its source file, or `configuredIn:` for generated
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import posixpath
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,11 @@ import yaml
 
 from conformance.findings import Finding
 from tooling import repo
+from tooling.manifests.render import RenderError, kustomize
 
 ORIGIN = "config.kubernetes.io/origin"
+# the WorkflowTemplate `invoke conformance` runs (locally or on an env's Argo)
+CONFORMANCE_TEMPLATE = "geozarr-conformance"
 
 
 @dataclass
@@ -34,6 +38,32 @@ class Rendered:
 
     def of_kind(self, *kinds: str) -> list[Any]:
         return [d for d in self.docs if d.kind in kinds]
+
+    @classmethod
+    def of(cls, name: str, objects: Iterable[dict[str, Any]], directory: Path | None = None) -> Rendered:
+        """A rendered set made of plain objects (their file: the set's name)."""
+        from tooling.schema.documents import Document
+
+        docs = [Document(obj=o, file=name, index=i, line=None) for i, o in enumerate(objects)]
+        return cls(name=name, directory=directory or repo.ROOT, docs=docs)
+
+    @property
+    def documents(self) -> tuple[dict[str, Any], ...]:
+        """The rendered objects, as the API server gets them (minus kustomize's origin note)."""
+        return tuple(d.obj for d in self.docs)
+
+    def with_documents(self, objects: Iterable[dict[str, Any]]) -> Rendered:
+        return Rendered.of(self.name, objects, self.directory)
+
+    def find(self, kind: str, name: str) -> dict[str, Any] | None:
+        return next((d.obj for d in self.docs
+                     if d.kind == kind and (d.obj.get("metadata") or {}).get("name") == name), None)
+
+    def workflow_template(self, name: str = CONFORMANCE_TEMPLATE) -> dict[str, Any]:
+        doc = self.find("WorkflowTemplate", name)
+        if doc is None:
+            raise RenderError(f"overlay {self.name!r} renders no WorkflowTemplate {name!r}")
+        return doc
 
     def kinds(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -85,3 +115,15 @@ def from_rendered(text: str, directory: Path, name: str) -> Rendered:
         for d in docs
     ]
     return Rendered(name=name, directory=directory, docs=located, findings=findings)
+
+
+def render_env(env: str) -> Rendered:
+    """ENV's overlay rendered by the real `kubectl kustomize`; RenderError when it cannot be."""
+    try:
+        directory = repo.overlay_dir(env)
+    except ValueError as e:
+        raise RenderError(str(e)) from e
+    try:
+        return from_rendered(kustomize(directory), directory, env)
+    except RenderError as e:
+        raise RenderError(f"cannot render overlay {env!r}: {e}") from e
