@@ -14,8 +14,8 @@ import pytest
 
 from tooling.dag.cli import main_cluster, run_cluster
 from tooling.dag.cluster import ClusterError, KubectlClient, build_workflow, lint_workflow
-from tooling.dag.envconfig import EnvConfig
 from tooling.dag.progress import Progress
+from tooling.envconfig import EnvConfig
 from tooling.manifests.rendered import Rendered
 
 pytestmark = pytest.mark.fake_cluster

@@ -14,7 +14,7 @@ import pytest
 
 from conformance.workflow_report import main, merge, parse_tasks
 from tooling import repo
-from tooling.dag.envconfig import EnvConfigError, read_env_config
+from tooling.envconfig import EnvConfigError, read_env_config
 
 SCHEMA = json.loads((repo.SCHEMAS / "conformance-report.schema.json").read_text())
 OK_TASKS = "sample=Succeeded,2026-01-01T00:00:00Z,2026-01-01T00:00:07Z convert=Succeeded,2026-01-01T00:00:07Z,2026-01-01T00:00:20Z"

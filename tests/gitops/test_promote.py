@@ -57,3 +57,9 @@ def test_pin_digest_on_the_real_prod_overlay():
     new = pin_digest(text, IMAGE, D2)
     assert [e for e in yaml.safe_load(new)["images"] if e["name"] == IMAGE] == [{"name": IMAGE, "digest": D2}]
     assert len(new.splitlines()) == len(text.splitlines()) - ("newTag:" in text)
+
+
+def test_the_runner_image_is_read_from_the_render():
+    from tooling.gitops.promote import runner_repository
+
+    assert runner_repository("prod") == IMAGE

@@ -1,22 +1,25 @@
-"""overlays/<env>/env.yaml: its yamale schema and its agreement with the rendered env."""
+"""The env's config: env.yaml (only what the render cannot say) and the facts read from the render."""
 
 from __future__ import annotations
 
-import pytest
+import copy
 
-from tooling import repo
-from tooling.manifests import envconfig
+import pytest
+import yaml
+
+from tooling import envconfig, repo
+from tooling.manifests.rendered import render_env
 
 
 def test_valid_env_yaml(fixtures_dir):
     found, data = envconfig.check_env_schema(fixtures_dir / "env/valid.yaml", "prod")
-    assert found == [] and data["namespace"] == "geozarr"
+    assert found == [] and data["context"] == "ovh-geozarr-prod"
 
 
 def test_invalid_env_yaml(fixtures_dir):
     found, _ = envconfig.check_env_schema(fixtures_dir / "env/invalid.yaml", "prod")
     assert {f.rule for f in found} == {envconfig.SCHEMA.id}
-    assert {f.path for f in found} == {"namespace", "s3_endpoint", "report_prefix", "report_prefx"}
+    assert {f.path for f in found} == {"context", "images_by_digest", "namespace"}
     assert {f.file for f in found} == {"tests/manifests/fixtures/env/invalid.yaml"}
 
 
@@ -30,31 +33,40 @@ def test_repo_env_yaml_is_valid(env):
     assert envconfig.check_env_schema(repo.env_config_path(env), env)[0] == []
 
 
-def test_consistency(fixtures_dir, docs_of):
-    _, config = envconfig.check_env_schema(fixtures_dir / "env/valid.yaml")
-    docs = docs_of("policy/valid.yaml")
-    for d in docs:
-        d.obj["metadata"]["namespace"] = "geozarr"
-    effective = {"output_bucket": "eopf-geozarr", "output_prefix": "geozarr",
-                 "s3_endpoint": "https://s3.de.io.cloud.ovh.net",
-                 "stac_api_url": "https://api.explorer.eopf.copernicus.eu/stac"}
-    assert envconfig.check_env_consistency(config, docs, effective, "prod", "env.yaml") == []
-
-    docs[0].obj["metadata"]["namespace"] = "geozarr-staging"
-    found = envconfig.check_env_consistency(config, docs, effective | {"output_bucket": "other"}, "prod", "env.yaml")
-    assert sorted((f.rule, f.path) for f in found) == [(envconfig.CONSISTENT.id, "bucket"), (envconfig.CONSISTENT.id, "namespace")]
-    assert next(f for f in found if f.path == "namespace").name == docs[0].name
-
-
-def test_report_prefix_follows_output_prefix(fixtures_dir):
-    _, config = envconfig.check_env_schema(fixtures_dir / "env/valid.yaml")
-    assert envconfig.check_env_consistency(config, [], {"output_prefix": "geozarr"}, "prod", "env.yaml") == []
-    config = config | {"report_prefix": "reports"}
-    found = envconfig.check_env_consistency(config, [], {"output_prefix": "geozarr"}, "prod", "env.yaml")
-    assert [f.path for f in found] == ["report_prefix"]
-
-
 def test_broken_yaml(tmp_path):
-    (tmp_path / "env.yaml").write_text("namespace: [unclosed\n")
+    (tmp_path / "env.yaml").write_text("context: [unclosed\n")
     found, data = envconfig.check_env_schema(tmp_path / "env.yaml", "prod")
     assert data == {} and [f.rule for f in found] == [envconfig.SCHEMA.id]
+
+
+def test_images_by_digest_is_the_env_files_switch():
+    assert envconfig.read_env_file("prod").images_by_digest is True
+    assert envconfig.read_env_file("staging").images_by_digest is False
+
+
+@pytest.mark.parametrize("env", repo.ENVS)
+def test_facts_come_from_the_render(env):
+    """Namespace, bucket and image are the kustomization's, not repeated in env.yaml."""
+    kustomization = yaml.safe_load((repo.overlay_dir(env) / "kustomization.yaml").read_text())
+    literals = dict(lit.split("=", 1) for g in kustomization["configMapGenerator"]
+                    if g["name"] == "geozarr-params" for lit in g["literals"])
+    cfg = envconfig.read_env_config(env)
+    assert cfg.namespace == kustomization["namespace"]
+    assert (cfg.bucket, cfg.prefix, cfg.collection) == (
+        literals["output_bucket"], literals["output_prefix"], literals["collection"])
+    assert (cfg.s3_endpoint, cfg.stac_api_url) == (literals["s3_endpoint"], literals["stac_api_url"])
+    assert cfg.report_prefix == f"{literals['output_prefix']}/conformance"
+    [image] = kustomization["images"]
+    assert cfg.runner_image.startswith(image["name"])
+    assert envconfig.check_render_facts(render_env(env).docs, env, "k.yaml") == []
+
+
+def test_render_without_the_facts_is_named(docs_of):
+    docs = copy.deepcopy(docs_of("policy/valid.yaml"))
+    docs[0].obj["metadata"]["namespace"] = "a"
+    docs[1].obj["metadata"]["namespace"] = "b"
+    found = envconfig.check_render_facts(docs, "prod", "k.yaml")
+    assert {f.rule for f in found} == {envconfig.RENDER_FACTS.id}
+    assert {f.path for f in found} == {"namespace", "bucket", "s3_endpoint", "stac_api_url"}
+    with pytest.raises(envconfig.EnvConfigError, match="namespaces"):
+        envconfig.env_config("prod", envconfig.read_env_file("prod"), docs)

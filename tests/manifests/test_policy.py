@@ -126,3 +126,9 @@ def test_staging_may_use_a_tag(docs_of):
 )
 def test_image_problem(image, ok):
     assert (policy.image_problem(image) == "") is ok
+
+
+def test_the_runner_image_name_is_read_from_the_rendered_base():
+    from tooling.manifests.images import runner_name
+
+    assert runner_name() == "geozarr-runner"

@@ -117,8 +117,10 @@ def _plant(root: Path) -> None:
                                                              "  - secrets/stac-api-token.yaml\n  - secrets/plain.yaml\n", 1))
     # 5. a wildcard verb in the base Role
     _edit_yaml(root / "base/rbac/executor-role.yaml", lambda docs: docs[0]["rules"][0].update(verbs=["*"]))
-    # 6. env.yaml disagreeing with the rendered bucket
+    # 6. env.yaml repeating a fact of the render; the render no longer stating its S3 endpoint
     _edit_yaml(staging / "env.yaml", lambda docs: docs[0].update(bucket="somewhere-else"))
+    text = (staging / "kustomization.yaml").read_text()
+    (staging / "kustomization.yaml").write_text(text.replace("s3_endpoint=https://s3.de.io.cloud.ovh.net", "s3_endpoint=", 1))
     # 7. broken PromQL
     _edit_yaml(root / "base/monitoring/alerts.yaml",
                lambda docs: docs[0]["spec"]["groups"][0]["rules"][0].update(expr="rate(x[5m) > 0"))
@@ -156,7 +158,8 @@ EXPECTED = [
     ("policy.plaintext-secret", "staging", "overlays/staging/secrets/plain.yaml", "Secret/plain", "stringData"),
     ("policy.rbac-wildcard", "staging", "base/rbac/executor-role.yaml", "Role/geozarr-workflow-executor", "rules[0].verbs"),
     ("policy.rbac-wildcard", "prod", "base/rbac/executor-role.yaml", "Role/geozarr-workflow-executor", "rules[0].verbs"),
-    ("env.consistency", "staging", "overlays/staging/env.yaml", "/", "bucket"),
+    ("env.schema", "staging", "overlays/staging/env.yaml", "/", "bucket"),
+    ("env.render", "staging", "overlays/staging/kustomization.yaml", "/", "s3_endpoint"),
     ("promtool.rules", "prod", "base/monitoring/alerts.yaml", "PrometheusRule/geozarr-alerts", "spec.groups"),
     ("policy.references", "staging", "base/workflows/geozarr-convert.yaml", "WorkflowTemplate/geozarr-convert",
      "spec.synchronization.semaphores[0].configMapKeyRef.key"),

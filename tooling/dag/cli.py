@@ -21,11 +21,11 @@ from tooling.dag.cluster import (
     follow,
     lint_workflow,
 )
-from tooling.dag.envconfig import EnvConfig, EnvConfigError, read_env_config
 from tooling.dag.localrun import build_report, main_local
 from tooling.dag.model import Unsupported, WorkflowSpec, read_workflow_template
 from tooling.dag.objectstore import read_json, s3_client
 from tooling.dag.progress import Progress
+from tooling.envconfig import EnvConfig, EnvConfigError, env_config, read_env_file
 from tooling.manifests.render import RenderError
 from tooling.manifests.rendered import render_env
 
@@ -115,8 +115,10 @@ def main_cluster(env: str, size: int, as_json: bool, wait: bool,
                  client: KubeClient | None = None) -> int:
     progress = Progress(quiet=as_json)
     try:
-        cfg = read_env_config(env)
-        template_doc = render_env(env).workflow_template()
+        env_file = read_env_file(env)
+        rendered = render_env(env)
+        cfg = env_config(env, env_file, rendered.docs)
+        template_doc = rendered.workflow_template()
         outcome = run_cluster(cfg, template_doc, client or KubectlClient(cfg.context), progress,
                               size=size, wait=wait)
     except (EnvConfigError, RenderError, ClusterError, ValueError) as e:

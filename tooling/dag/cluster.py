@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tooling.dag.envconfig import EnvConfig
 from tooling.dag.progress import Progress
+from tooling.envconfig import EnvConfig
 from tooling.manifests.rendered import CONFORMANCE_TEMPLATE as TEMPLATE_NAME
 
 WORKFLOW_API = "argoproj.io/v1alpha1"

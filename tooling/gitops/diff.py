@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from tooling import repo
+from tooling import envconfig, repo
 from tooling.manifests import render
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
@@ -126,11 +126,10 @@ def live_diff(env: str) -> tuple[int, str]:
 
 
 def _env_context(env: str) -> str:
-    path = repo.env_config_path(env)
-    if not path.is_file():
-        return ""
-    data = yaml.safe_load(path.read_text()) or {}
-    return str(data.get("context", "")) if isinstance(data, dict) else ""
+    try:
+        return envconfig.read_env_file(env).context
+    except envconfig.EnvConfigError as e:
+        raise DiffError(str(e)) from e
 
 
 def to_markdown(per_env: dict[str, list[ObjectChange]], against: str) -> str:

@@ -15,8 +15,10 @@ from pathlib import Path
 import yaml
 
 from tooling import repo
+from tooling.manifests.images import repository, runner_image
+from tooling.manifests.render import RenderError
+from tooling.manifests.rendered import render_env
 
-RUNNER_IMAGE = "ghcr.io/eopf-explorer/geozarr-runner"
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -55,9 +57,18 @@ def pin_digest(text: str, image: str, digest: str) -> str:
     return new
 
 
-def main(digest: str, env: str = "prod", image: str = RUNNER_IMAGE) -> int:
+def runner_repository(env: str) -> str:
+    """The runner image's repository, as ENV's rendered WorkflowTemplates run it."""
+    try:
+        return repository(runner_image(render_env(env).docs))
+    except RenderError as e:
+        raise PromoteError(str(e)) from e
+
+
+def main(digest: str, env: str = "prod", image: str | None = None) -> int:
     path: Path = repo.overlay_dir(env) / "kustomization.yaml"
     try:
+        image = image or runner_repository(env)
         text = path.read_text()
         new = pin_digest(text, image, digest)
     except (OSError, PromoteError) as e:

@@ -11,21 +11,22 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from conformance.findings import Finding, Rule, Severity
+from tooling import envconfig
+from tooling.manifests.images import repository, runner_name
 from tooling.manifests.workloads import containers, mounts, references
 
 RESOURCES = Rule("policy.resources", Severity.ERROR, "every container has cpu and memory requests and limits")
 IMAGE_TAG = Rule("policy.image-tag", Severity.ERROR, "no image is untagged or :latest")
-IMAGE_DIGEST = Rule("policy.image-digest", Severity.ERROR, "prod images are pinned by digest")
+IMAGE_DIGEST = Rule("policy.image-digest", Severity.ERROR,
+                    "images are pinned by digest where env.yaml says images_by_digest (prod)")
 SECURITY = Rule("policy.security-context", Severity.ERROR, "every container runs with a restricted securityContext")
 PLAINTEXT_SECRET = Rule("policy.plaintext-secret", Severity.ERROR, "no Secret with data/stringData (SealedSecrets only)")
 RBAC_WILDCARD = Rule("policy.rbac-wildcard", Severity.ERROR, "no `*` in RBAC verbs, resources or apiGroups")
 IMAGE_ENV = Rule("policy.image-env", Severity.ERROR,
-                 "GEOZARR_IMAGE equals its container's image; every geozarr-runner container sets it")
+                 "GEOZARR_IMAGE equals its container's image; every runner-image container sets it")
 REFERENCES = Rule("policy.references", Severity.ERROR,
                   "every referenced ServiceAccount/ConfigMap/Secret/PVC (and key), and every mounted volume, exists")
 
-# envs whose images must be pinned by digest
-DIGEST_ENVS: frozenset[str] = frozenset({"prod"})
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
@@ -74,7 +75,7 @@ def check_image_tags(docs: Sequence[Any], env: str) -> list[Finding]:
 
 
 def check_image_digests(docs: Sequence[Any], env: str) -> list[Finding]:
-    if env not in DIGEST_ENVS:
+    if not envconfig.policy_switch(env, "images_by_digest"):
         return []
     out = []
     for doc in docs:
@@ -89,15 +90,6 @@ def check_image_digests(docs: Sequence[Any], env: str) -> list[Finding]:
 
 # the env variable the runner records in run.json `image` (docs/interfaces.md)
 IMAGE_ENV_NAME = "GEOZARR_IMAGE"
-# containers of this image must record it (last path segment of the repository, tag/digest stripped)
-RUNNER_IMAGE = "geozarr-runner"
-
-
-def _repository(image: str) -> str:
-    """IMAGE without its digest and tag: `ghcr.io/x/runner@sha256:…` -> `ghcr.io/x/runner`."""
-    name = image.split("@", 1)[0]
-    head, sep, last = name.rpartition("/")
-    return head + sep + last.split(":", 1)[0]
 
 
 def check_image_env(docs: Sequence[Any], env: str) -> list[Finding]:
@@ -116,7 +108,7 @@ def check_image_env(docs: Sequence[Any], env: str) -> list[Finding]:
                         f"container {label}: {IMAGE_ENV_NAME} is {shown}, the container runs {image!r} "
                         "(run.json would record another image; base/kustomizeconfig must pin env values too)",
                         path=f"{c.path}.env[{i}].value", **_where(doc, env)))
-            if not entries and image and _repository(image).rsplit("/", 1)[-1] == RUNNER_IMAGE:
+            if not entries and image and repository(image).rsplit("/", 1)[-1] == runner_name():
                 out.append(IMAGE_ENV.finding(
                     f"container {label} runs {image!r} without {IMAGE_ENV_NAME} (run.json would record no image)",
                     path=f"{c.path}.env", **_where(doc, env)))

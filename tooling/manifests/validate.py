@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance.findings import Finding, Rule, count_by_severity, dumps, has_errors
-from tooling import repo
-from tooling.manifests import envconfig, params, policy, preservation, promtool, stdout
+from tooling import envconfig, repo
+from tooling.manifests import params, policy, preservation, promtool, stdout
 from tooling.manifests.render import RenderError, kustomize
 from tooling.manifests.rendered import Rendered, from_rendered
 
@@ -51,7 +51,7 @@ def rules() -> list[Rule]:
 
     own = [r for r, _ in policy.RULES] + [
         preservation.STRUCTURE, params.SCHEMA, params.KEYS, params.DEFAULTS,
-        envconfig.SCHEMA, envconfig.CONSISTENT, promtool.RULES,
+        envconfig.SCHEMA, envconfig.RENDER_FACTS, promtool.RULES,
     ]
     return schema_rules() + own
 
@@ -116,12 +116,9 @@ def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[st
     found += promtool.check_rules(rendered.docs, env)
     found += preservation.check_preservation(base.docs, rendered.docs, env, overlay)
     found += policy.check_policy(rendered.docs, env)
-    params_findings, effective = params.check_env_params(rendered.docs, base_params, env, kustomization)
-    found += params_findings
-    env_file = repo.env_config_path(env)
-    env_findings, config = envconfig.check_env_schema(env_file, env)
-    found += env_findings
-    found += envconfig.check_env_consistency(config, rendered.docs, effective, env, repo.relpath(env_file))
+    found += params.check_env_params(rendered.docs, base_params, env, kustomization)[0]
+    found += envconfig.check_env_schema(repo.env_config_path(env), env)[0]
+    found += envconfig.check_render_facts(rendered.docs, env, kustomization)
     found = [f.with_location(env=env) for f in found]
     summary = {
         "documents": len(rendered.docs),
