@@ -1,15 +1,15 @@
-"""Small JSON documents on a local path or S3 (the reports), and the boto3 S3 client built
-from the standard AWS variables. Used by the image's report step and by the repo tooling.
+"""Small JSON documents on a local path or S3 (the reports), through the one S3 client factory
+(runner.s3). Used by the image's report step and by the repo tooling.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from runner.s3 import s3_client
 
 
 @dataclass(frozen=True)
@@ -25,22 +25,6 @@ class S3Location:
         if not bucket:
             raise ValueError(f"no bucket in {uri!r}")
         return cls(bucket, key)
-
-
-def s3_client(endpoint: str | None = None, env: Mapping[str, str] | None = None) -> Any:
-    """A boto3 S3 client from the standard AWS variables (of ENV, default os.environ)."""
-    import boto3
-    from botocore.config import Config
-
-    env = os.environ if env is None else env
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint or env.get("AWS_ENDPOINT_URL") or None,
-        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
-        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
-        region_name=env.get("AWS_DEFAULT_REGION") or "us-east-1",
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=60),
-    )
 
 
 def read_json(uri: str, client: Any | None = None) -> Any:

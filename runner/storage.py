@@ -1,9 +1,7 @@
 """Where stores live: local paths or `s3://` URIs, through fsspec.
 
-S3 settings come from the standard AWS variables (`AWS_ACCESS_KEY_ID`,
-`AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL`, `AWS_DEFAULT_REGION`). Retries
-inside botocore are kept low so that a failing S3 API surfaces quickly as a
-transient failure (exit 3) and Argo's retryStrategy does the retrying.
+S3 settings come from `runner.s3` (the standard AWS variables, low retries: a
+failing S3 API surfaces quickly as a transient failure, exit 3).
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ import zarr
 import zarr.storage
 
 from runner.errors import BadInput, TransientFailure
+from runner.s3 import MissingCredentials, s3_settings
 
 
 def is_s3(uri: str) -> bool:
@@ -26,32 +25,11 @@ def is_s3(uri: str) -> bool:
 
 
 def s3_storage_options() -> dict[str, Any]:
-    """s3fs options from the environment; no credentials is a configuration error."""
-    key = os.environ.get("AWS_ACCESS_KEY_ID", "")
-    secret = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
-    if not key or not secret:
-        raise BadInput(
-            "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-            "(and AWS_ENDPOINT_URL for a non-AWS S3 API)"
-        )
-    client_kwargs: dict[str, Any] = {"region_name": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
-    if endpoint:
-        client_kwargs["endpoint_url"] = endpoint
-    options: dict[str, Any] = {
-        "key": key,
-        "secret": secret,
-        "client_kwargs": client_kwargs,
-        "config_kwargs": {
-            "retries": {"max_attempts": int(os.environ.get("GEOZARR_S3_MAX_ATTEMPTS", "3")),
-                        "mode": "standard"},
-            "connect_timeout": float(os.environ.get("GEOZARR_S3_CONNECT_TIMEOUT", "10")),
-            "read_timeout": float(os.environ.get("GEOZARR_S3_READ_TIMEOUT", "60")),
-        },
-    }
-    if os.environ.get("AWS_SESSION_TOKEN"):
-        options["token"] = os.environ["AWS_SESSION_TOKEN"]
-    return options
+    """s3fs options from the environment (runner.s3); no credentials is a configuration error."""
+    try:
+        return s3_settings().require_credentials().s3fs_options()
+    except MissingCredentials as e:
+        raise BadInput(str(e)) from e
 
 
 def storage_options(uri: str) -> dict[str, Any] | None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+from runner.s3 import s3_settings
+
 
 class StoreUnavailable(Exception):
     """The store cannot be opened at all (the check cannot run)."""
@@ -46,12 +48,8 @@ class IOStats:
 
 
 def s3_storage_options() -> dict[str, Any]:
-    """s3fs options from the standard AWS variables (AWS_ENDPOINT_URL for a non-AWS endpoint)."""
-    opts: dict[str, Any] = {"skip_instance_cache": True}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")
-    if endpoint:
-        opts["endpoint_url"] = endpoint
-    return opts
+    """s3fs options from the environment (runner.s3), a fresh filesystem each time."""
+    return {**s3_settings().s3fs_options(), "skip_instance_cache": True}
 
 
 @dataclass
