@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 
@@ -83,12 +83,3 @@ def dumps(obj: object) -> str:
 
     return json.dumps(obj, indent=2, sort_keys=False, default=default)
 
-
-@dataclass
-class Collector:
-    """Gathers findings from many checks, in order."""
-
-    findings: list[Finding] = field(default_factory=list)
-
-    def extend(self, found: Iterable[Finding]) -> None:
-        self.findings.extend(found)

@@ -20,10 +20,6 @@ from conformance.findings import Finding, Rule, Severity, count_by_severity, has
 SCHEMA_VERSION = "1"
 
 
-class CannotRun(Exception):
-    """The check cannot run at all (exit 2); the message is the one line shown."""
-
-
 @dataclass(frozen=True)
 class Check[C]:
     """One rule and the function that applies it to a context.

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -252,11 +251,3 @@ def run(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
              elapsed_s=round(time.monotonic() - started, 3))
     return {"item_url": item_url, "action": action, "collection_created": created}
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`geozarr-runner register ARGS` (same parsing, outputs and exit codes as the CLI)."""
-    import sys
-
-    from runner.cli import main as cli_main
-
-    return cli_main(["register", *(sys.argv[1:] if argv is None else argv)])

@@ -15,8 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runner.errors import BadInput
 
-class MissingCredentials(ValueError):
+
+class MissingCredentials(BadInput):
     """No S3 credentials in the environment."""
 
 

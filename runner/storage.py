@@ -17,7 +17,7 @@ import zarr
 import zarr.storage
 
 from runner.errors import BadInput, TransientFailure
-from runner.s3 import MissingCredentials, s3_settings
+from runner.s3 import s3_settings
 
 
 def is_s3(uri: str) -> bool:
@@ -25,11 +25,8 @@ def is_s3(uri: str) -> bool:
 
 
 def s3_storage_options() -> dict[str, Any]:
-    """s3fs options from the environment (runner.s3); no credentials is a configuration error."""
-    try:
-        return s3_settings().require_credentials().s3fs_options()
-    except MissingCredentials as e:
-        raise BadInput(str(e)) from e
+    """s3fs options from the environment (runner.s3); no credentials is BadInput (exit 2)."""
+    return s3_settings().require_credentials().s3fs_options()
 
 
 def storage_options(uri: str) -> dict[str, Any] | None:

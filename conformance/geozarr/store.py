@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+from conformance.errors import ConformanceError
 from runner.s3 import s3_settings
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(ConformanceError):
     """The store cannot be opened at all (the check cannot run)."""
 
 

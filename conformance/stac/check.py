@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conformance.errors import ConformanceError
 from conformance.geozarr.model import load_model
 from conformance.geozarr.store import IOStats, StoreUnavailable, open_store, s3_storage_options
 from conformance.report import Report, run_checks, skip_rules
@@ -16,7 +17,7 @@ from conformance.stac.rules import ITEM_CHECKS, SCHEMA_CHECKS, STORE_CHECKS, Sta
 from conformance.stac.schemas import SchemaStore, default_cache_dir
 
 
-class ItemUnavailable(Exception):
+class ItemUnavailable(ConformanceError):
     pass
 
 

@@ -12,8 +12,9 @@ import pytest
 
 from tooling import repo
 from tooling.dag.cli import main
-from tooling.dag.localrun import CannotRun, LocalOutcome, failure_details, run_local
+from tooling.dag.localrun import LocalOutcome, failure_details, run_local
 from tooling.dag.provenance import rendered_hash
+from tooling.errors import ToolingError
 from tooling.manifests.rendered import Rendered
 
 SCHEMA = json.loads((repo.SCHEMAS / "conformance-report.schema.json").read_text())
@@ -121,7 +122,7 @@ def test_config_map_reference_broken_by_kustomize(staging_copy: Rendered, tmp_pa
 
 def test_unsupported_feature_is_refused_before_running(staging_copy: Rendered, tmp_path: Path) -> None:
     template_of(staging_copy, "convert")["sidecars"] = [{"name": "proxy", "image": "envoy"}]
-    with pytest.raises(CannotRun, match=r"spec.templates\[2\] \(convert\).sidecars: not supported"):
+    with pytest.raises(ToolingError, match=r"spec.templates\[2\] \(convert\).sidecars: not supported"):
         run_local("staging", size=72, output=str(tmp_path / "out"), rendered=staging_copy, run_id="refused-1",
                   runs_dir=tmp_path / "runs")
     assert not (tmp_path / "runs").exists()

@@ -25,8 +25,8 @@ from tooling.dag.localrun import build_report, main_local
 from tooling.dag.model import Unsupported, WorkflowSpec, read_workflow_template
 from tooling.dag.objectstore import read_json, s3_client
 from tooling.dag.progress import Progress
-from tooling.envconfig import EnvConfig, EnvConfigError, env_config, read_env_file
-from tooling.manifests.render import RenderError
+from tooling.envconfig import EnvConfig, env_config, read_env_file
+from tooling.errors import ToolingError
 from tooling.manifests.rendered import render_env
 
 FOLLOW_MARGIN = 600.0  # seconds beyond the template's activeDeadlineSeconds before giving up
@@ -121,9 +121,9 @@ def main_cluster(env: str, size: int, as_json: bool, wait: bool,
         template_doc = rendered.workflow_template()
         outcome = run_cluster(cfg, template_doc, client or KubectlClient(cfg.context), progress,
                               size=size, wait=wait)
-    except (EnvConfigError, RenderError, ClusterError, ValueError) as e:
+    except (ToolingError, ValueError) as e:
         print(f"conformance --env {env}: {e}", file=sys.stderr)
-        return 2
+        return getattr(e, "exit_code", 2)
     if outcome.report is None:
         if outcome.follow is not None:
             print(f"conformance --env {env}: {outcome.follow.message}", file=sys.stderr)

@@ -16,13 +16,14 @@ from typing import Any, Protocol
 
 from tooling.dag.progress import Progress
 from tooling.envconfig import EnvConfig
+from tooling.errors import ToolingError
 from tooling.manifests.rendered import CONFORMANCE_TEMPLATE as TEMPLATE_NAME
 
 WORKFLOW_API = "argoproj.io/v1alpha1"
 FINISHED = ("Succeeded", "Failed", "Error")
 
 
-class ClusterError(Exception):
+class ClusterError(ToolingError):
     """The API server refused or could not be reached (one line for the user)."""
 
 

@@ -16,13 +16,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tooling.errors import ToolingError
+
 # Argo's depends results for one task, and what a bare task name means.
 DEPENDS_RESULTS = ("Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned",
                    "AnySucceeded", "AllFailed")
 _BARE_OK = ("Succeeded", "Skipped", "Daemoned")
 
 
-class ExpressionError(ValueError):
+class ExpressionError(ToolingError, ValueError):
     """The expression is outside the supported subset, or malformed."""
 
 

@@ -29,15 +29,12 @@ from tooling.dag.objectstore import (
 from tooling.dag.pods import Objects
 from tooling.dag.progress import Progress
 from tooling.dag.provenance import git_revision, rendered_hash
+from tooling.errors import ToolingError
 from tooling.manifests.render import RenderError
 from tooling.manifests.rendered import Rendered, render_env
 
 S3_CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 EXECUTED_WITH = "local processes: the venv's console scripts stand in for the image"
-
-
-class CannotRun(Exception):
-    """The run cannot start (exit 2)."""
 
 
 @dataclass
@@ -78,7 +75,7 @@ def _storage(output: str | None, bucket: str) -> Iterator[tuple[LoopbackS3 | Non
             s3.create_bucket(bucket)
             yield s3, None
     except LoopbackS3Unavailable as e:  # raised only when it starts
-        raise CannotRun(str(e)) from e
+        raise ToolingError(str(e)) from e
 
 
 def run_local(
@@ -92,7 +89,7 @@ def run_local(
     runs_dir: Path | None = None,
     extra_env: Mapping[str, str] | None = None,
 ) -> LocalOutcome:
-    """Run the overlay's conformance DAG here. CannotRun when it cannot start."""
+    """Run the overlay's conformance DAG here. ToolingError when it cannot start."""
     progress = progress or Progress(quiet=True)
     preload: threading.Thread | None = None
     if not output:  # the S3 server's imports overlap the render (nothing else imports them meanwhile)
@@ -102,21 +99,21 @@ def run_local(
         rendered = rendered or render_env(overlay)
         template_doc = rendered.workflow_template()
     except RenderError as e:
-        raise CannotRun(str(e)) from e
+        raise ToolingError(str(e)) from e
     try:
         spec = read_workflow_template(template_doc)
     except Unsupported as e:
-        raise CannotRun("the local executor refuses this template:\n  " + "\n  ".join(e.problems)) from e
+        raise ToolingError("the local executor refuses this template:\n  " + "\n  ".join(e.problems)) from e
     declared = _declared(spec)
     overrides: dict[str, str] = {}
     if size is not None:
         if "size" not in declared:
-            raise CannotRun(f"WorkflowTemplate {spec.name} declares no `size` parameter")
+            raise ToolingError(f"WorkflowTemplate {spec.name} declares no `size` parameter")
         overrides["size"] = str(size)
     bucket = str(declared.get("output_bucket") or "")
     prefix = str(declared.get("output_prefix") or "").strip("/")
     if not bucket:
-        raise CannotRun(f"WorkflowTemplate {spec.name}: workflow parameter output_bucket is empty")
+        raise ToolingError(f"WorkflowTemplate {spec.name}: workflow parameter output_bucket is empty")
     run_id = run_id or new_run_id(spec.name)
     run_dir = (runs_dir or repo.BUILD / "conformance") / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -145,7 +142,7 @@ def run_local(
         try:
             result = runner.execute()
         except ValueError as e:  # bad parameters
-            raise CannotRun(str(e)) from e
+            raise ToolingError(str(e)) from e
         step_report: dict[str, Any] | None = None
         try:
             if s3 is not None:
@@ -250,9 +247,9 @@ def main_local(overlay: str, size: int, as_json: bool, parallelism: int, output:
     try:
         with stop_signals_interrupt():
             outcome = run_local(overlay, size, parallelism, output, progress, runs_dir=runs_dir)
-    except CannotRun as e:
+    except ToolingError as e:
         print(f"conformance: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     except KeyboardInterrupt as e:
         why = f" ({e})" if str(e) else ""
         print(f"conformance: interrupted{why}; running steps were stopped", file=sys.stderr)

@@ -21,6 +21,7 @@ from tooling.dag.expressions import (
     parse_depends,
     parse_retry_expression,
 )
+from tooling.errors import ToolingError
 
 RETRY_VARIABLES = frozenset(
     {"lastRetry.exitCode", "lastRetry.status", "lastRetry.duration", "lastRetry.message"}
@@ -67,7 +68,7 @@ _TEMPLATE_TYPES = ("container", "script", "dag", "steps", "resource", "suspend",
                    "containerSet", "data")
 
 
-class Unsupported(Exception):
+class Unsupported(ToolingError):
     """The template uses something the local executor does not run; one line per problem."""
 
     def __init__(self, problems: list[str]) -> None:

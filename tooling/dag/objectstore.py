@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from conformance.objectstore import S3Location, read_json, s3_client, write_json
+from conformance.objectstore import S3Location, read_json, write_json
+from runner.s3 import s3_client
+from tooling.errors import ToolingError
 
 __all__ = ["LocalOutput", "LoopbackS3", "S3Location", "read_json", "s3_client", "write_json"]
 
@@ -31,7 +33,7 @@ def preload_s3_modules() -> None:
         return
 
 
-class LoopbackS3Unavailable(RuntimeError):
+class LoopbackS3Unavailable(ToolingError, RuntimeError):
     pass
 
 
@@ -94,7 +96,7 @@ class LoopbackS3:
         self.client().create_bucket(Bucket=name)
 
 
-class StorageMapError(ValueError):
+class StorageMapError(ToolingError, ValueError):
     pass
 
 

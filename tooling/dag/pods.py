@@ -25,10 +25,11 @@ from typing import Any
 from tooling.dag.model import OutputParameter, Template, VolumeSource, WorkflowSpec
 from tooling.dag.objectstore import LocalOutput, StorageMapError
 from tooling.dag.substitution import SubstitutionError, expand_env_refs, substitute
+from tooling.errors import ToolingError
 from tooling.manifests.rendered import Rendered
 
 
-class PodError(Exception):
+class PodError(ToolingError):
     """The pod cannot be started as written (Argo would give the node phase Error)."""
 
 

@@ -8,10 +8,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from tooling.errors import ToolingError
+
 _VAR = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 
 
-class SubstitutionError(ValueError):
+class SubstitutionError(ToolingError, ValueError):
     def __init__(self, field: str, variable: str, reason: str) -> None:
         super().__init__(f"{field}: {{{{{variable}}}}} {reason}")
         self.field = field

@@ -20,12 +20,13 @@ from pathlib import Path
 import yaml
 
 from tooling import envconfig, repo
+from tooling.errors import ToolingError
 from tooling.manifests import render
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
 
 
-class DiffError(Exception):
+class DiffError(ToolingError):
     """The diff cannot be made (kubectl or git missing or failing, unknown ref)."""
 
 

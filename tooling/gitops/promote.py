@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from tooling import repo
+from tooling.errors import ToolingError
 from tooling.manifests.images import repository, runner_image
 from tooling.manifests.render import RenderError
 from tooling.manifests.rendered import render_env
@@ -22,7 +23,7 @@ from tooling.manifests.rendered import render_env
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
-class PromoteError(Exception):
+class PromoteError(ToolingError):
     pass
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from conformance.findings import Finding, Rule, Severity
 from tooling import repo
+from tooling.errors import ToolingError
 
 SCHEMA = Rule("params.schema", Severity.ERROR, "params.json and the env's effective params match schemas/params.schema.json")
 KEYS = Rule("params.keys", Severity.ERROR, "WorkflowTemplate parameters are params.json's keys plus declared extras")
@@ -30,7 +31,7 @@ PARAMS_CONFIGMAP = "geozarr-params"
 SCHEMA_PATH = repo.SCHEMAS / "params.schema.json"
 
 
-class ParamsError(Exception):
+class ParamsError(ToolingError):
     """params.json or its schema cannot be read at all."""
 
 

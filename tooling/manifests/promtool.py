@@ -16,13 +16,14 @@ from typing import Any
 import yaml
 
 from conformance.findings import Finding, Rule, Severity
+from tooling.errors import ToolingError
 
 RULES = Rule("promtool.rules", Severity.ERROR, "PrometheusRule groups pass `promtool check rules`")
 
 INSTALL_HINT = "promtool not found on PATH: apt-get install -y --no-install-recommends prometheus (or scripts/bootstrap.sh)"
 
 
-class PromtoolMissing(Exception):
+class PromtoolMissing(ToolingError):
     pass
 
 

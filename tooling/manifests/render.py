@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 from tooling import repo
+from tooling.errors import ToolingError
 from tooling.manifests import stdout
 
 
-class RenderError(Exception):
+class RenderError(ToolingError):
     """The manifests cannot be rendered (kubectl missing or kustomize failing)."""
 
 

@@ -18,15 +18,12 @@ from typing import Any
 
 from conformance.findings import Finding, Rule, count_by_severity, dumps, has_errors
 from tooling import envconfig, repo
+from tooling.errors import ToolingError
 from tooling.manifests import params, policy, preservation, promtool, stdout
 from tooling.manifests.render import RenderError, kustomize
 from tooling.manifests.rendered import Rendered, from_rendered
 
 SOURCE_DIRS = ("base", "overlays", "components")
-
-
-class CannotRun(Exception):
-    """Validation cannot run at all (exit 2)."""
 
 
 @dataclass
@@ -130,24 +127,24 @@ def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[st
 
 
 def run(envs: list[str] | None = None, progress: bool = True) -> Report:
-    """Validate ENVS (default: every env). Raises CannotRun when a tool is missing or a render fails."""
+    """Validate ENVS (default: every env). Raises ToolingError when a tool is missing or a render fails."""
     start = time.perf_counter()
     say = _progress if progress else (lambda message: None)
     envs = list(envs or repo.ENVS)
     try:
         directories = {"base": repo.BASE} | {env: repo.overlay_dir(env) for env in envs}
     except ValueError as e:
-        raise CannotRun(str(e)) from e
+        raise ToolingError(str(e)) from e
     try:
         import tooling.schema  # noqa: F401
     except ImportError as e:  # the schema engine is part of this repo: a broken checkout
-        raise CannotRun(f"the schema engine (tooling.schema) cannot be imported: {e}") from e
+        raise ToolingError(f"the schema engine (tooling.schema) cannot be imported: {e}") from e
 
     say(f"rendering base and {', '.join(envs)} (kubectl kustomize)")
     try:
         texts = render_all(directories)
     except RenderError as e:
-        raise CannotRun(str(e)) from e
+        raise ToolingError(str(e)) from e
 
     report = Report()
     report.findings += check_sources()
@@ -166,7 +163,7 @@ def run(envs: list[str] | None = None, progress: bool = True) -> Report:
         try:
             found, summary = check_env(env, rendered, base, base_params)
         except promtool.PromtoolMissing as e:
-            raise CannotRun(str(e)) from e
+            raise ToolingError(str(e)) from e
         report.findings += found
         report.envs[env] = summary
     report.seconds = time.perf_counter() - start
@@ -204,9 +201,9 @@ def format_table(report: Report) -> str:
 def main(envs: list[str] | None = None, as_json: bool = False) -> int:
     try:
         report = run(envs)
-    except CannotRun as e:
+    except ToolingError as e:
         print(f"validate: cannot run: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     text = dumps({"findings": report.findings, "summary": report.summary()}) if as_json else format_table(report)
     if stdout.emit(text + "\n"):
         return stdout.BROKEN_PIPE_EXIT  # the reader left before the verdict was read whole
