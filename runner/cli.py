@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from runner import params
+from runner import identifiers, params
 from runner.errors import EXIT_FAILURE, EXIT_OK, BadInput, RunnerError
 from runner.events import EventLog
 
@@ -99,8 +99,11 @@ def _step_convert(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
 
     params.apply_s3_endpoint(args.s3_endpoint)
     source = _source(args)
-    item_id = params.resolve("item_id", args.item_id) or derive_item_id(source)
+    item_id = identifiers.check("item id",
+                                params.resolve("item_id", args.item_id) or derive_item_id(source))
     collection = params.resolve("collection", args.collection)
+    if collection:
+        identifiers.check("collection", collection)
     output = args.output or default_output(
         params.resolve("output_bucket", args.output_bucket),
         params.resolve("output_prefix", args.output_prefix),
@@ -137,6 +140,8 @@ def _step_stac(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
         raise BadInput("no collection: pass --collection (or set COLLECTION)")
     if not item_id:
         raise BadInput("no item id: pass --item-id (or set ITEM_ID)")
+    identifiers.check("collection", collection)
+    identifiers.check("item id", item_id)
     out = run_stac(output, collection=collection, item_id=item_id, dest=args.item_out,
                    stac_api_url=params.resolve("stac_api_url", args.stac_api_url))
     log.info("STAC item written", **out)

@@ -26,7 +26,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from runner import params
+from runner import identifiers, params
 from runner.errors import BadInput, RunnerError, TransientFailure, classify
 from runner.events import EventLog
 
@@ -131,8 +131,8 @@ def read_item(uri: str) -> dict[str, Any]:
     item_id = doc.get("id")
     if not isinstance(item_id, str) or not item_id.strip():
         raise BadInput(f"{uri}: the item has no id")
-    if "/" in item_id:
-        raise BadInput(f"{uri}: item id {item_id!r} contains '/' (not usable in the API's item URL)")
+    if identifiers.problem(item_id):
+        raise BadInput(f"{uri}: item id {item_id!r}: {identifiers.problem(item_id)}")
     return doc
 
 
@@ -148,9 +148,7 @@ def target_collection(item: dict[str, Any], configured: str, *, uri: str) -> str
     if not collection:
         raise BadInput(f"{uri}: the item has no collection and none is configured "
                        "(set --collection or COLLECTION)")
-    if "/" in collection:
-        raise BadInput(f"collection id {collection!r} contains '/'")
-    return collection
+    return identifiers.check("collection", collection)
 
 
 def api_url(flag_value: object) -> str:

@@ -48,7 +48,7 @@ def load_item(ref: str, stats: IOStats) -> dict[str, Any]:
     return item
 
 
-def check_item(ref: str, *, store: str | None = None, offline: bool = False, schema_cache: str | None = None,
+def check_item(ref: str, *, store: str | None = None, offline: bool = True, schema_cache: str | None = None,
                progress: Callable[[str], None] | None = None) -> Report:
     report = Report(kind="stac", target=ref)
     t0 = time.perf_counter()
