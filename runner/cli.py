@@ -80,12 +80,24 @@ def _source(args: argparse.Namespace) -> str:
     return str(source)
 
 
+def _check_identifiers(source: str) -> None:
+    """The run's item id (set, or derived from SOURCE) and collection, when set: the first
+    step of the DAG is the first to see them (env ITEM_ID, COLLECTION)."""
+    from runner.convert import derive_item_id
+
+    identifiers.check("item id", params.resolve("item_id") or derive_item_id(source))
+    collection = params.resolve("collection")
+    if collection:
+        identifiers.check("collection", collection)
+
+
 def _step_preflight(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
     from runner.converter_events import captured
     from runner.preflight import run_preflight
 
     params.apply_s3_endpoint(args.s3_endpoint)
     source = _source(args)
+    _check_identifiers(source)
     groups = params.resolve("groups", args.groups)
     with captured(log):
         result = run_preflight(source, groups, allow_generic=args.allow_generic)
