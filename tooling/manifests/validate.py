@@ -208,8 +208,7 @@ def main(envs: list[str] | None = None, as_json: bool = False) -> int:
     try:
         report = run(envs)
     except CannotRun as e:
-        print(f"validate: cannot run: {e}", file=sys.stderr)
-        return 2
+        return stdout.cannot_run("validate", str(e), as_json=as_json)
     text = dumps({"findings": report.findings, "summary": report.summary()}) if as_json else format_table(report)
     if stdout.emit(text + "\n"):
         return stdout.BROKEN_PIPE_EXIT  # the reader left before the verdict was read whole
