@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
-from runner import __version__, metadata_docs, storage
+from runner import __version__, bounded_json, metadata_docs, storage
 from runner.errors import BadInput
 from runner.ownership import MARKER_NAME
 
@@ -121,9 +121,9 @@ def read(output_uri: str) -> dict[str, Any] | None:
     if not storage.exists(loc):
         return None
     try:
-        doc = json.loads(storage.read_text(loc))
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{loc.uri}: not valid JSON: {exc.msg}") from exc
+        doc = bounded_json.loads(storage.read_text(loc))
+    except ValueError as exc:
+        raise BadInput(f"{loc.uri}: not valid JSON: {getattr(exc, 'msg', exc)}") from exc
     return doc if isinstance(doc, dict) else None
 
 

@@ -26,7 +26,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from runner import identifiers, params
+from runner import bounded_json, identifiers, params
 from runner.errors import BadInput, RunnerError, TransientFailure, classify
 from runner.events import EventLog
 
@@ -123,9 +123,11 @@ def read_item(uri: str) -> dict[str, Any]:
     except Exception as exc:  # storage errors are classified at this edge
         raise classify(exc, what=f"read the item {uri}") from exc
     try:
-        doc = json.loads(text)
+        doc = bounded_json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadInput(f"{uri}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except ValueError as exc:
+        raise BadInput(f"{uri}: not valid JSON: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("type") != "Feature":
         raise BadInput(f"{uri}: not a STAC item (expected a JSON object with \"type\": \"Feature\")")
     item_id = doc.get("id")

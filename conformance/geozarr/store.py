@@ -8,13 +8,14 @@ it is the number of file reads and directory listings.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
+
+from runner import bounded_json
 
 
 class StoreUnavailable(Exception):
@@ -123,7 +124,7 @@ class StoreAccess:
         data = self.read_bytes(key)
         if data is None:
             return None
-        return json.loads(data)
+        return bounded_json.loads(data)
 
     def list_keys(self) -> list[str]:
         """Every object key below the root, relative to it (one recursive listing)."""

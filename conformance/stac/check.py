@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +13,7 @@ from conformance.report import Report, run_checks, skip_rules
 from conformance.stac import schemas as schema_module
 from conformance.stac.rules import ITEM_CHECKS, SCHEMA_CHECKS, STORE_CHECKS, StacContext
 from conformance.stac.schemas import SchemaStore, default_cache_dir
+from runner import bounded_json
 
 
 class ItemUnavailable(Exception):
@@ -40,7 +40,7 @@ def load_item(ref: str, stats: IOStats) -> dict[str, Any]:
             from exc
     stats.add("item", 1, len(data))
     try:
-        item = json.loads(data)
+        item = bounded_json.loads(data)
     except ValueError as exc:
         raise ItemUnavailable(f"{ref} is not JSON: {exc}") from exc
     if not isinstance(item, dict) or item.get("type") != "Feature":
