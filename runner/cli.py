@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from runner import identifiers, params
+from runner import identifiers, params, urls
 from runner.errors import EXIT_FAILURE, EXIT_OK, BadInput, RunnerError
 from runner.events import EventLog
 
@@ -155,7 +155,8 @@ def _step_stac(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
     identifiers.check("collection", collection)
     identifiers.check("item id", item_id)
     out = run_stac(output, collection=collection, item_id=item_id, dest=args.item_out,
-                   stac_api_url=params.resolve("stac_api_url", args.stac_api_url))
+                   stac_api_url=urls.without_credentials(
+                       params.resolve("stac_api_url", args.stac_api_url)))
     log.info("STAC item written", **out)
     return out
 
@@ -277,7 +278,7 @@ def _write_outputs(directory: str, step: str, outputs: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for key in STEP_OUTPUTS[step]:
         value = outputs.get(key, "")
-        text = value if isinstance(value, str) else json.dumps(value)
+        text = urls.mask(value if isinstance(value, str) else json.dumps(value))
         (out / key).write_text(text)
 
 
@@ -297,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except OSError as exc:
                 raise BadInput(f"--outputs-dir {args.outputs_dir}: cannot write: {exc}") from exc
         if args.json:
-            sys.stdout.write(json.dumps(outputs, default=str) + "\n")
+            sys.stdout.write(urls.mask(json.dumps(outputs, default=str)) + "\n")
         return EXIT_OK
     except RunnerError as exc:
         log.error(exc.message, exit_code=exc.exit_code, **exc.fields)

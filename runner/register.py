@@ -26,7 +26,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from runner import bounded_json, identifiers, params
+from runner import bounded_json, identifiers, params, urls
 from runner.errors import BadInput, RunnerError, TransientFailure, classify
 from runner.events import EventLog
 
@@ -247,7 +247,7 @@ def run(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
         api = Api(url=url, session=session, timeout=args.timeout)
         created = ensure_collection(api, item, collection, log)
         action = upsert_item(api, item, collection, log)
-    item_url = f"{url}/collections/{quote(collection, safe='')}/items/{quote(item['id'], safe='')}"
+    item_url = f"{urls.without_credentials(url)}/collections/{quote(collection, safe='')}/items/{quote(item['id'], safe='')}"
     log.info("item registered", item_url=item_url, action=action,
              elapsed_s=round(time.monotonic() - started, 3))
     return {"item_url": item_url, "action": action, "collection_created": created}
