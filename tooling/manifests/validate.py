@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.findings import Finding, Rule, count_by_severity, dumps, has_errors
-from tooling import repo
+from tooling import repo, sealing
 from tooling.manifests import envconfig, params, policy, preservation, promtool, stdout
 from tooling.manifests.render import RenderError, kustomize
 from tooling.manifests.rendered import Rendered, from_rendered
@@ -51,7 +51,7 @@ def rules() -> list[Rule]:
 
     own = [r for r, _ in policy.RULES] + [
         preservation.STRUCTURE, params.SCHEMA, params.KEYS, params.DEFAULTS,
-        envconfig.SCHEMA, envconfig.CONSISTENT, promtool.RULES,
+        envconfig.SCHEMA, envconfig.CONSISTENT, promtool.RULES, sealing.TEST_KEY,
     ]
     return schema_rules() + own
 
@@ -116,6 +116,7 @@ def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[st
     found += promtool.check_rules(rendered.docs, env)
     found += preservation.check_preservation(base.docs, rendered.docs, env, overlay)
     found += policy.check_policy(rendered.docs, env)
+    found += sealing.check_test_key(rendered.docs, repo.TEST_SEALING_KEY)
     params_findings, effective = params.check_env_params(rendered.docs, base_params, env, kustomization)
     found += params_findings
     env_file = repo.env_config_path(env)
