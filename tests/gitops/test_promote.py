@@ -57,3 +57,12 @@ def test_pin_digest_on_the_real_prod_overlay():
     new = pin_digest(text, IMAGE, D2)
     assert [e for e in yaml.safe_load(new)["images"] if e["name"] == IMAGE] == [{"name": IMAGE, "digest": D2}]
     assert len(new.splitlines()) == len(text.splitlines()) - ("newTag:" in text)
+
+
+def test_unknown_env_is_one_line_not_a_traceback(capsys) -> None:
+    """Issue 9, case 8: `invoke promote --env dev`."""
+    from tooling.gitops import promote as mod
+
+    assert mod.main("sha256:" + "a" * 64, env="dev") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown env 'dev'" in err and "Traceback" not in err

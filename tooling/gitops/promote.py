@@ -56,11 +56,15 @@ def pin_digest(text: str, image: str, digest: str) -> str:
 
 
 def main(digest: str, env: str = "prod", image: str = RUNNER_IMAGE) -> int:
-    path: Path = repo.overlay_dir(env) / "kustomization.yaml"
+    try:
+        path: Path = repo.overlay_dir(env) / "kustomization.yaml"
+    except ValueError as e:
+        print(f"promote: {e}", file=sys.stderr)
+        return 2
     try:
         text = path.read_text()
         new = pin_digest(text, image, digest)
-    except (OSError, PromoteError) as e:
+    except (OSError, PromoteError, yaml.YAMLError) as e:
         print(f"promote: {repo.relpath(path)}: {e}", file=sys.stderr)
         return 2
     if new == text:
