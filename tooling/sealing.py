@@ -175,9 +175,19 @@ def read_env_file(text: str) -> dict[str, str]:
     return data
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line and exit 2; a KEY=VALUE argument is told where values go."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if "unrecognized arguments" in message and "=" in message:
+            message = ("values are never taken from the command line (ps, shell history): "
+                       "put KEY=VALUE lines in a file, or pipe them, with --from-env-file FILE|-")
+        print(f"sealing: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tooling.sealing",
-                                     description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m tooling.sealing", description=__doc__.splitlines()[0])
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--env", help="seal with overlays/ENV/sealing-cert.pem")
     which.add_argument("--cert", help="seal with this certificate (PEM)")
