@@ -131,9 +131,14 @@ def load_model(access: StoreAccess) -> StoreModel:
             if data is None:
                 continue
             try:
-                model.nodes[node] = _strip(bounded_json.loads(data))
+                meta = bounded_json.loads(data)
             except ValueError as exc:
                 model.unreadable[node] = str(exc)
+                continue
+            if isinstance(meta, dict):
+                model.nodes[node] = _strip(meta)
+            else:
+                model.unreadable[node] = f"not a JSON object but a {type(meta).__name__}"
 
     arrays = {p for p in model.nodes if model.nodes[p].get("node_type") == "array"}
     counts: dict[str, int] = {a: 0 for a in arrays}
