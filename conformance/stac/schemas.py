@@ -30,7 +30,7 @@ from urllib.parse import urljoin, urlsplit
 CACHE_ENV = "GEOZARR_STAC_SCHEMA_CACHE"
 HOSTS_ENV = "GEOZARR_STAC_SCHEMA_HOSTS"
 DEFAULT_HOSTS = ("schemas.stacspec.org", "stac-extensions.github.io", "geojson.org",
-                 "json-schema.org", "proj.org")
+                 "json-schema.org", "proj.org", "cs-si.github.io")
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 # Seconds one schema download may take in all (name resolution, connection, body).
 FETCH_TIMEOUT = 5.0

@@ -297,3 +297,14 @@ def test_check_stac_cli_is_offline_by_default(tmp_path: Path, schema_server: str
     assert main(["stac", str(path), *cache]) == 0 and _Schemas.hits == []
     assert main(["stac", str(path), *cache, "--online"]) == 0
     assert _Schemas.hits == ["/test/v1.0.0/schema.json"]
+
+
+def test_default_policy_allows_every_schema_the_image_prefetches() -> None:
+    """The image's build prefetches online within the default policy: every extension the
+    pipeline declares, and every schema of the shared reference cache, must be allowed."""
+    from conformance.stac.prefetch import pipeline_extensions
+    from tooling.repo import SHARED
+
+    policy = schemas.FetchPolicy()
+    index = json.loads((SHARED / "schemas" / "stac" / "index.json").read_text())
+    assert {u: policy.refusal(u) for u in [*pipeline_extensions(), *index] if policy.refusal(u)} == {}
