@@ -5,7 +5,9 @@ digit (`ID_PATTERN`), and is not `.`/`..`-like. Ids become S3 key segments
 (`{prefix}/{collection}/{item_id}.zarr`), STAC API URL segments and Kubernetes label values, so a
 `/`, `..`, a newline or markup must never get past the first step that sees one: the runner's steps
 check them at the start, `invoke conformance` before submitting, the STAC checks on items.
-(Kubernetes label values are at most 63 characters: the WorkflowTemplate labels only the first 63.)
+Argo offers no pattern check of workflow parameters (only `enum`), so in the cluster the first
+step is the check. Note that `geozarr-convert` also copies the collection and item id into
+Workflow labels, whose values Kubernetes limits to 63 characters.
 """
 
 from __future__ import annotations
