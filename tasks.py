@@ -57,10 +57,12 @@ def lint(c: Context, path: str, json: bool = False) -> None:
         "target": "the store (geozarr) or the item JSON (stac)",
         "store": "with stac: the store the item describes",
         "json": "print the report as JSON",
-        "offline": "with stac: never fetch uncached extension schemas",
+        "online": "with stac: fetch uncached extension schemas (https, allowlisted hosts); "
+        "default offline",
     }
 )
-def check(c: Context, kind: str, target: str, store: str = "", json: bool = False, offline: bool = False) -> None:
+def check(c: Context, kind: str, target: str, store: str = "", json: bool = False,
+          online: bool = False) -> None:
     """Conformance checks of one GeoZarr store or one STAC item."""
     from conformance.__main__ import main as conformance_main
 
@@ -69,8 +71,8 @@ def check(c: Context, kind: str, target: str, store: str = "", json: bool = Fals
         argv += ["--store", store]
     if json:
         argv.append("--json")
-    if offline:
-        argv.append("--offline")
+    if online:
+        argv.append("--online")
     _exit(conformance_main(argv))
 
 

@@ -38,7 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stac", help="check a STAC item (file, http(s) URL or s3:// URI)")
     s.add_argument("item", metavar="ITEM")
     s.add_argument("--store", default="", help="the store the item describes (consistency checks)")
-    s.add_argument("--offline", action="store_true", help="never fetch uncached extension schemas")
+    s.add_argument("--online", action="store_true",
+                   help="fetch (and cache) uncached extension schemas, within the fetch policy "
+                   "(https, allowlisted hosts: GEOZARR_STAC_SCHEMA_HOSTS); default: offline")
+    s.add_argument("--offline", action="store_true", help="never fetch (the default; kept for scripts)")
     s.add_argument("--schema-cache", default="", metavar="DIR",
                    help="extension schema cache (default $GEOZARR_STAC_SCHEMA_CACHE or the user cache dir)")
     for q in (g, s):
@@ -68,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             from conformance.stac.check import check_item
 
-            report = check_item(args.item, store=args.store or None, offline=args.offline,
+            report = check_item(args.item, store=args.store or None, offline=args.offline or not args.online,
                                 schema_cache=args.schema_cache or None, progress=progress)
     except KeyboardInterrupt:
         print("geozarr-conformance: interrupted", file=sys.stderr)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner import bounded_json
 from runner.s3 import s3_client
 
 
@@ -32,8 +33,8 @@ def read_json(uri: str, client: Any | None = None) -> Any:
     if uri.startswith("s3://"):
         loc = S3Location.parse(uri)
         body = (client or s3_client()).get_object(Bucket=loc.bucket, Key=loc.key)["Body"].read()
-        return json.loads(body)
-    return json.loads(Path(uri).read_text())
+        return bounded_json.loads(body)
+    return bounded_json.loads(Path(uri).read_text())
 
 
 def write_json(uri: str, obj: Any, client: Any | None = None) -> None:

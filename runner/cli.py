@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from runner import params
+from runner import identifiers, params, urls
 from runner.errors import EXIT_FAILURE, EXIT_OK, BadInput, RunnerError
 from runner.events import EventLog
 
@@ -80,12 +80,24 @@ def _source(args: argparse.Namespace) -> str:
     return str(source)
 
 
+def _check_identifiers(source: str) -> None:
+    """The run's item id (set, or derived from SOURCE) and collection, when set: the first
+    step of the DAG is the first to see them (env ITEM_ID, COLLECTION)."""
+    from runner.convert import derive_item_id
+
+    identifiers.check("item id", params.resolve("item_id") or derive_item_id(source))
+    collection = params.resolve("collection")
+    if collection:
+        identifiers.check("collection", collection)
+
+
 def _step_preflight(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
     from runner.converter_events import captured
     from runner.preflight import run_preflight
 
     params.apply_s3_endpoint(args.s3_endpoint)
     source = _source(args)
+    _check_identifiers(source)
     groups = params.resolve("groups", args.groups)
     with captured(log):
         result = run_preflight(source, groups, allow_generic=args.allow_generic)
@@ -99,8 +111,11 @@ def _step_convert(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
 
     params.apply_s3_endpoint(args.s3_endpoint)
     source = _source(args)
-    item_id = params.resolve("item_id", args.item_id) or derive_item_id(source)
+    item_id = identifiers.check("item id",
+                                params.resolve("item_id", args.item_id) or derive_item_id(source))
     collection = params.resolve("collection", args.collection)
+    if collection:
+        identifiers.check("collection", collection)
     output = args.output or default_output(
         params.resolve("output_bucket", args.output_bucket),
         params.resolve("output_prefix", args.output_prefix),
@@ -137,8 +152,11 @@ def _step_stac(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
         raise BadInput("no collection: pass --collection (or set COLLECTION)")
     if not item_id:
         raise BadInput("no item id: pass --item-id (or set ITEM_ID)")
+    identifiers.check("collection", collection)
+    identifiers.check("item id", item_id)
     out = run_stac(output, collection=collection, item_id=item_id, dest=args.item_out,
-                   stac_api_url=params.resolve("stac_api_url", args.stac_api_url))
+                   stac_api_url=urls.without_credentials(
+                       params.resolve("stac_api_url", args.stac_api_url)))
     log.info("STAC item written", **out)
     return out
 
@@ -260,7 +278,7 @@ def _write_outputs(directory: str, step: str, outputs: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for key in STEP_OUTPUTS[step]:
         value = outputs.get(key, "")
-        text = value if isinstance(value, str) else json.dumps(value)
+        text = urls.mask(value if isinstance(value, str) else json.dumps(value))
         (out / key).write_text(text)
 
 
@@ -280,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except OSError as exc:
                 raise BadInput(f"--outputs-dir {args.outputs_dir}: cannot write: {exc}") from exc
         if args.json:
-            sys.stdout.write(json.dumps(outputs, default=str) + "\n")
+            sys.stdout.write(urls.mask(json.dumps(outputs, default=str)) + "\n")
         return EXIT_OK
     except RunnerError as exc:
         log.error(exc.message, exit_code=exc.exit_code, **exc.fields)

@@ -1,6 +1,6 @@
 """One JSON object per line on stderr for every event of a step.
 
-Each line has `ts` (UTC, ISO 8601), `step`, `level`, `message` and the event's
+Credentials in URLs are masked (`runner.urls`). Each line has `ts` (UTC, ISO 8601), `step`, `level`, `message` and the event's
 fields. Progress events have `event: "progress"`, `done` and `total`.
 """
 
@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO
+
+from runner import urls
 
 
 def _default(o: object) -> object:
@@ -38,7 +40,7 @@ class EventLog:
         }
         record.update(fields)
         out = self.stream if self.stream is not None else sys.stderr
-        out.write(json.dumps(record, default=_default) + "\n")
+        out.write(urls.mask(json.dumps(record, default=_default)) + "\n")
         out.flush()
 
     def info(self, message: str, **fields: object) -> None:

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
-from runner import __version__, metadata_docs, storage
+from runner import __version__, bounded_json, metadata_docs, storage
 from runner.errors import BadInput
+from runner.ownership import MARKER_NAME
 
 MANIFEST_NAME = "run.json"
 MANIFEST_VERSION = "1.0"
@@ -49,9 +50,11 @@ def versions() -> dict[str, str]:
 
 
 def store_inventory(output_uri: str) -> tuple[int, int, dict[str, str]]:
-    """(bytes, objects, sha256 of every metadata document) of the store, run.json excluded."""
+    """(bytes, objects, sha256 of every metadata document) of the store, run.json and the
+    ownership marker excluded."""
     loc = storage.locate(output_uri)
-    files = {rel: size for rel, size in storage.list_files(loc).items() if rel != MANIFEST_NAME}
+    files = {rel: size for rel, size in storage.list_files(loc).items()
+             if rel not in (MANIFEST_NAME, MARKER_NAME)}
     meta = sorted(rel for rel in files if metadata_docs.is_metadata(rel))
     raw = metadata_docs.read_all(loc, meta)
     return sum(files.values()), len(files), {rel: metadata_docs.sha256(raw[rel]) for rel in meta}
@@ -118,9 +121,9 @@ def read(output_uri: str) -> dict[str, Any] | None:
     if not storage.exists(loc):
         return None
     try:
-        doc = json.loads(storage.read_text(loc))
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{loc.uri}: not valid JSON: {exc.msg}") from exc
+        doc = bounded_json.loads(storage.read_text(loc))
+    except ValueError as exc:
+        raise BadInput(f"{loc.uri}: not valid JSON: {getattr(exc, 'msg', exc)}") from exc
     return doc if isinstance(doc, dict) else None
 
 

@@ -8,13 +8,13 @@ the built-in default. An empty string counts as unset at every level.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner import bounded_json
 from runner.errors import BadInput
 
 
@@ -24,9 +24,9 @@ def _as_list(raw: object) -> list[str]:
     text = str(raw).strip()
     if text.startswith("["):
         try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not a JSON list: {exc.msg}") from exc
+            value = bounded_json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"not a JSON list: {getattr(exc, 'msg', exc)}") from exc
         if not isinstance(value, list):
             raise ValueError("not a JSON list")
         return [str(v) for v in value]
@@ -103,8 +103,8 @@ def _params_dir_values(env: Mapping[str, str]) -> tuple[Path | None, dict[str, A
     params_json = directory / "params.json"
     if params_json.is_file():
         try:
-            loaded = json.loads(params_json.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            loaded = bounded_json.loads(params_json.read_text())
+        except (OSError, ValueError) as exc:
             raise BadInput(f"{params_json}: not readable JSON: {exc}") from exc
         if not isinstance(loaded, dict):
             raise BadInput(f"{params_json}: expected a JSON object")

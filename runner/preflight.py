@@ -19,6 +19,7 @@ import zarr.errors
 from runner import storage
 from runner.converter_import import import_converter
 from runner.errors import BadInput, RunnerError, classify
+from runner.products import required_groups
 
 PATH_S2 = "s2-optimized"
 PATH_OLCI = "s3-olci-optimized"
@@ -145,6 +146,25 @@ def _olci_detection(root: zarr.Group) -> bool:
         return False
 
 
+def _require_groups(uri: str, available: list[str], wanted: list[str], ptype: str) -> None:
+    """Every requested group, and every group the product type must have, is in the input."""
+    known = set(available)
+    for g in wanted:
+        if g not in known:
+            close = difflib.get_close_matches(g, available, n=3, cutoff=0.5)
+            shown = ", ".join(available[:40]) + (" ..." if len(available) > 40 else "")
+            raise BadInput(
+                f"group {g} not found in {uri}; closest: {', '.join(close) or 'none'}; "
+                f"available groups: {shown}",
+                group=g, closest=close,
+            )
+    missing = [g for g in required_groups(ptype) if g not in known]
+    if missing:
+        raise BadInput(f"input {uri}: product type {ptype} must have {', '.join(missing)} "
+                       f"(a native resolution), which is missing: the product is incomplete",
+                       product_type=ptype, missing=missing)
+
+
 def run_preflight(source: str, groups: list[str], *, allow_generic: bool = False) -> Preflight:
     uri = storage.normalise_uri(source)
     root, consolidated = open_source(uri)
@@ -157,18 +177,8 @@ def run_preflight(source: str, groups: list[str], *, allow_generic: bool = False
         raise classify(exc, what=f"read the input {uri}") from exc
 
     wanted = [normalise_group(g) for g in groups]
-    known = set(available)
-    for g in wanted:
-        if g not in known:
-            close = difflib.get_close_matches(g, available, n=3, cutoff=0.5)
-            shown = ", ".join(available[:40]) + (" ..." if len(available) > 40 else "")
-            raise BadInput(
-                f"group {g} not found in {uri}; closest: {', '.join(close) or 'none'}; "
-                f"available groups: {shown}",
-                group=g, closest=close,
-            )
-
     ptype = product_type(attrs)
+    _require_groups(uri, available, wanted, ptype)
     notes: list[str] = []
     try:
         is_s2, why = _s2_detection(root)

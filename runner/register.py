@@ -25,7 +25,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from runner import params
+from runner import bounded_json, identifiers, params, urls
 from runner.errors import BadInput, RunnerError, TransientFailure, classify
 from runner.events import EventLog
 
@@ -122,16 +122,18 @@ def read_item(uri: str) -> dict[str, Any]:
     except Exception as exc:  # storage errors are classified at this edge
         raise classify(exc, what=f"read the item {uri}") from exc
     try:
-        doc = json.loads(text)
+        doc = bounded_json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadInput(f"{uri}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except ValueError as exc:
+        raise BadInput(f"{uri}: not valid JSON: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("type") != "Feature":
         raise BadInput(f"{uri}: not a STAC item (expected a JSON object with \"type\": \"Feature\")")
     item_id = doc.get("id")
     if not isinstance(item_id, str) or not item_id.strip():
         raise BadInput(f"{uri}: the item has no id")
-    if "/" in item_id:
-        raise BadInput(f"{uri}: item id {item_id!r} contains '/' (not usable in the API's item URL)")
+    if identifiers.problem(item_id):
+        raise BadInput(f"{uri}: item id {item_id!r}: {identifiers.problem(item_id)}")
     return doc
 
 
@@ -147,9 +149,7 @@ def target_collection(item: dict[str, Any], configured: str, *, uri: str) -> str
     if not collection:
         raise BadInput(f"{uri}: the item has no collection and none is configured "
                        "(set --collection or COLLECTION)")
-    if "/" in collection:
-        raise BadInput(f"collection id {collection!r} contains '/'")
-    return collection
+    return identifiers.check("collection", collection)
 
 
 def api_url(flag_value: object) -> str:
@@ -246,7 +246,7 @@ def run(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
         api = Api(url=url, session=session, timeout=args.timeout)
         created = ensure_collection(api, item, collection, log)
         action = upsert_item(api, item, collection, log)
-    item_url = f"{url}/collections/{quote(collection, safe='')}/items/{quote(item['id'], safe='')}"
+    item_url = f"{urls.without_credentials(url)}/collections/{quote(collection, safe='')}/items/{quote(item['id'], safe='')}"
     log.info("item registered", item_url=item_url, action=action,
              elapsed_s=round(time.monotonic() - started, 3))
     return {"item_url": item_url, "action": action, "collection_created": created}

@@ -38,6 +38,15 @@ def env_config_path(env: str) -> Path:
     return overlay_dir(env) / "env.yaml"
 
 
+def sealing_cert_path(env: str) -> Path:
+    """The env's sealed-secrets controller certificate (`kubeseal --fetch-cert`)."""
+    return overlay_dir(env) / "sealing-cert.pem"
+
+
+# The throwaway sealing key committed for tests: whatever it unseals is readable by anyone.
+TEST_SEALING_KEY = ROOT / "tests" / "manifests" / "fixtures" / "sealing" / "tls.key"
+
+
 def relpath(path: Path | str) -> str:
     """A path as shown to people: relative to the repo root when inside it."""
     p = Path(path).resolve()

@@ -6,25 +6,37 @@ no AAD), and the label binds the ciphertext to where it may be unsealed: "namesp
 default strict scope. Kustomize's `namespace:` changes what the controller sees, so seal for the
 rendered namespace and name.
 
-    uv run python -m tooling.sealing --cert CERT.pem --namespace NS --name NAME KEY=VALUE…
+    uv run python -m tooling.sealing --env ENV --namespace NS --name NAME --from-env-file FILE|-
 
-prints the SealedSecret YAML. `unseal` (with the private key) exists for tests.
+prints the SealedSecret YAML. The values come from a file (or stdin: `-`) of `KEY=VALUE` lines,
+never from the command line (which `ps` and the shell history show). `--env ENV` seals with the
+env's certificate `overlays/ENV/sealing-cert.pem` (the controller's, from `kubeseal --fetch-cert`;
+until it is fetched, a PLACEHOLDER certificate whose private key nobody has: the sealer says so);
+`--cert CERT.pem` with any other. `unseal` (with the private key) exists for tests and for
+`check_test_key`: a SealedSecret of an env that the committed test key can unseal is an error of
+that env (`sealing.test-key`, run by `invoke validate`).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import datetime as dt
 import os
 import struct
 import sys
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.x509.oid import NameOID
+
+from conformance.findings import Finding, Rule, Severity
 
 _NONCE = b"\0" * 12
 
@@ -80,26 +92,143 @@ def sealed_secret(cert_pem: bytes, namespace: str, name: str, data: dict[str, st
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tooling.sealing", description=__doc__.splitlines()[0])
-    parser.add_argument("--cert", required=True, help="the sealed-secrets controller's certificate (PEM)")
-    parser.add_argument("--namespace", required=True, help="the rendered namespace of the Secret")
-    parser.add_argument("--name", required=True, help="the Secret's name")
-    parser.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
-    args = parser.parse_args(argv)
-    data: dict[str, str] = {}
-    for pair in args.pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            print(f"sealing: expected KEY=VALUE, got {pair!r}", file=sys.stderr)
-            return 2
-        data[key] = value
+TEST_KEY = Rule("sealing.test-key", Severity.ERROR,
+                "no SealedSecret of an env can be unsealed with the committed test key "
+                "(tests/manifests/fixtures/sealing/tls.key): seal with the env's certificate")
+PLACEHOLDER = "PLACEHOLDER"
+_SCOPE_ANNOTATIONS = ("sealedsecrets.bitnami.com/cluster-wide", "sealedsecrets.bitnami.com/namespace-wide")
+
+
+def _label_of(doc: Any) -> bytes:
+    """The label the controller unseals DOC's values with (strict, namespace- or cluster-wide)."""
+    annotations = (doc.obj.get("metadata") or {}).get("annotations") or {}
+    if str(annotations.get(_SCOPE_ANNOTATIONS[0], "")).lower() == "true":
+        return b""
+    if str(annotations.get(_SCOPE_ANNOTATIONS[1], "")).lower() == "true":
+        return doc.namespace.encode()
+    return scope_label(doc.namespace, doc.name)
+
+
+def _unseals(key_pem: bytes, value: object, label: bytes) -> bool:
     try:
-        with open(args.cert, "rb") as f:
-            doc = sealed_secret(f.read(), args.namespace, args.name, data)
+        unseal(key_pem, str(value), label)
+    except Exception:  # noqa: BLE001 - any failure to decrypt means "not this key"
+        return False
+    return True
+
+
+def check_test_key(docs: list[Any], key_path: Path) -> list[Finding]:
+    """`sealing.test-key`: every value of every SealedSecret in DOCS that KEY_PATH unseals."""
+    if not key_path.is_file():
+        return []
+    key_pem = key_path.read_bytes()
+    found: list[Finding] = []
+    for doc in docs:
+        if doc.kind != "SealedSecret":
+            continue
+        data = (doc.obj.get("spec") or {}).get("encryptedData") or {}
+        label = _label_of(doc)
+        for key, value in sorted(data.items()) if isinstance(data, dict) else []:
+            if _unseals(key_pem, value, label):
+                found.append(TEST_KEY.finding(
+                    f"encryptedData.{key} is sealed with the committed throwaway test certificate: "
+                    "anyone with this repository can read it; seal it with the env's certificate "
+                    "(overlays/<env>/sealing-cert.pem, from `kubeseal --fetch-cert`)",
+                    path=f"spec.encryptedData.{key}", **doc.where()))
+    return found
+
+
+def is_placeholder(cert_pem: bytes) -> bool:
+    """Whether CERT_PEM is a placeholder certificate (not a controller's)."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    names = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    return any(PLACEHOLDER in str(n.value) for n in names)
+
+
+def placeholder_cert(env: str) -> bytes:
+    """A self-signed certificate standing in for ENV's controller certificate until it is fetched:
+    its private key is thrown away here, so what is sealed with it can be unsealed by nobody."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    name = x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"{PLACEHOLDER}: replace with kubeseal --fetch-cert"),
+        x509.NameAttribute(NameOID.COMMON_NAME, f"geozarr {env} sealed-secrets placeholder"),
+    ])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=3650)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def read_env_file(text: str) -> dict[str, str]:
+    """`KEY=VALUE` lines (blank lines and `#` comments skipped); ValueError naming a bad line."""
+    data: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"line {number}: expected KEY=VALUE")
+        data[key.strip()] = value
+    if not data:
+        raise ValueError("no KEY=VALUE line")
+    return data
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line and exit 2; a KEY=VALUE argument is told where values go."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if "unrecognized arguments" in message and "=" in message:
+            message = ("values are never taken from the command line (ps, shell history): "
+                       "put KEY=VALUE lines in a file, or pipe them, with --from-env-file FILE|-")
+        print(f"sealing: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m tooling.sealing", description=__doc__.splitlines()[0])
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--env", help="seal with overlays/ENV/sealing-cert.pem")
+    which.add_argument("--cert", help="seal with this certificate (PEM)")
+    which.add_argument("--placeholder-cert-for", metavar="ENV",
+                       help="print a new PLACEHOLDER certificate for ENV (its key is discarded)")
+    parser.add_argument("--namespace", help="the rendered namespace of the Secret")
+    parser.add_argument("--name", help="the Secret's name")
+    parser.add_argument("--from-env-file", metavar="FILE",
+                        help="KEY=VALUE lines to seal; '-' reads them from stdin")
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"sealing: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if args.placeholder_cert_for:
+        sys.stdout.write(placeholder_cert(args.placeholder_cert_for).decode())
+        return 0
+    if not (args.namespace and args.name and args.from_env_file):
+        return _fail("--namespace, --name and --from-env-file are required to seal")
+    try:
+        from tooling import repo
+
+        cert_path = Path(args.cert) if args.cert else repo.sealing_cert_path(args.env)
+        text = sys.stdin.read() if args.from_env_file == "-" else Path(args.from_env_file).read_text()
+        data = read_env_file(text)
+        cert_pem = cert_path.read_bytes()
+        doc = sealed_secret(cert_pem, args.namespace, args.name, data)
     except (OSError, ValueError, TypeError) as e:
-        print(f"sealing: {args.cert}: {e}", file=sys.stderr)
-        return 2
+        return _fail(str(e))
+    if is_placeholder(cert_pem):
+        print(f"sealing: WARNING: {cert_path} is a PLACEHOLDER certificate: no controller can unseal "
+              "this; fetch the env's with `kubeseal --fetch-cert` first", file=sys.stderr)
     sys.stdout.write(yaml.safe_dump(doc, sort_keys=False))
     return 0
 

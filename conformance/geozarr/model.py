@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.geozarr.store import StoreAccess, StoreUnavailable
+from runner import bounded_json
 
 V2_MARKERS = (".zgroup", ".zarray", ".zattrs", ".zmetadata")
 
@@ -124,16 +125,20 @@ def load_model(access: StoreAccess) -> StoreModel:
         # No consolidated metadata: fall back to every zarr.json (one read per node).
         access.set_phase("metadata")
         got = access.read_many([key_of(n) for n in sorted(model.real_nodes)])
-        import json
 
         for key, data in got.items():
             node = "/" + posixpath.dirname(key) if posixpath.dirname(key) else "/"
             if data is None:
                 continue
             try:
-                model.nodes[node] = _strip(json.loads(data))
+                meta = bounded_json.loads(data)
             except ValueError as exc:
                 model.unreadable[node] = str(exc)
+                continue
+            if isinstance(meta, dict):
+                model.nodes[node] = _strip(meta)
+            else:
+                model.unreadable[node] = f"not a JSON object but a {type(meta).__name__}"
 
     arrays = {p for p in model.nodes if model.nodes[p].get("node_type") == "array"}
     counts: dict[str, int] = {a: 0 for a in arrays}

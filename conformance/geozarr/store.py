@@ -8,7 +8,6 @@ it is the number of file reads and directory listings.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections import Counter
@@ -17,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from conformance.errors import ConformanceError
+from runner import bounded_json
 from runner.s3 import s3_settings
 
 
@@ -122,7 +122,7 @@ class StoreAccess:
         data = self.read_bytes(key)
         if data is None:
             return None
-        return json.loads(data)
+        return bounded_json.loads(data)
 
     def list_keys(self) -> list[str]:
         """Every object key below the root, relative to it (one recursive listing)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import posixpath
 from collections.abc import Iterator
 
@@ -10,6 +9,7 @@ from conformance.findings import Finding, Rule, Severity
 from conformance.geozarr.context import GeoZarrContext
 from conformance.geozarr.model import consolidated_entries, key_of
 from conformance.report import Check
+from runner import bounded_json
 
 ZARR_V3 = Rule("geozarr.zarr-v3", Severity.ERROR, "every node is Zarr v3 (zarr_format 3, no v2 metadata files)")
 CONSOLIDATED_PRESENT = Rule("geozarr.consolidated-present", Severity.ERROR,
@@ -90,11 +90,11 @@ def check_consolidated_mismatch(ctx: GeoZarrContext) -> Iterator[Finding]:
         if data is None:
             continue
         try:
-            real = _comparable(json.loads(data))
+            real = _comparable(bounded_json.loads(data))
         except ValueError as exc:
             yield CONSOLIDATED_MISMATCH.finding(f"zarr.json is not JSON: {exc}", p)
             continue
-        nested = consolidated_entries(p, json.loads(data)) if p != "/" else None
+        nested = consolidated_entries(p, bounded_json.loads(data)) if p != "/" else None
         if nested:
             prefix = p.rstrip("/") + "/"
             for q in sorted(set(nested) | {k for k in root_entries if k.startswith(prefix)}):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from conformance.report import Report, run_checks, skip_rules
 from conformance.stac import schemas as schema_module
 from conformance.stac.rules import ITEM_CHECKS, SCHEMA_CHECKS, STORE_CHECKS, StacContext
 from conformance.stac.schemas import SchemaStore, default_cache_dir
+from runner import bounded_json
 
 
 class ItemUnavailable(ConformanceError):
@@ -41,7 +41,7 @@ def load_item(ref: str, stats: IOStats) -> dict[str, Any]:
             from exc
     stats.add("item", 1, len(data))
     try:
-        item = json.loads(data)
+        item = bounded_json.loads(data)
     except ValueError as exc:
         raise ItemUnavailable(f"{ref} is not JSON: {exc}") from exc
     if not isinstance(item, dict) or item.get("type") != "Feature":
@@ -49,7 +49,7 @@ def load_item(ref: str, stats: IOStats) -> dict[str, Any]:
     return item
 
 
-def check_item(ref: str, *, store: str | None = None, offline: bool = False, schema_cache: str | None = None,
+def check_item(ref: str, *, store: str | None = None, offline: bool = True, schema_cache: str | None = None,
                progress: Callable[[str], None] | None = None) -> Report:
     report = Report(kind="stac", target=ref)
     t0 = time.perf_counter()

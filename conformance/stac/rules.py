@@ -41,6 +41,10 @@ MEDIA_TYPE = Rule("stac.media-type", Severity.ERROR,
                   "assets into a Zarr store have a Zarr media type (application/vnd+zarr or vnd.zarr, "
                   "version matching the store); every type is a valid media type")
 
+IDENTIFIERS = Rule("stac.identifiers", Severity.ERROR,
+                   "the item id and collection id follow the pipeline's identifier policy "
+                   "(runner.identifiers.ID_PATTERN)")
+
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 MEDIA = re.compile(r"^[\w.+-]+/[\w.+-]+(\s*;\s*[\w.+-]+=(\"[^\"]*\"|[^;]*))*$")
 ZARR_TYPES = ("application/vnd+zarr", "application/vnd.zarr")
@@ -107,6 +111,17 @@ def check_schema_extensions(ctx: StacContext) -> Iterator[Finding]:
 def check_schema_unavailable(ctx: StacContext) -> Iterator[Finding]:
     for uri, why in ctx.cache.get("unavailable", []):
         yield SCHEMA_UNAVAILABLE.finding(f"not validated: {why}", uri)
+
+
+def check_identifiers(ctx: StacContext) -> Iterator[Finding]:
+    from runner import identifiers
+
+    for key in ("id", "collection"):
+        if key == "collection" and key not in ctx.item:
+            continue
+        why = identifiers.problem(ctx.item.get(key))
+        if why:
+            yield IDENTIFIERS.finding(f"{key} {ctx.item.get(key)!r}: {why}", key)
 
 
 def _parse_dt(v: Any) -> dt.datetime | None:
@@ -377,6 +392,7 @@ SCHEMA_CHECKS: tuple[Check[StacContext], ...] = (
     Check(SCHEMA_UNAVAILABLE, check_schema_unavailable, phase="schema"),
 )
 ITEM_CHECKS: tuple[Check[StacContext], ...] = (
+    Check(IDENTIFIERS, check_identifiers, phase="item"),
     Check(DATETIME, check_datetime, phase="item"),
     Check(BBOX_GEOMETRY, check_bbox_geometry, phase="item"),
 )

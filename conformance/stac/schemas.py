@@ -3,12 +3,21 @@
 Core schemas come from pystac's bundled copies; extension schemas (and anything
 else referenced) from a local cache directory laid out like
 `../shared/schemas/stac/`: an `index.json` mapping each schema URI to a file
-path relative to the directory. When allowed (not offline), a schema missing
-from the cache is fetched once and added to it.
+path relative to the directory (an entry that would resolve outside the
+directory, `..` or absolute, is ignored). Only when asked (`online`, e.g.
+`geozarr-conformance stac --online`, `conformance.stac.prefetch`) is a schema
+missing from the cache fetched once and added to it, under a name that is the
+SHA-256 of its URI (a URI cannot choose where its file goes), and only within
+the `FetchPolicy`: https only, hosts on an allowlist (`GEOZARR_STAC_SCHEMA_HOSTS`,
+comma-separated `host` or `host:port`; default the STAC schema hosts), each
+redirect re-checked against the same policy (at most 3), at most 4 MiB and
+FETCH_TIMEOUT seconds in all. Plain http is accepted only for a loopback host
+that the allowlist names (a local mirror).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -16,9 +25,13 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlsplit
 
 CACHE_ENV = "GEOZARR_STAC_SCHEMA_CACHE"
+HOSTS_ENV = "GEOZARR_STAC_SCHEMA_HOSTS"
+DEFAULT_HOSTS = ("schemas.stacspec.org", "stac-extensions.github.io", "geojson.org",
+                 "json-schema.org", "proj.org", "cs-si.github.io")
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 # Seconds one schema download may take in all (name resolution, connection, body).
 FETCH_TIMEOUT = 5.0
 
@@ -29,6 +42,42 @@ class SchemaUnavailable(Exception):
 
 class SchemaUnreachable(SchemaUnavailable):
     """Fetching gave no HTTP answer (timeout, refused, name resolution): the network is out of reach."""
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """What an online SchemaStore may fetch (see the module's docstring)."""
+
+    hosts: frozenset[str] = frozenset(DEFAULT_HOSTS)
+    max_bytes: int = 4 * 1024 * 1024
+    max_redirects: int = 3
+
+    @classmethod
+    def from_env(cls) -> FetchPolicy:
+        raw = os.environ.get(HOSTS_ENV, "")
+        hosts = [h.strip().lower() for h in raw.split(",") if h.strip()]
+        return cls(hosts=frozenset(hosts)) if hosts else cls()
+
+    def refusal(self, uri: str) -> str:
+        """Why URI may not be fetched ('' when it may)."""
+        try:
+            u = urlsplit(uri)
+            host, port = (u.hostname or "").lower(), u.port
+        except ValueError as exc:
+            return f"not a URL: {exc}"
+        named = host in self.hosts or (port is not None and f"{host}:{port}" in self.hosts)
+        if u.scheme not in {"http", "https"}:
+            return f"only https is fetched, not {u.scheme or 'a relative URL'}"
+        if not named:
+            return f"host {host or '(none)'} is not on the schema host allowlist ({HOSTS_ENV})"
+        if u.scheme == "http" and host not in LOOPBACK:
+            return "only https is fetched, not http"
+        return ""
+
+
+def cache_name(uri: str) -> str:
+    """The cache file of a fetched URI: its SHA-256 (the URI never names a path)."""
+    return "fetched/" + hashlib.sha256(uri.encode()).hexdigest() + ".json"
 
 
 def default_cache_dir() -> Path:
@@ -61,6 +110,7 @@ class SchemaStore:
     cache_dir: Path
     offline: bool = True
     fetch_timeout: float = FETCH_TIMEOUT
+    policy: FetchPolicy = field(default_factory=FetchPolicy.from_env)
     fetched: list[str] = field(default_factory=list)
     # Why fetching stopped for this run (the first failure): later misses fail at once.
     unreachable: str = ""
@@ -79,11 +129,20 @@ class SchemaStore:
                 self._index = {}
         return self._index
 
+    def cached_path(self, uri: str) -> Path | None:
+        """The cache file of URI, when the index has one inside the cache directory."""
+        rel = self.index().get(uri)
+        if not isinstance(rel, str) or not rel or os.path.isabs(rel) or "\0" in rel:
+            return None
+        root = self.cache_dir.resolve()
+        path = (root / rel).resolve()
+        return path if path.is_relative_to(root) and path != root else None
+
     def source(self, uri: str) -> str:
         uri = normalise(uri)
         if uri in self._bundled:
             return "bundled"
-        if uri in self.index():
+        if self.cached_path(uri) is not None:
             return "cache"
         return "missing"
 
@@ -92,11 +151,9 @@ class SchemaStore:
         uri = normalise(uri)
         if uri in self._loaded:
             return self._loaded[uri]
-        path: Path | None = self._bundled.get(uri)
-        if path is None and uri in self.index():
-            path = self.cache_dir / self.index()[uri]
+        path: Path | None = self._bundled.get(uri) or self.cached_path(uri)
         if path is not None and path.is_file():
-            schema = json.loads(path.read_text())
+            schema = _load_json(path, uri)
         elif self.offline:
             raise SchemaUnavailable(f"{uri} is not cached in {self.cache_dir} (offline)")
         else:
@@ -108,12 +165,13 @@ class SchemaStore:
         if self.unreachable:
             raise SchemaUnavailable(f"{uri} is not cached, and not fetched: {self.unreachable}")
         try:
-            schema = json.loads(download(uri, self.fetch_timeout))
+            schema = json.loads(download(uri, self.fetch_timeout, self.policy))
         except SchemaUnreachable as exc:
             self.unreachable = f"an earlier fetch failed ({exc})"
             raise
-        except ValueError as exc:
-            raise SchemaUnavailable(f"{uri} is not cached, and what it serves is not JSON: {exc}") from exc
+        except (ValueError, RecursionError) as exc:
+            raise SchemaUnavailable(f"{uri} is not cached, and what it serves is not JSON: "
+                                    f"{str(exc)[:200]}") from exc
         self.fetched.append(uri)
         try:
             self._store(uri, schema)
@@ -122,8 +180,7 @@ class SchemaStore:
         return schema
 
     def _store(self, uri: str, schema: Any) -> None:
-        u = urlparse(uri)
-        rel = f"{u.netloc}{u.path}"
+        rel = cache_name(uri)
         target = self.cache_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(schema))
@@ -157,21 +214,46 @@ class SchemaStore:
         return cls(schema, registry=self.registry())
 
 
-def download(uri: str, timeout: float) -> bytes:
-    """The body at URI, within TIMEOUT seconds in all; raises SchemaUnavailable.
+def _get_within_policy(uri: str, timeout: float, policy: FetchPolicy) -> bytes:
+    """GET URI following at most `policy.max_redirects` redirects, each re-checked; the body,
+    read up to `policy.max_bytes`."""
+    import requests
+
+    for _ in range(policy.max_redirects + 1):
+        why = policy.refusal(uri)
+        if why:
+            raise SchemaUnavailable(f"{uri}: not fetched: {why}")
+        with requests.get(uri, timeout=timeout, allow_redirects=False, stream=True) as resp:
+            if resp.is_redirect and resp.headers.get("Location"):
+                uri = urljoin(uri, resp.headers["Location"])
+                continue
+            resp.raise_for_status()
+            body = b""
+            for chunk in resp.iter_content(64 * 1024):
+                body += chunk
+                if len(body) > policy.max_bytes:
+                    raise SchemaUnavailable(f"{uri}: not fetched: larger than {policy.max_bytes} bytes")
+            return body
+    raise SchemaUnavailable(f"{uri}: not fetched: more than {policy.max_redirects} redirects")
+
+
+def download(uri: str, timeout: float, policy: FetchPolicy | None = None) -> bytes:
+    """The body at URI, within TIMEOUT seconds in all, within POLICY; raises SchemaUnavailable.
 
     requests' own timeout bounds each socket operation but not name resolution nor a
     slowly dripping body, so the request runs in a daemon thread given TIMEOUT to finish
     (an abandoned thread does not keep the process alive)."""
     import requests
 
+    policy = policy or FetchPolicy.from_env()
+    why = policy.refusal(uri)
+    if why:
+        raise SchemaUnavailable(f"{uri}: not fetched: {why}")
     result: dict[str, Any] = {}
 
     def get() -> None:
         try:
-            resp = requests.get(uri, timeout=timeout)
-            resp.raise_for_status()
-            result["body"] = resp.content
+            result["body"] = _get_within_policy(uri, timeout, policy)
         except Exception as exc:  # noqa: BLE001 - reported below
             result["error"] = exc
 
@@ -182,10 +264,19 @@ def download(uri: str, timeout: float) -> bytes:
         raise SchemaUnreachable(f"{uri} is not cached and gave no answer within {timeout:g} s")
     if "error" in result:
         exc = result["error"]
+        if isinstance(exc, SchemaUnavailable):
+            raise exc
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         kind = SchemaUnavailable if isinstance(exc, requests.HTTPError) else SchemaUnreachable
         raise kind(f"{uri} is not cached and cannot be fetched: {why[:200]}") from exc
     return result["body"]
+
+
+def _load_json(path: Path, uri: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as exc:
+        raise SchemaUnavailable(f"{uri}: cached copy {path} is unreadable: {str(exc)[:200]}") from exc
 
 
 def _draft7() -> Any:

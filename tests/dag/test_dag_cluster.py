@@ -198,6 +198,24 @@ def test_lint_refuses_a_workflow_the_template_cannot_run(rendered_staging: Rende
     assert problems and any("geozarr-conformance-typo" in p for p in problems)
 
 
+@pytest.mark.parametrize("bad", ["../../etc", "a\nb", "<script>", "x" * 256])
+def test_lint_refuses_an_identifier_outside_the_policy(rendered_staging: RenderedSet,
+                                                       bad: str) -> None:
+    """Issue 9, case 4: checked before submitting (the template's default, or a submitted value)."""
+    cfg = EnvConfig("staging", "ctx", "ns", "bkt", "geozarr", "https://s3.example", "https://stac.example",
+                    "geozarr/conformance")
+    template = copy.deepcopy(rendered_staging.workflow_template())
+    for param in template["spec"]["arguments"]["parameters"]:
+        if param["name"] == "collection":
+            param["value"] = bad
+    problems = lint_workflow(build_workflow(cfg, 144), template)
+    assert [p for p in problems if p.startswith("identifiers: parameter collection")], problems
+    wf = build_workflow(cfg, 144)
+    wf["spec"]["arguments"]["parameters"].append({"name": "item_id", "value": bad})
+    problems = lint_workflow(wf, rendered_staging.workflow_template())
+    assert [p for p in problems if p.startswith("identifiers: parameter item_id")], problems
+
+
 FAKE_KUBECTL = """#!{python}
 import json, sys
 open({log!r}, "a").write(json.dumps({{"argv": sys.argv[1:], "stdin": sys.stdin.read()}}) + "\\n")

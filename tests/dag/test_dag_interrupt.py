@@ -116,3 +116,52 @@ def test_json_prints_only_the_report(tmp_path: Path) -> None:
     assert "task convert Error" in err  # the diagnosis goes to stderr
     assert not [line for line in err.splitlines() if line.startswith("[")]  # no progress with --json
     assert processes_under(tmp_path) == []
+
+
+def test_steps_of_a_sigkilled_run_are_stopped_by_the_next(tmp_path: Path) -> None:
+    """Issue 9, case 8: SIGKILL leaves the executor no chance to stop its steps (each runs in its
+    own process group); the next run finds them by their recorded group and stops them."""
+    from tooling.dag import orphans
+
+    proc = start(tmp_path, size=1098, plant="none", as_json=False)
+    seen: list[str] = []
+    try:
+        wait_for_line(proc, "sample           Running", seen)
+        deadline = time.monotonic() + 30
+        while not processes_under(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        steps = processes_under(tmp_path)
+        assert steps, "the sample step never started"
+        proc.kill()  # SIGKILL to the executor only, as `kill -9 PID` does
+        proc.wait(10)
+        assert processes_under(tmp_path), "the step should outlive its killed executor"
+        stopped = orphans.reap(tmp_path / "runs", grace=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(stopped) == 1
+    deadline = time.monotonic() + 10
+    while processes_under(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_under(tmp_path) == []
+    assert not list((tmp_path / "runs").rglob(orphans.PGID_FILE))
+    assert orphans.reap(tmp_path / "runs") == []  # nothing twice
+
+
+def test_a_live_run_and_a_recycled_pid_are_left_alone(tmp_path: Path) -> None:
+    from tooling.dag import orphans
+
+    run = tmp_path / "runs" / "r1"
+    pod = run / "tasks" / "a" / "attempt-1"
+    pod.mkdir(parents=True)
+    orphans.mark_executor(run)  # this very process: alive
+    child = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        orphans.mark_step(pod, child.pid)
+        assert orphans.reap(tmp_path / "runs") == []
+        (run / orphans.EXECUTOR_FILE).write_text("999999999 1\n")  # a dead executor
+        (pod / orphans.PGID_FILE).write_text(f"{child.pid} 1\n")  # same pid, another start time
+        assert orphans.reap(tmp_path / "runs") == [] and child.poll() is None
+    finally:
+        child.kill()
+        child.wait()

@@ -333,3 +333,23 @@ def test_metadata_reads_are_constant(converted: Path) -> None:
     assert report.io["by_kind"].get("metadata", 0) <= 1 + 1 + 6
     assert json.dumps(report.to_dict())
     _ = np
+
+
+def test_store_without_a_requested_group_fails(pipeline: Path, tmp_path: Path) -> None:
+    """Issue 9, case 3: the check compares the store's groups with what run.json says was
+    requested (and the product type's native resolutions): a store without r20m fails."""
+    store = copy_store(pipeline, tmp_path / "store.zarr")
+    assert [f for f in check_store(str(store), sample=False, gdal=False).findings
+            if f.rule == "geozarr.requested-groups"] == []
+    remove_node(store, f"{R}/r20m", consolidated=True)
+    edit_node(store, R, lambda d: d["attributes"]["multiscales"].update(layout=[
+        e for e in d["attributes"]["multiscales"]["layout"] if e["asset"] != "r20m"]))
+    report = check_store(str(store), sample=False, gdal=False)
+    found = [f for f in _errors(report) if f.rule == "geozarr.requested-groups"]
+    assert [f.path for f in found] == [f"{R}/r20m"] and "native resolution" in found[0].message
+    run = json.loads((store / "run.json").read_text())
+    run["groups"] = ["/quality/l2a_quicklook/r99m"]
+    (store / "run.json").write_text(json.dumps(run))
+    report = check_store(str(store), sample=False, gdal=False)
+    paths = {f.path for f in _errors(report) if f.rule == "geozarr.requested-groups"}
+    assert paths == {f"{R}/r20m", "/quality/l2a_quicklook/r99m"}

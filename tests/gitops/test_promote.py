@@ -63,3 +63,12 @@ def test_the_runner_image_is_read_from_the_render():
     from tooling.gitops.promote import runner_repository
 
     assert runner_repository("prod") == IMAGE
+
+
+def test_unknown_env_is_one_line_not_a_traceback(capsys) -> None:
+    """Issue 9, case 8: `invoke promote --env dev`."""
+    from tooling.gitops import promote as mod
+
+    assert mod.main("sha256:" + "a" * 64, env="dev") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown env 'dev'" in err and "Traceback" not in err

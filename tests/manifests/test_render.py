@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -37,9 +39,34 @@ def test_failing_kustomization(tmp_path):
     try:
         render.kustomize(tmp_path)
     except render.RenderError as e:
-        assert "failed:" in str(e) and "\n" not in str(e)
+        assert "failed:" in str(e) and "missing.yaml" in str(e)
     else:
         raise AssertionError("a broken kustomization rendered")
+
+
+def test_a_multi_line_kustomize_error_reaches_the_user_whole(tmp_path, capsys, monkeypatch):
+    """Issue 9, case 5: a duplicate key in a resource is reported by kustomize over several lines;
+    every one of them is shown (not only the last, `>`), and `validate --json` prints a report."""
+    from tooling import repo
+    from tooling.manifests import validate
+
+    (tmp_path / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"
+                                      "data:\n  k: '1'\n  k: '2'\n")
+    try:
+        render.kustomize(tmp_path)
+    except render.RenderError as e:
+        assert 'mapping key "k" already defined at line 6' in str(e)
+    else:
+        raise AssertionError("a duplicate key rendered")
+    monkeypatch.setattr(repo, "overlay_dir", lambda env: tmp_path)
+    assert validate.main(["staging"], as_json=True) == 2
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert [f["rule"] for f in report["findings"]] == ["cannot-run"]
+    assert 'mapping key "k" already defined' in report["findings"][0]["message"]
+    assert report["summary"]["valid"] is False
+    assert 'mapping key "k" already defined' in err
 
 
 def test_kustomizeconfig_reaches_every_argo_reference(rendered_of):

@@ -35,18 +35,55 @@ def test_tampered_value_is_refused(keypair):
 
 
 @pytest.mark.parametrize("env", repo.ENVS)
-def test_committed_secrets_unseal_where_they_render(env, keypair):
+def test_committed_secrets_are_not_readable_with_the_test_key(env, keypair):
+    """Issue 9, case 7: what an env commits is sealed with the env's certificate, never with the
+    throwaway test certificate whose key is committed."""
     _, key = keypair
     docs = [d for d in from_rendered(render(env), repo.overlay_dir(env), env).docs if d.kind == "SealedSecret"]
     assert {d.name for d in docs} == {"geozarr-s3-credentials", "geozarr-stac-api-token"}
+    assert sealing.check_test_key(docs, repo.TEST_SEALING_KEY) == []
     for d in docs:
-        label = sealing.scope_label(d.namespace, d.name)
-        for k, v in d.obj["spec"]["encryptedData"].items():
-            assert sealing.unseal(key, v, label), f"{d.name}.{k}"
+        for v in d.obj["spec"]["encryptedData"].values():
+            with pytest.raises(ValueError):
+                sealing.unseal(key, v, sealing.scope_label(d.namespace, d.name))
 
 
-def test_cli(capsys, fixtures_dir):
-    code = sealing.main(["--cert", str(fixtures_dir / "sealing/tls.crt"), "--namespace", "ns", "--name", "n", "token=x"])
-    assert code == 0 and "kind: SealedSecret" in capsys.readouterr().out
-    assert sealing.main(["--cert", "/nonexistent", "--namespace", "ns", "--name", "n", "token=x"]) == 2
-    assert sealing.main(["--cert", str(fixtures_dir / "sealing/tls.crt"), "--namespace", "ns", "--name", "n", "novalue"]) == 2
+def test_test_key_rule_fires_on_a_secret_sealed_with_the_test_certificate(fixtures_dir):
+    from tooling.schema.documents import read_documents
+
+    bad, _ = read_documents(fixtures_dir / "sealing" / "test-key-sealed.invalid.yaml")
+    found = sealing.check_test_key(bad, repo.TEST_SEALING_KEY)
+    assert [(f.rule, f.path, f.name) for f in found] == [
+        ("sealing.test-key", "spec.encryptedData.AWS_ACCESS_KEY_ID", "geozarr-s3-credentials"),
+        ("sealing.test-key", "spec.encryptedData.AWS_SECRET_ACCESS_KEY", "geozarr-s3-credentials")]
+    good, _ = read_documents(fixtures_dir / "sealing" / "env-cert-sealed.valid.yaml")
+    assert sealing.check_test_key(good, repo.TEST_SEALING_KEY) == []
+
+
+def test_envs_certificates_are_marked_placeholders_until_fetched():
+    for env in repo.ENVS:
+        assert sealing.is_placeholder(repo.sealing_cert_path(env).read_bytes()), env
+
+
+def test_cli_reads_values_from_a_file_or_stdin_never_argv(capsys, fixtures_dir, tmp_path, monkeypatch, keypair):
+    import io
+
+    import yaml
+
+    cert = str(fixtures_dir / "sealing/tls.crt")
+    values = tmp_path / "values.env"
+    values.write_text("# comment\ntoken=x=y\n")
+    assert sealing.main(["--cert", cert, "--namespace", "ns", "--name", "n", "--from-env-file", str(values)]) == 0
+    doc = yaml.safe_load(capsys.readouterr().out)
+    assert sealing.unseal(keypair[1], doc["spec"]["encryptedData"]["token"], b"ns/n") == b"x=y"
+    monkeypatch.setattr("sys.stdin", io.StringIO("token=from-stdin\n"))
+    assert sealing.main(["--env", "staging", "--namespace", "ns", "--name", "n", "--from-env-file", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert "kind: SealedSecret" in out and "PLACEHOLDER" in err
+    assert sealing.main(["--cert", cert, "--namespace", "ns", "--name", "n", "token=x"]) == 2
+    assert sealing.main(["--cert", "/nonexistent", "--namespace", "ns", "--name", "n",
+                         "--from-env-file", str(values)]) == 2
+    values.write_text("novalue\n")
+    assert sealing.main(["--cert", cert, "--namespace", "ns", "--name", "n", "--from-env-file", str(values)]) == 2
+    err = capsys.readouterr().err
+    assert "line 1: expected KEY=VALUE" in err and "Traceback" not in err

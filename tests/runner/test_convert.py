@@ -108,9 +108,13 @@ def test_rerun_of_a_complete_output_is_a_no_op(converted_144: Converted, sample_
 
 @pytest.mark.slow
 def test_rerun_over_a_half_written_output(sample_72: Path, tmp_path: Path) -> None:
+    from runner import ownership
+
     out = tmp_path / "half.zarr"
-    # what a killed run leaves: some metadata and chunks, a stray file, no run.json
+    # what a killed run leaves: its ownership marker, some metadata and chunks, a stray file,
+    # no run.json
     (out / "measurements" / "reflectance" / "r10m" / "b02" / "c" / "0").mkdir(parents=True)
+    ownership.claim(str(out), ownership.marker(str(out), str(sample_72), "t", "killed-run"))
     (out / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group", "attributes": {}}')
     (out / "measurements" / "reflectance" / "r10m" / "b02" / "c" / "0" / "0").write_bytes(b"\x00" * 10)
     (out / "stale-leftover.bin").write_bytes(b"x")

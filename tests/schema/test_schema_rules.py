@@ -19,6 +19,7 @@ RULES: list[tuple[str, str, bool, list[tuple[str, str]]]] = [
     ("yaml.syntax", "yaml.syntax", False, [("", "line 7")]),
     ("yaml.duplicate-key", "yaml.duplicate-key", False, [("metadata.labels", "line 8")]),
     ("yaml.not-a-mapping", "yaml.not-a-mapping", False, [("", "document 1 is a list")]),
+    ("yaml.limits", "yaml.limits", False, [("", "nodes with aliases expanded")]),
     ("schema.missing-kind", "schema.missing-kind", False, [("", "no apiVersion or no kind")]),
     ("schema.unknown-kind", "schema.unknown-kind", False, [("", "no schema for ExternalSecret")]),
     ("schema.kubernetes", "schema.kubernetes", False, [("spec.storageClass", "unknown field")]),

@@ -53,6 +53,13 @@ class _Schemas(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.fixture(autouse=True)
+def loopback_on_the_allowlist(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loopback test servers play the schema hosts: a loopback host on the allowlist is the
+    one place plain http is accepted (a local mirror)."""
+    monkeypatch.setenv(schemas.HOSTS_ENV, "127.0.0.1")
+
+
 @pytest.fixture
 def schema_server() -> Iterator[str]:
     _Schemas.hits = []
@@ -151,7 +158,7 @@ def test_refused_connection_is_a_warning(tmp_path: Path) -> None:
     assert "cannot be fetched" in report.findings[0].message
 
 
-def test_invoke_check_passes_offline(tmp_path: Path, schema_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invoke_check_is_offline_unless_online(tmp_path: Path, schema_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from invoke import MockContext
 
     import tasks
@@ -159,9 +166,9 @@ def test_invoke_check_passes_offline(tmp_path: Path, schema_server: str, monkeyp
     monkeypatch.setenv("GEOZARR_STAC_SCHEMA_CACHE", str(tmp_path / "cache"))
     path = tmp_path / "item.json"
     path.write_text(json.dumps(_item(f"{schema_server}/test/v1.0.0/schema.json")))
-    tasks.check(MockContext(), kind="stac", target=str(path), offline=True)
+    tasks.check(MockContext(), kind="stac", target=str(path))  # offline by default
     assert _Schemas.hits == []
-    tasks.check(MockContext(), kind="stac", target=str(path))
+    tasks.check(MockContext(), kind="stac", target=str(path), online=True)
     assert _Schemas.hits == ["/test/v1.0.0/schema.json"]
 
 
@@ -191,3 +198,113 @@ def test_pipeline_extensions_are_the_runners() -> None:
     exts = pipeline_extensions()
     assert "https://stac-extensions.github.io/projection/v2.0.0/schema.json" in exts
     assert all(u.startswith("https://stac-extensions.github.io/") for u in exts)
+
+
+# --- issue 9, case 2: nothing written outside the cache, nothing fetched off the policy ---------
+
+
+@pytest.mark.parametrize("uri", [
+    "https://stac-extensions.github.io/../../../../escaped/schema.json",
+    "https://stac-extensions.github.io/a/%2e%2e/%2e%2e/%2e%2e/escaped/schema.json",
+    "https://stac-extensions.github.io//tmp/escaped/schema.json",
+    "https://stac-extensions.github.io/a/..%2f..%2f..%2fescaped/schema.json",
+])
+def test_cache_keys_cannot_escape_the_cache_dir(tmp_path: Path, uri: str) -> None:
+    cache = tmp_path / "deep" / "er" / "cache"
+    store = SchemaStore(cache_dir=cache, offline=False)
+    store._store(uri, EXT_SCHEMA)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert written and all(p.is_relative_to(cache) for p in written), written
+    assert SchemaStore(cache_dir=cache, offline=True).get(uri) == EXT_SCHEMA
+
+
+@pytest.mark.parametrize("entry", ["../outside.json", "/etc/hostname", "a/../../outside.json", ""])
+def test_index_entries_outside_the_cache_are_not_read(tmp_path: Path, entry: str) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (tmp_path / "outside.json").write_text(json.dumps(EXT_SCHEMA))
+    uri = "https://stac-extensions.github.io/x/v1.0.0/schema.json"
+    (cache / "index.json").write_text(json.dumps({uri: entry}))
+    store = SchemaStore(cache_dir=cache, offline=True)
+    assert store.source(uri) == "missing"
+    with pytest.raises(SchemaUnavailable, match="not cached"):
+        store.get(uri)
+
+
+@pytest.mark.parametrize(("uri", "why"), [
+    ("http://stac-extensions.github.io/x/schema.json", "only https"),
+    ("file:///etc/passwd", "only https"),
+    ("https://evil.example/x/schema.json", "not on the schema host allowlist"),
+    ("http://10.0.0.1/x/schema.json", "not on the schema host allowlist"),
+])
+def test_fetch_policy_refuses_before_any_request(uri: str, why: str) -> None:
+    store = SchemaStore(cache_dir=Path("/nonexistent-cache"), offline=False,
+                        policy=schemas.FetchPolicy())
+    with pytest.raises(SchemaUnavailable, match=why):
+        store.get(uri)
+
+
+class _Redirects(BaseHTTPRequestHandler):
+    target = ""
+    big = b""
+
+    def do_GET(self) -> None:
+        if self.path == "/big/schema.json":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(self.big)))
+            self.end_headers()
+            self.wfile.write(self.big)
+            return
+        self.send_response(302)
+        self.send_header("Location", self.target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_redirects_off_the_allowlist_and_oversized_bodies_are_refused(schema_server: str,
+                                                                      tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirects)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    here = f"127.0.0.1:{server.server_port}"
+    try:
+        policy = schemas.FetchPolicy(hosts=frozenset({here}), max_bytes=1000)
+        _Redirects.target = f"{schema_server}/test/v1.0.0/schema.json"  # another port: not listed
+        store = SchemaStore(cache_dir=tmp_path / "c", offline=False, policy=policy)
+        with pytest.raises(SchemaUnavailable, match="not on the schema host allowlist"):
+            store.get(f"http://{here}/redirect/schema.json")
+        assert _Schemas.hits == []  # the redirect target was never asked
+        _Redirects.big = b" " * 5000 + b"{}"
+        with pytest.raises(SchemaUnavailable, match="larger than 1000 bytes"):
+            store.get(f"http://{here}/big/schema.json")
+        _Redirects.target = f"http://{here}/loop/schema.json"
+        with pytest.raises(SchemaUnavailable, match="more than 3 redirects"):
+            store.get(f"http://{here}/loop/schema.json")
+        assert not (tmp_path / "c").exists()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_check_stac_cli_is_offline_by_default(tmp_path: Path, schema_server: str) -> None:
+    from conformance.__main__ import main
+
+    path = tmp_path / "item.json"
+    path.write_text(json.dumps(_item(f"{schema_server}/test/v1.0.0/schema.json")))
+    cache = ["--schema-cache", str(tmp_path / "cache"), "--json"]
+    assert main(["stac", str(path), *cache]) == 0 and _Schemas.hits == []
+    assert main(["stac", str(path), *cache, "--online"]) == 0
+    assert _Schemas.hits == ["/test/v1.0.0/schema.json"]
+
+
+def test_default_policy_allows_every_schema_the_image_prefetches() -> None:
+    """The image's build prefetches online within the default policy: every extension the
+    pipeline declares, and every schema of the shared reference cache, must be allowed."""
+    from conformance.stac.prefetch import pipeline_extensions
+    from tooling.repo import SHARED
+
+    policy = schemas.FetchPolicy()
+    index = json.loads((SHARED / "schemas" / "stac" / "index.json").read_text())
+    assert {u: policy.refusal(u) for u in [*pipeline_extensions(), *index] if policy.refusal(u)} == {}

@@ -77,6 +77,17 @@ def _bad_extension_value(item: Item) -> None:
     item["properties"]["eo:cloud_cover"] = "cloudy"
 
 
+def _traversal_id(item: Item) -> None:
+    item["id"] = "../../etc"
+
+
+def _markup_collection(item: Item) -> None:
+    item["collection"] = "<script>"
+    for link in item["links"]:
+        if link.get("rel") == "collection":
+            link["href"] = "collection.json"
+
+
 DEFECTS: list[tuple[str, Callable[[Item], None], set[str], str]] = [
     ("bbox and geometry off by a degree", _shift, {"stac.bbox-store"}, "bbox"),
     ("dangling asset href", _dangling, {"stac.asset-href"}, "assets.{zarr}.href"),
@@ -86,6 +97,8 @@ DEFECTS: list[tuple[str, Callable[[Item], None], set[str], str]] = [
     ("datetime not a date", _datetime, {"stac.datetime"}, "properties.datetime"),
     ("no links", _no_links, {"stac.schema-core"}, "$"),
     ("bbox not the geometry's bounds", _bbox_vs_geometry, {"stac.bbox-geometry"}, "bbox"),
+    ("item id with ../", _traversal_id, {"stac.identifiers"}, "id"),
+    ("collection with markup", _markup_collection, {"stac.identifiers"}, "collection"),
     ("eo:cloud_cover not a number", _bad_extension_value, {"stac.schema-extension"}, "properties.eo:cloud_cover"),
 ]
 

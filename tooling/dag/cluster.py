@@ -106,7 +106,22 @@ def lint_workflow(workflow: dict[str, Any], template_doc: dict[str, Any] | None)
         docs.append(Document(template_doc, "<rendered WorkflowTemplate>", 0))
     findings, _ = check_documents(docs, standalone=template_doc is None)
     return [f"{f.rule}: {f.kind} {f.name}: {f.path}: {f.message}" for f in findings
-            if str(f.severity) == "error"]
+            if str(f.severity) == "error"] + identifier_problems(workflow, template_doc)
+
+
+def identifier_problems(workflow: dict[str, Any], template_doc: dict[str, Any] | None) -> list[str]:
+    """The run's item id and collection (submitted, else the template's defaults) against the
+    pipeline's identifier policy (runner.identifiers), before anything is submitted."""
+    from runner import identifiers
+
+    def values(doc: dict[str, Any] | None) -> dict[str, Any]:
+        params = (((doc or {}).get("spec") or {}).get("arguments") or {}).get("parameters") or []
+        return {p.get("name"): p.get("value") for p in params if isinstance(p, dict)}
+
+    merged = {**values(template_doc), **values(workflow)}
+    return [f"identifiers: parameter {key} {merged[key]!r}: {identifiers.problem(merged[key])}"
+            for key in ("item_id", "collection")
+            if merged.get(key) and identifiers.problem(merged[key])]
 
 
 @dataclass

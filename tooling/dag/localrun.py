@@ -17,6 +17,7 @@ from typing import Any
 
 from conformance.workflow_report import RULE_RUN_FAILED, finding, merge, summary
 from tooling import repo
+from tooling.dag import orphans
 from tooling.dag.executor import LocalRun, RunResult, TaskRun, new_run_id
 from tooling.dag.model import Unsupported, WorkflowSpec, read_workflow_template
 from tooling.dag.objectstore import (
@@ -115,8 +116,13 @@ def run_local(
     if not bucket:
         raise ToolingError(f"WorkflowTemplate {spec.name}: workflow parameter output_bucket is empty")
     run_id = run_id or new_run_id(spec.name)
-    run_dir = (runs_dir or repo.BUILD / "conformance") / run_id
+    runs_dir = runs_dir or repo.BUILD / "conformance"
+    stopped = orphans.reap(runs_dir)
+    if stopped:
+        progress.line(f"stopped {len(stopped)} step(s) left running by a killed earlier run")
+    run_dir = runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
+    orphans.mark_executor(run_dir)
     report_key = f"{prefix}/conformance/{run_id}/report.json" if prefix else f"conformance/{run_id}/report.json"
 
     progress.line(f"{spec.name} from overlay {overlay} ({rendered_hash(template_doc)[:19]}), run {run_id}")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tooling.dag import orphans
 from tooling.dag.model import OutputParameter, Template, VolumeSource, WorkflowSpec
 from tooling.dag.objectstore import LocalOutput, StorageMapError
 from tooling.dag.substitution import SubstitutionError, expand_env_refs, substitute
@@ -352,6 +353,7 @@ def run_pod(plan: PodPlan, attempt: Attempt, pod_dir: Path, deadline: float | No
             attempt.phase, attempt.message = "Error", f"cannot start {plan.argv[0]}: {e}"
             return
         registry.add(proc)
+        orphans.mark_step(pod_dir, proc.pid)  # its own group: a killed executor's next run stops it
         if registry.stopping.is_set():  # stop_all ran between the caller's check and add()
             terminate(proc)
         try:
@@ -362,6 +364,7 @@ def run_pod(plan: PodPlan, attempt: Attempt, pod_dir: Path, deadline: float | No
             code, timed_out = proc.wait(), True
         finally:
             registry.discard(proc)
+            orphans.forget_step(pod_dir)
     attempt.seconds = clock() - start
     if timed_out:
         attempt.phase = "Failed"

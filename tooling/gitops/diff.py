@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import json
 import subprocess
-import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import yaml
 
 from tooling import envconfig, repo
 from tooling.errors import ToolingError
-from tooling.manifests import render
+from tooling.manifests import render, stdout
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
 
@@ -121,8 +120,8 @@ def live_diff(env: str) -> tuple[int, str]:
     except FileNotFoundError as e:
         raise DiffError("kubectl not found on PATH") from e
     if done.returncode > 1:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise DiffError(f"kubectl diff for {env} failed (exit {done.returncode}): {last}")
+        raise DiffError(f"kubectl diff for {env} failed (exit {done.returncode}): "
+                        f"{stdout.tool_error_text(done.stderr)}")
     return done.returncode, done.stdout
 
 
@@ -161,8 +160,7 @@ def main(envs: list[str] | None, against: str = "HEAD", live: bool = False,
             for env in envs
         }
     except (DiffError, ValueError) as e:
-        print(f"diff: {e}", file=sys.stderr)
-        return 2
+        return stdout.cannot_run("diff", str(e), as_json=as_json)
     if as_json:
         print(json.dumps({env: [{"kind": c.kind, "namespace": c.namespace, "name": c.name,
                                  "status": c.status} for c in ch] for env, ch in per_env.items()}, indent=2))

@@ -67,12 +67,16 @@ def runner_repository(env: str) -> str:
 
 
 def main(digest: str, env: str = "prod", image: str | None = None) -> int:
-    path: Path = repo.overlay_dir(env) / "kustomization.yaml"
+    try:
+        path: Path = repo.overlay_dir(env) / "kustomization.yaml"
+    except ValueError as e:
+        print(f"promote: {e}", file=sys.stderr)
+        return 2
     try:
         image = image or runner_repository(env)
         text = path.read_text()
         new = pin_digest(text, image, digest)
-    except (OSError, PromoteError) as e:
+    except (OSError, PromoteError, yaml.YAMLError) as e:
         print(f"promote: {repo.relpath(path)}: {e}", file=sys.stderr)
         return 2
     if new == text:

@@ -13,13 +13,13 @@ Exit 0 clean (notes allowed), 1 error findings, 2 cannot run.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from conformance import findings as findings_mod
 from conformance.findings import Finding, Severity, has_errors
+from tooling.manifests import stdout
 from tooling.repo import TARGET_KUBERNETES_VERSION, relpath
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -92,17 +92,14 @@ def _table(found: list[Finding], summary: dict[str, Any]) -> str:
 def main(path: str, as_json: bool = False) -> int:
     target = Path(path)
     if not target.exists():
-        print(f"lint: {path}: no such file or directory", file=sys.stderr)
-        return 2
+        return stdout.cannot_run("lint", f"{path}: no such file or directory", as_json=as_json)
     files = yaml_files(target)
     if not files:
-        print(f"lint: {path}: no .yaml/.yml files found", file=sys.stderr)
-        return 2
+        return stdout.cannot_run("lint", f"{path}: no .yaml/.yml files found", as_json=as_json)
     try:
         found, summary = lint_paths(files)
     except Exception as e:  # noqa: BLE001 - the edge: one clear line, no traceback
-        print(f"lint: cannot run: {e}", file=sys.stderr)
-        return 2
+        return stdout.cannot_run("lint", f"{type(e).__name__}: {e}", as_json=as_json)
     if as_json:
         print(findings_mod.dumps({"findings": found, "summary": summary}))
     else:

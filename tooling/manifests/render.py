@@ -17,7 +17,7 @@ class RenderError(ToolingError):
 
 
 def kustomize(directory: Path | str) -> str:
-    """`kubectl kustomize DIRECTORY`; RenderError with kustomize's last line when it fails."""
+    """`kubectl kustomize DIRECTORY`; RenderError with kustomize's whole message when it fails."""
     try:
         done = subprocess.run(
             ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, check=False
@@ -25,8 +25,8 @@ def kustomize(directory: Path | str) -> str:
     except FileNotFoundError as e:
         raise RenderError("kubectl not found on PATH (kubectl v1.32 renders the overlays)") from e
     if done.returncode != 0:
-        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        raise RenderError(f"kubectl kustomize {repo.relpath(directory)} failed: {lines[-1] if lines else 'no message'}")
+        raise RenderError(f"kubectl kustomize {repo.relpath(directory)} failed: "
+                          f"{stdout.tool_error_text(done.stderr)}")
     return done.stdout
 
 

@@ -24,3 +24,24 @@ def emit(text: str) -> int:
     except BrokenPipeError:
         return BROKEN_PIPE_EXIT
     return 0
+
+
+def tool_error_text(stderr: str, *, limit: int = 8000) -> str:
+    """The whole error text of an external tool (kubectl, kustomize, git): every non-blank line,
+    the continuation lines indented under the first, bounded to LIMIT characters."""
+    lines = [line.rstrip() for line in stderr.strip().splitlines() if line.strip()]
+    text = "\n    ".join(lines) if lines else "no message"
+    return text if len(text) <= limit else text[:limit] + f"\n    … ({len(text) - limit} more characters)"
+
+
+def cannot_run(tool: str, message: str, *, as_json: bool) -> int:
+    """Exit 2 the same way for every command: the message on stderr and, with --json, a report
+    on stdout whose one finding is `cannot-run` (so a script reading the JSON always gets one)."""
+    print(f"{tool}: cannot run: {message}", file=sys.stderr)
+    if as_json:
+        from conformance.findings import Rule, Severity, dumps
+
+        rule = Rule("cannot-run", Severity.ERROR, "the command could run to the end")
+        emit(dumps({"findings": [rule.finding(message)],
+                    "summary": {"valid": False, "cannot_run": True, "findings": {"error": 1}}}) + "\n")
+    return 2

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.findings import Finding, Rule, count_by_severity, dumps, has_errors
-from tooling import envconfig, repo
+from tooling import envconfig, repo, sealing
 from tooling.errors import ToolingError
 from tooling.manifests import params, policy, preservation, promtool, stdout
 from tooling.manifests.render import RenderError, kustomize
@@ -48,7 +48,7 @@ def rules() -> list[Rule]:
 
     own = [r for r, _ in policy.RULES] + [
         preservation.STRUCTURE, params.SCHEMA, params.KEYS, params.DEFAULTS,
-        envconfig.SCHEMA, envconfig.RENDER_FACTS, promtool.RULES,
+        envconfig.SCHEMA, envconfig.RENDER_FACTS, promtool.RULES, sealing.TEST_KEY,
     ]
     return schema_rules() + own
 
@@ -113,6 +113,7 @@ def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[st
     found += promtool.check_rules(rendered.docs, env)
     found += preservation.check_preservation(base.docs, rendered.docs, env, overlay)
     found += policy.check_policy(rendered.docs, env)
+    found += sealing.check_test_key(rendered.docs, repo.TEST_SEALING_KEY)
     found += params.check_env_params(rendered.docs, base_params, env, kustomization)[0]
     found += envconfig.check_env_schema(repo.env_config_path(env), env)[0]
     found += envconfig.check_render_facts(rendered.docs, env, kustomization)
@@ -202,7 +203,7 @@ def main(envs: list[str] | None = None, as_json: bool = False) -> int:
     try:
         report = run(envs)
     except ToolingError as e:
-        print(f"validate: cannot run: {e}", file=sys.stderr)
+        stdout.cannot_run("validate", str(e), as_json=as_json)
         return e.exit_code
     text = dumps({"findings": report.findings, "summary": report.summary()}) if as_json else format_table(report)
     if stdout.emit(text + "\n"):

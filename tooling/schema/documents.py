@@ -8,6 +8,7 @@ YAML syntax errors (`yaml.syntax`) and duplicate mapping keys
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,57 @@ from conformance.findings import Finding, Rule, Severity
 SYNTAX = Rule("yaml.syntax", Severity.ERROR, "the file parses as YAML")
 DUPLICATE_KEY = Rule("yaml.duplicate-key", Severity.ERROR, "no mapping repeats a key")
 NOT_A_MAPPING = Rule("yaml.not-a-mapping", Severity.ERROR, "every document is a mapping (an object)")
+LIMITS = Rule("yaml.limits", Severity.ERROR,
+              "a file is at most 64 MiB, a document at most 1,000,000 nodes with aliases expanded "
+              "and 200 levels deep (an alias bomb or a runaway nesting is refused, not expanded)")
+MAX_TEXT_CHARS = 64 * 1024 * 1024
+MAX_EXPANDED_NODES = 1_000_000
+MAX_DEPTH = 200
+
+
+class _OverLimit(Exception):
+    pass
+
+
+_LONG_INDENT = re.compile(rf"^[ \t-]{{{MAX_DEPTH // 2},}}", re.MULTILINE)
+
+
+def _too_deep(text: str) -> str:
+    """Where TEXT nests deeper than MAX_DEPTH ('' when it does not), found before composing:
+    libyaml's composer recurses in C and a few thousand levels crash the process (SIGSEGV).
+    Depth needs flow brackets or indentation, so most texts are cleared by a count and a regex;
+    the others by one pass over the parser's events (iterative)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH // 2 and not _LONG_INDENT.search(text):
+        return ""
+    depth = 0
+    for event in yaml.parse(text, Loader=_BaseLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return f"line {event.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep"
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+    return ""
+
+
+def _expanded_size(node: yaml.Node, depth: int, memo: dict[int, int]) -> int:
+    """Nodes of NODE's tree with every alias expanded (shared nodes counted once per use);
+    _OverLimit past MAX_EXPANDED_NODES or MAX_DEPTH. Memoised: linear in the node graph."""
+    if depth > MAX_DEPTH:
+        raise _OverLimit(f"nested more than {MAX_DEPTH} levels deep")
+    if id(node) in memo:
+        return memo[id(node)]
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    else:
+        children = node.value if isinstance(node, yaml.SequenceNode) else []
+    for child in children:
+        size += _expanded_size(child, depth + 1, memo)
+        if size > MAX_EXPANDED_NODES:
+            raise _OverLimit(f"more than {MAX_EXPANDED_NODES} nodes with aliases expanded")
+    memo[id(node)] = size
+    return size
 
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -113,6 +165,15 @@ def load_documents(text: str, file: str) -> tuple[list[Document], list[Finding]]
     the documents before it are returned."""
     docs: list[Document] = []
     problems: list[tuple[int, Finding]] = []  # (document index, finding)
+    if len(text) > MAX_TEXT_CHARS:
+        return [], [LIMITS.finding(f"{len(text)} characters: larger than {MAX_TEXT_CHARS}",
+                                   file=file)]
+    try:
+        deep = _too_deep(text)
+    except yaml.YAMLError:
+        deep = ""  # reported with its line by the loader below
+    if deep:
+        return [], [LIMITS.finding(deep, file=file)]
     loader = _Loader(text)
     index = 0
     try:
@@ -122,6 +183,13 @@ def load_documents(text: str, file: str) -> tuple[list[Document], list[Finding]]
                 index += 1
                 continue
             line = node.start_mark.line + 1
+            try:
+                _expanded_size(node, 0, {})
+            except _OverLimit as e:
+                problems.append((index, LIMITS.finding(f"line {line}: document {index}: {e}",
+                                                       file=file)))
+                index += 1
+                continue
             for path, key_line in _duplicate_keys(node, "", set()):
                 key = path.rsplit(".", 1)[-1]
                 message = (
@@ -136,6 +204,9 @@ def load_documents(text: str, file: str) -> tuple[list[Document], list[Finding]]
                 message = f"line {line}: document {index} is a {type(obj).__name__}, not a mapping"
                 problems.append((index, NOT_A_MAPPING.finding(message, file=file)))
             index += 1
+    except RecursionError:
+        problems.append((index, LIMITS.finding(f"document {index}: nested too deep to parse",
+                                               file=file)))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
