@@ -199,7 +199,7 @@ def test_lint_refuses_a_workflow_the_template_cannot_run(rendered_staging: Rende
 
 
 @pytest.mark.parametrize("bad", ["../../etc", "a\nb", "<script>", "x" * 256])
-def test_lint_refuses_an_identifier_outside_the_policy(rendered_staging: RenderedSet,
+def test_lint_refuses_an_identifier_outside_the_policy(rendered_staging: Rendered,
                                                        bad: str) -> None:
     """Issue 9, case 4: checked before submitting (the template's default, or a submitted value)."""
     cfg = EnvConfig("staging", "ctx", "ns", "bkt", "geozarr", "https://s3.example", "https://stac.example",
