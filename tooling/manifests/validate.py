@@ -53,7 +53,20 @@ def rules() -> list[Rule]:
         preservation.STRUCTURE, params.SCHEMA, params.KEYS, params.DEFAULTS,
         envconfig.SCHEMA, envconfig.CONSISTENT, promtool.RULES,
     ]
-    return schema_rules() + own
+    return schema_rules() + own + list(flux_rules())
+
+
+def flux_rules() -> tuple[Rule, ...]:
+    from tooling.gitops.flux import RULES
+
+    return RULES
+
+
+def check_flux(envs: list[str]) -> list[Finding]:
+    """clusters/<env>: the Flux objects against the Flux CRDs, their paths rendered."""
+    from tooling.gitops.flux import check_clusters
+
+    return check_clusters(envs)
 
 
 def _progress(message: str) -> None:
@@ -172,6 +185,8 @@ def run(envs: list[str] | None = None, progress: bool = True) -> Report:
             raise CannotRun(str(e)) from e
         report.findings += found
         report.envs[env] = summary
+    say(f"checking the Flux objects of clusters/{{{','.join(envs)}}}")
+    report.findings += check_flux(envs)
     report.seconds = time.perf_counter() - start
     return report
 
