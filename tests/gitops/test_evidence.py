@@ -8,9 +8,11 @@ import io
 import json
 from datetime import UTC, datetime
 
+import jsonschema
 import pytest
 
 from tests.gitops.conftest import IMAGE
+from tooling import repo
 from tooling.dag.cli import run_cluster
 from tooling.dag.envconfig import EnvConfig
 from tooling.dag.progress import Progress
@@ -53,6 +55,10 @@ def test_a_cluster_run_records_its_report_by_digest(clone, s3_server, s3_bucket,
     key = f"geozarr/conformance/evidence/{'d' * 64}/{NAME}.json"
     assert key in s3_server.keys(s3_bucket, "geozarr/conformance/evidence/")
     assert f"evidence recorded at s3://{s3_bucket}/{key}" in stream.getvalue()
+    recorded = json.loads(s3.get_object(Bucket=s3_bucket, Key=key)["Body"].read())
+    schema = json.loads((repo.SCHEMAS / "conformance-report.schema.json").read_text())
+    jsonschema.validate(recorded, schema, format_checker=jsonschema.FormatChecker())
+    assert recorded["image_digest"] == D and recorded["image"].endswith(f"@{D}")
     (ev,) = evidence.load(s3, s3_bucket, "geozarr/conformance", D)
     assert ev.passed and ev.image_digest == D and ev.run_id == NAME and ev.conversions == 1
     assert ev.rendered_hash == rendered_hash(template)
