@@ -214,10 +214,11 @@ def check_kustomization(doc: Any, root: Path, renders: dict[Path, str | RenderEr
     return out + check_health_checks(doc, applied)
 
 
-def check_directory(directory: Path, root: Path, env: str = "",
-                    crd_dir: Path = CRD_DIR) -> list[Finding]:
+def check_directory(directory: Path, root: Path, env: str = "", crd_dir: Path = CRD_DIR,
+                    prerendered: dict[Path, str] | None = None) -> list[Finding]:
     """Every Flux finding of one cluster directory (rendered by kubectl kustomize); spec.path is
-    resolved against ROOT, the repository the GitRepository serves."""
+    resolved against ROOT, the repository the GitRepository serves. PRERENDERED: renders already
+    made (directory -> YAML), not made again."""
     try:
         rendered = from_rendered(kustomize(directory), directory, env)
     except RenderError as e:
@@ -225,7 +226,7 @@ def check_directory(directory: Path, root: Path, env: str = "",
                              file=repo.relpath(directory))]
     docs = [d for d in rendered.docs if is_flux(d)]
     out = list(rendered.findings)
-    renders: dict[Path, str | RenderError] = {}
+    renders: dict[Path, str | RenderError] = dict(prerendered or {})
     for doc in docs:
         out += check_schema(doc, crd_dir)
         if (doc.api_version, doc.kind) == KUSTOMIZATION:
@@ -234,16 +235,19 @@ def check_directory(directory: Path, root: Path, env: str = "",
     return out
 
 
-def check_cluster(env: str, root: Path = repo.ROOT, crd_dir: Path = CRD_DIR) -> list[Finding]:
+def check_cluster(env: str, root: Path = repo.ROOT, crd_dir: Path = CRD_DIR,
+                  prerendered: dict[Path, str] | None = None) -> list[Finding]:
     """Every Flux finding of clusters/ENV (each carries the env)."""
-    found = check_directory(repo.cluster_dir(env), root, env, crd_dir)
+    found = check_directory(repo.cluster_dir(env), root, env, crd_dir, prerendered)
     return [f.with_location(env=env) for f in found]
 
 
-def check_clusters(envs: Iterable[str] | None = None) -> list[Finding]:
-    """`invoke validate`'s Flux step: clusters/<env> of each env that has one."""
-    out: list[Finding] = []
-    for env in envs or repo.ENVS:
-        if repo.cluster_dir(env).is_dir():
-            out += check_cluster(env)
-    return out
+def check_clusters(envs: Iterable[str] | None = None,
+                   prerendered: dict[Path, str] | None = None) -> list[Finding]:
+    """`invoke validate`'s Flux step: clusters/<env> of each env that has one, envs at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    present = [env for env in envs or repo.ENVS if repo.cluster_dir(env).is_dir()]
+    with ThreadPoolExecutor(max_workers=len(present) or 1) as pool:
+        results = pool.map(lambda env: check_cluster(env, prerendered=prerendered), present)
+        return [f for found in results for f in found]

@@ -62,11 +62,12 @@ def flux_rules() -> tuple[Rule, ...]:
     return RULES
 
 
-def check_flux(envs: list[str]) -> list[Finding]:
-    """clusters/<env>: the Flux objects against the Flux CRDs, their paths rendered."""
+def check_flux(envs: list[str], rendered: dict[Path, str]) -> list[Finding]:
+    """clusters/<env>: the Flux objects against the Flux CRDs, their paths rendered (RENDERED:
+    the overlays already rendered, by directory)."""
     from tooling.gitops.flux import check_clusters
 
-    return check_clusters(envs)
+    return check_clusters(envs, rendered)
 
 
 def _progress(message: str) -> None:
@@ -186,7 +187,7 @@ def run(envs: list[str] | None = None, progress: bool = True) -> Report:
         report.findings += found
         report.envs[env] = summary
     say(f"checking the Flux objects of clusters/{{{','.join(envs)}}}")
-    report.findings += check_flux(envs)
+    report.findings += check_flux(envs, {directories[env]: texts[env] for env in envs})
     report.seconds = time.perf_counter() - start
     return report
 
