@@ -142,3 +142,12 @@ def test_a_bad_policy_cannot_run(clone, capsys):
 def test_staging_has_no_gate(clone, capsys):
     assert promote.main(D1, "staging", root=clone) == 0
     assert promote.current_ref((clone / "overlays/staging/kustomization.yaml").read_text(), IMAGE) == D1
+
+
+def test_validate_checks_the_policy(clone):
+    assert gate.check_policy("prod", clone) == [] and gate.check_policy("staging", clone) == []
+    policy = clone / "overlays/prod/promotion.yaml"
+    policy.write_text(policy.read_text() + "soak_days: 1\n")
+    (finding,) = gate.check_policy("prod", clone)
+    assert finding.rule == "promotion.policy" and finding.env == "prod"
+    assert "soak_days" in finding.message and finding.file.endswith("overlays/prod/promotion.yaml")

@@ -25,11 +25,16 @@ from typing import Any
 
 import yaml
 
+from conformance.findings import Finding, Rule, Severity
 from tooling import repo
 from tooling.gitops.evidence import Evidence
 
 SCHEMA_PATH = repo.SCHEMAS / "promotion.schema.json"
 TREE = ("base", "components", "overlays")  # what a render reads
+
+
+POLICY = Rule("promotion.policy", Severity.ERROR,
+              "overlays/<env>/promotion.yaml matches schemas/promotion.schema.json")
 
 
 class GateError(Exception):
@@ -60,6 +65,17 @@ def read_policy(env: str, root: Path = repo.ROOT) -> Policy | None:
         where = ".".join(str(p) for p in e.absolute_path) or "(root)"
         raise GateError(f"{repo.relpath(path)}: {where}: {e.message}") from e
     return Policy(env, data["evidence_from"], float(data["soak_hours"]), int(data["min_conversions"]))
+
+
+def check_policy(env: str, root: Path = repo.ROOT) -> list[Finding]:
+    """`invoke validate`: ENV's promotion policy, when it has one, reads as the gate reads it."""
+    try:
+        read_policy(env, root)
+    except GateError as e:
+        path = root / repo.promotion_policy_path(env).relative_to(repo.ROOT)
+        return [POLICY.finding(str(e).removeprefix(f"{repo.relpath(path)}: "), env=env,
+                               file=repo.relpath(path))]
+    return []
 
 
 def expected_hash(root: Path, env: str, digest: str, image: str) -> str:

@@ -58,16 +58,18 @@ def rules() -> list[Rule]:
 
 def flux_rules() -> tuple[Rule, ...]:
     from tooling.gitops.flux import RULES
+    from tooling.gitops.gate import POLICY
 
-    return RULES
+    return (*RULES, POLICY)
 
 
 def check_flux(envs: list[str], rendered: dict[Path, str]) -> list[Finding]:
     """clusters/<env>: the Flux objects against the Flux CRDs, their paths rendered (RENDERED:
-    the overlays already rendered, by directory)."""
+    the overlays already rendered, by directory); overlays/<env>/promotion.yaml."""
     from tooling.gitops.flux import check_clusters
+    from tooling.gitops.gate import check_policy
 
-    return check_clusters(envs, rendered)
+    return check_clusters(envs, rendered) + [f for env in envs for f in check_policy(env)]
 
 
 def _progress(message: str) -> None:
