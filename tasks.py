@@ -36,7 +36,8 @@ def validate(c: Context, env: str = "", json: bool = False) -> None:
     """Render every env and check it offline; exit 0 clean, 1 errors, 2 cannot run.
 
     Checks: source YAML sanity, strict Kubernetes and Argo schemas, Argo semantic
-    lint, CRDs, promtool, overlay preservation, policy, params.json.
+    lint, CRDs, promtool, overlay preservation, policy, params.json, the Flux objects
+    of clusters/ (against the Flux CRDs, their paths rendered), promotion policies.
     """
     from tooling.manifests import validate as mod
 

@@ -1,7 +1,8 @@
 """`invoke validate`: render every env with the real `kubectl kustomize` and check it offline.
 
-Per run: YAML sanity of every source file (base/, overlays/, components/), params.json against its
-schema. Per env: the strict schemas and Argo lint (tooling.schema.check_documents),
+Per run: YAML sanity of every source file (base/, overlays/, components/, clusters/), params.json
+against its schema; the Flux objects of clusters/<env> (tooling.gitops.flux) and the promotion
+policies. Per env: the strict schemas and Argo lint (tooling.schema.check_documents),
 `promtool check rules`, overlay preservation against the rendered base, policy, params, env.yaml.
 Exit 0 no error, 1 errors, 2 cannot run (kubectl or promtool missing, a render failing), 141 when
 the reader of stdout left early (`| head`).
@@ -22,7 +23,7 @@ from tooling.manifests import envconfig, params, policy, preservation, promtool,
 from tooling.manifests.render import RenderError, kustomize
 from tooling.manifests.rendered import Rendered, from_rendered
 
-SOURCE_DIRS = ("base", "overlays", "components")
+SOURCE_DIRS = ("base", "overlays", "components", "clusters")
 
 
 class CannotRun(Exception):
