@@ -190,7 +190,11 @@ def run(envs: list[str] | None = None, progress: bool = True) -> Report:
         report.findings += found
         report.envs[env] = summary
     say(f"checking the Flux objects of clusters/{{{','.join(envs)}}}")
-    report.findings += check_flux(envs, {directories[env]: texts[env] for env in envs})
+    flux_found = check_flux(envs, {directories[env]: texts[env] for env in envs})
+    report.findings += flux_found
+    for env in envs:  # the env's verdict counts its clusters/<env> findings too
+        report.envs[env]["findings"] = count_by_severity(
+            [f for f in report.findings if f.env == env])
     report.seconds = time.perf_counter() - start
     return report
 
