@@ -101,6 +101,7 @@ def test_ok_pins_prod_and_writes_the_evidence_and_diff_into_the_body(clone, s3_s
     assert prod_pin(clone) == D1
     assert {(c["kind"], c["status"]) for c in out["diff"]} == {("WorkflowTemplate", "changed")}
     body = body_file.read_text()
+    assert out["body"] == body
     assert f"## Promote prod to `{D1}`" in body and "first passed report: `r1`" in body
     assert "overridden" not in body and "```diff" in body and f"@{D1}" in body
     images = yaml.safe_load((clone / "overlays/prod/kustomization.yaml").read_text())["images"]

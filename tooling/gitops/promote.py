@@ -141,11 +141,12 @@ def pr_body(change: Change) -> str:
 
 
 def emit(change: Change, as_json: bool, body_file: Path) -> None:
+    body = pr_body(change)
     body_file.parent.mkdir(parents=True, exist_ok=True)
-    body_file.write_text(pr_body(change))
+    body_file.write_text(body)
     shown = repo.relpath(body_file)
     if as_json:
-        print(json.dumps(change.to_dict(shown), indent=2))
+        print(json.dumps({**change.to_dict(shown), "body": body}, indent=2))
         return
     where = repo.relpath(repo.overlay_dir(change.env) / "kustomization.yaml")
     print(f"{where}: {RUNNER_IMAGE} pinned to {change.digest} (was {change.previous or 'unpinned'}); "
