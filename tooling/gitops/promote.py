@@ -136,7 +136,7 @@ def pr_body(change: Change) -> str:
         lines += ["### ⚠ Evidence gate overridden (--force)", "", f"Reason: {change.reason}", "",
                   "Missing:", *(f"- {m}" for m in change.missing), ""]
     lines += ["### Evidence", "", *(change.evidence or ["- none required (no promotion policy)"]), ""]
-    lines.append(to_markdown({change.env: change.diff}, f"main → {change.digest[:19]}"))
+    lines.append(to_markdown({change.env: change.diff}, "main"))
     return "\n".join(lines) + "\n"
 
 
