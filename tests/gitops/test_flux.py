@@ -74,3 +74,13 @@ def test_strict_schema_agrees_with_the_crd_on_fields_and_patterns():
     assert [e.validator for e in v.iter_errors(no_prune)] == ["required"]
     bad_kind = {**ok, "spec": {**ok["spec"], "sourceRef": {"kind": "Bucket2", "name": "r"}}}
     assert [e.validator for e in v.iter_errors(bad_kind)] == ["enum"]
+
+
+def test_metadata_is_checked_as_object_meta():
+    from tooling.schema.documents import Document
+
+    doc = Document({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+                    "metadata": {"name": "x", "labelz": {}},
+                    "spec": {"interval": "1m", "url": "https://example.org/r"}}, "f.yaml", 0)
+    (finding,) = flux.check_schema(doc)
+    assert finding.rule == "flux.schema" and finding.path == "metadata.labelz"

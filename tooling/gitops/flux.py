@@ -2,7 +2,7 @@
 
 - `flux.schema`: every GitRepository and Kustomization against the upstream Flux CRD
   (`schemas/crds/flux/`, v1.9.0), made strict (an unknown field is an error, as the API server's
-  structural pruning would silently drop it).
+  strict field validation says), `metadata` as Kubernetes' ObjectMeta.
 - `flux.path`: a Kustomization's `spec.path` exists in the repository and renders
   (`kubectl kustomize`).
 - `flux.reference`: `sourceRef` and `dependsOn` name objects declared for the same cluster.
@@ -98,9 +98,21 @@ def crd_schemas(crd_dir: Path = CRD_DIR) -> dict[tuple[str, str], dict[str, Any]
     return out
 
 
+OBJECT_META = "https://kubernetes.io/api/_definitions.json#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+
+
 @cache
 def _validators(crd_dir: Path = CRD_DIR) -> dict[tuple[str, str], Draft202012Validator]:
-    return {key: Draft202012Validator(s) for key, s in crd_schemas(crd_dir).items()}
+    """Validators of the strict CRD schemas, `metadata` checked as Kubernetes' ObjectMeta (strict,
+    from the same definitions as the built-in kinds)."""
+    from tooling.schema import kubernetes
+
+    registry = kubernetes.registry(kubernetes.schema_dir(repo.TARGET_KUBERNETES_VERSION))
+    out = {}
+    for key, schema in crd_schemas(crd_dir).items():
+        schema["properties"]["metadata"] = {"$ref": OBJECT_META}
+        out[key] = Draft202012Validator(schema, registry=registry)
+    return out
 
 
 def is_flux(doc: Any) -> bool:
