@@ -84,3 +84,13 @@ def test_metadata_is_checked_as_object_meta():
                     "spec": {"interval": "1m", "url": "https://example.org/r"}}, "f.yaml", 0)
     (finding,) = flux.check_schema(doc)
     assert finding.rule == "flux.schema" and finding.path == "metadata.labelz"
+
+
+def test_a_depends_on_cycle_is_a_reference_error(tmp_path):
+    text = (FIXTURES / "valid" / "flux.yaml").read_text().replace(
+        "  path: ./prereq\n", "  path: ./prereq\n  dependsOn:\n    - name: app\n")
+    (tmp_path / "cycle.yaml").write_text(text)
+    root = _cluster(tmp_path, tmp_path / "cycle.yaml")
+    found = flux.check_directory(root, root)
+    assert {(f.rule, f.name) for f in found} == {("flux.reference", "app"), ("flux.reference", "prereq")}
+    assert all("dependsOn cycle" in f.message for f in found)

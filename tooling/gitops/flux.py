@@ -5,7 +5,8 @@
   strict field validation says), `metadata` as Kubernetes' ObjectMeta.
 - `flux.path`: a Kustomization's `spec.path` exists in the repository and renders
   (`kubectl kustomize`).
-- `flux.reference`: `sourceRef` and `dependsOn` name objects declared for the same cluster.
+- `flux.reference`: `sourceRef` and `dependsOn` name objects declared for the same cluster, and
+  no `dependsOn` cycle.
 - `flux.health-check`: the health checks of a Kustomization that applies objects name objects it
   applies (a Secret: one a rendered SealedSecret unseals into).
 - `flux.wait-health-checks`: `wait: true` makes kustomize-controller ignore `healthChecks`.
@@ -192,6 +193,32 @@ def check_references(docs: list[Any]) -> list[Finding]:
     return out
 
 
+def check_cycles(docs: list[Any]) -> list[Finding]:
+    """A dependsOn cycle: none of its Kustomizations would ever be applied."""
+    edges: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    where: dict[tuple[str, str], Any] = {}
+    for doc in docs:
+        if (doc.api_version, doc.kind) == KUSTOMIZATION:
+            node = (doc.namespace, doc.name)
+            where[node] = doc
+            edges[node] = [(str(d.get("namespace") or doc.namespace), str(d.get("name", "")))
+                           for d in _spec(doc).get("dependsOn") or [] if isinstance(d, dict)]
+    out: list[Finding] = []
+    for start, doc in where.items():
+        stack, seen = list(edges.get(start, [])), set()
+        while stack:
+            node = stack.pop()
+            if node == start:
+                out.append(REFERENCE.finding(f"dependsOn cycle through {start[0]}/{start[1]}: "
+                                             "Flux would never apply it", path="spec.dependsOn",
+                                             **doc.where()))
+                break
+            if node not in seen:
+                seen.add(node)
+                stack += edges.get(node, [])
+    return out
+
+
 def check_health_checks(doc: Any, applied: Iterable[dict[str, Any]]) -> list[Finding]:
     """Each health check names an applied object (a Secret: one an applied SealedSecret makes)."""
     spec = _spec(doc)
@@ -243,7 +270,7 @@ def check_directory(directory: Path, root: Path, env: str = "", crd_dir: Path = 
         out += check_schema(doc, crd_dir)
         if (doc.api_version, doc.kind) == KUSTOMIZATION:
             out += check_kustomization(doc, root, renders)
-    out += check_references(docs)
+    out += check_references(docs) + check_cycles(docs)
     return out
 
 
