@@ -82,6 +82,7 @@ def expected_hash(root: Path, env: str, digest: str, image: str) -> str:
     """The rendered_hash of ENV's conformance template at ROOT with IMAGE pinned to DIGEST: what
     a report of ENV running DIGEST on this commit's templates records."""
     from tooling.dag.rendering import RenderedSet, rendered_hash
+    from tooling.dag.rendering import RenderError as NoTemplate
     from tooling.gitops.promote import PromoteError, pin_digest
     from tooling.manifests.render import RenderError, kustomize
 
@@ -94,10 +95,8 @@ def expected_hash(root: Path, env: str, digest: str, image: str) -> str:
             kustomization.write_text(pin_digest(kustomization.read_text(), image, digest))
             rendered = RenderedSet.from_yaml(env, kustomize(overlay))
             return rendered_hash(rendered.workflow_template())
-        except (PromoteError, RenderError, OSError) as e:
-            raise GateError(f"cannot render {env} with {digest}: {e}") from e
-        except Exception as e:  # rendering.RenderError: no conformance template
-            raise GateError(f"{env} with {digest}: {e}") from e
+        except (PromoteError, RenderError, NoTemplate, OSError) as e:
+            raise GateError(f"cannot render {env}'s conformance template with {digest}: {e}") from e
 
 
 @dataclass
