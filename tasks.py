@@ -36,7 +36,8 @@ def validate(c: Context, env: str = "", json: bool = False) -> None:
     """Render every env and check it offline; exit 0 clean, 1 errors, 2 cannot run.
 
     Checks: source YAML sanity, strict Kubernetes and Argo schemas, Argo semantic
-    lint, CRDs, promtool, overlay preservation, policy, params.json.
+    lint, CRDs, promtool, overlay preservation, policy, params.json, the Flux objects
+    of clusters/ (against the Flux CRDs, their paths rendered), promotion policies.
     """
     from tooling.manifests import validate as mod
 
@@ -149,14 +150,56 @@ def diff(c: Context, env: str = "", against: str = "HEAD", live: bool = False,
     _exit(mod.main([env] if env else None, against=against, live=live, markdown=markdown, as_json=json))
 
 
-@task(help={"digest": "sha256:... digest of the image staging runs", "env": "the env to pin (default prod)"})
-def promote(c: Context, digest: str, env: str = "prod") -> None:
-    """Pin an env's runner image to DIGEST (the change a promotion PR carries)."""
+@task(
+    help={
+        "digest": "sha256:... digest of the runner image to pin",
+        "env": "the env to pin (default prod; staging needs no evidence)",
+        "force": "pin even without the evidence (needs --reason)",
+        "reason": "why the evidence gate is overridden (goes into the PR body)",
+        "body_file": "where to write the pull request body (default build/promotion/<env>-promotion.md)",
+        "json": "print the change, the gate's verdict and the evidence as JSON",
+    }
+)
+def promote(c: Context, digest: str, env: str = "prod", force: bool = False, reason: str = "",
+            body_file: str = "", json: bool = False) -> None:
+    """Pin ENV's runner image to DIGEST if staging's conformance evidence allows it.
+
+    Exit 0 pinned, 1 refused (says what evidence is missing), 2 cannot run."""
     from tooling.gitops import promote as mod
 
-    _exit(mod.main(digest, env=env))
+    _exit(mod.main(digest, env=env, force=force, reason=reason, as_json=json, body_file=body_file))
+
+
+@task(
+    help={
+        "env": "the env to roll back (default prod)",
+        "to": "sha256:... digest to go back to (default: the one pinned before the current one)",
+        "force": "roll back even without evidence that the digest passed (needs --reason)",
+        "reason": "why the evidence is overridden (goes into the PR body)",
+        "body_file": "where to write the pull request body (default build/promotion/<env>-rollback.md)",
+        "json": "print the change and the evidence as JSON",
+    }
+)
+def rollback(c: Context, env: str = "prod", to: str = "", force: bool = False, reason: str = "",
+             body_file: str = "", json: bool = False) -> None:
+    """Pin ENV back to the previously promoted digest (git history), with evidence it passed.
+
+    Exit 0 pinned, 1 refused, 2 cannot run."""
+    from tooling.gitops import rollback as mod
+
+    _exit(mod.main(env=env, to=to, force=force, reason=reason, as_json=json, body_file=body_file))
+
+
+@task(help={"env": "staging or prod", "json": "print the drifted objects as JSON"})
+def drift(c: Context, env: str = "staging", json: bool = False) -> None:
+    """Live objects against the render (`kubectl diff --server-side`), Secret values masked.
+
+    Exit 0 no drift, 1 drift, 2 cannot run (as `kubectl diff`)."""
+    from tooling.gitops import drift as mod
+
+    _exit(mod.main(env, as_json=json))
 
 
 # The task tree. A top-level task is added here; an area with several verbs gets its own
 # Collection (`ns.add_collection(Collection("storage", check, apply))` -> `invoke storage.check`).
-ns = Collection(render, validate, lint, check, conformance, bench, test, diff, promote)
+ns = Collection(render, validate, lint, check, conformance, bench, test, diff, promote, rollback, drift)

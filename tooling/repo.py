@@ -13,6 +13,7 @@ ROOT = Path(os.environ.get("GEOZARR_DEPLOY_ROOT", Path(__file__).resolve().paren
 BASE = ROOT / "base"
 OVERLAYS = ROOT / "overlays"
 COMPONENTS = ROOT / "components"
+CLUSTERS = ROOT / "clusters"  # what Flux applies per env (clusters/<env>/)
 SCHEMAS = ROOT / "schemas"
 BUILD = ROOT / "build"
 PARAMS_JSON = BASE / "params.json"
@@ -33,6 +34,12 @@ def overlay_dir(env: str) -> Path:
     return OVERLAYS / env
 
 
+def cluster_dir(env: str) -> Path:
+    """The env's Flux objects (GitRepository, Kustomizations), applied by Flux itself."""
+    overlay_dir(env)  # the same envs
+    return CLUSTERS / env
+
+
 def env_config_path(env: str) -> Path:
     """The env's config (kube context, namespace, bucket, STAC API URL)."""
     return overlay_dir(env) / "env.yaml"
@@ -45,6 +52,11 @@ def sealing_cert_path(env: str) -> Path:
 
 # The throwaway sealing key committed for tests: whatever it unseals is readable by anyone.
 TEST_SEALING_KEY = ROOT / "tests" / "manifests" / "fixtures" / "sealing" / "tls.key"
+
+
+def promotion_policy_path(env: str) -> Path:
+    """What a promotion into ENV must prove (evidence env, soak); absent: no evidence gate."""
+    return overlay_dir(env) / "promotion.yaml"
 
 
 def relpath(path: Path | str) -> str:

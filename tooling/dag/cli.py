@@ -93,10 +93,28 @@ def run_cluster(
                           "message": result.message, "report_uri": uri}
     report["passed"] = bool(report.get("passed")) and result.phase == "Succeeded"
     report["exit_code"] = 0 if report["passed"] else 1
+    report = _record_evidence(report, cfg, s3, progress)
     run_dir = repo.BUILD / "conformance" / name
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return ClusterOutcome(name, report, result, report["exit_code"])
+
+
+def _record_evidence(report: dict[str, Any], cfg: EnvConfig, s3: Any | None,
+                     progress: Progress) -> dict[str, Any]:
+    """The report stamped with its image digest and end time, recorded in the env's report store
+    (what `invoke promote` reads: tooling.gitops.evidence)."""
+    from tooling.gitops import evidence
+
+    report = evidence.stamp(report)
+    try:
+        uri = evidence.record(report, cfg.bucket, cfg.report_prefix, s3 or s3_client(cfg.s3_endpoint))
+    except Exception as e:  # noqa: BLE001 - the run's verdict stands; promotion will say it is missing
+        progress.line(f"could not record the report as evidence: {type(e).__name__}: {e}")
+        return report
+    progress.line(f"evidence recorded at {uri}" if uri else
+                  "the runner image is not pinned by digest: this report is no promotion evidence")
+    return report
 
 
 def _spec(template_doc: dict[str, Any]) -> WorkflowSpec:

@@ -1,6 +1,6 @@
 """What a change does to each env: the rendered manifests at a git ref against the
 working tree (object by object), or the working tree against the live cluster
-(`kubectl diff`).
+(`kubectl diff`). Secret values are masked in both (tooling.gitops.drift.redact).
 
 Exit codes follow `kubectl diff`: 0 no difference, 1 differences, 2 cannot run.
 """
@@ -20,6 +20,7 @@ import yaml
 
 from tooling import envconfig, repo
 from tooling.errors import ToolingError
+from tooling.gitops.drift import redact
 from tooling.manifests import render, stdout
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
@@ -81,6 +82,9 @@ def objects(rendered: str) -> dict[Key, str]:
             continue
         meta = doc.get("metadata") or {}
         key = (str(doc.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", "")))
+        if key[0] == "Secret":  # values never reach a diff (PR comments are public)
+            doc = {**doc, **{f: {k: "***" for k in doc[f]} for f in ("data", "stringData")
+                             if isinstance(doc.get(f), dict)}}
         out[key] = yaml.safe_dump(doc, sort_keys=True, default_flow_style=False)
     return out
 
@@ -153,7 +157,8 @@ def main(envs: list[str] | None, against: str = "HEAD", live: bool = False,
             for env in envs:
                 code, text = live_diff(env)
                 worst = max(worst, code)
-                print(json.dumps({"env": env, "differs": bool(code)}) if as_json else text, end="" if not as_json else "\n")
+                shown = json.dumps({"env": env, "differs": bool(code)}) + "\n" if as_json else redact(text)
+                print(shown, end="")
             return worst
         per_env = {
             env: compare(render_at_ref(against, env), kustomize_build(repo.overlay_dir(env)), against, "worktree")

@@ -1,7 +1,8 @@
 """`invoke validate`: render every env with the real `kubectl kustomize` and check it offline.
 
-Per run: YAML sanity of every source file (base/, overlays/, components/), params.json against its
-schema. Per env: the strict schemas and Argo lint (tooling.schema.check_documents),
+Per run: YAML sanity of every source file (base/, overlays/, components/, clusters/), params.json
+against its schema; the Flux objects of clusters/<env> (tooling.gitops.flux) and the promotion
+policies. Per env: the strict schemas and Argo lint (tooling.schema.check_documents),
 `promtool check rules`, overlay preservation against the rendered base, policy, params, env.yaml.
 Exit 0 no error, 1 errors, 2 cannot run (kubectl or promtool missing, a render failing), 141 when
 the reader of stdout left early (`| head`).
@@ -23,7 +24,7 @@ from tooling.manifests import params, policy, preservation, promtool, stdout
 from tooling.manifests.render import RenderError, kustomize
 from tooling.manifests.rendered import Rendered, from_rendered
 
-SOURCE_DIRS = ("base", "overlays", "components")
+SOURCE_DIRS = ("base", "overlays", "components", "clusters")
 
 
 @dataclass
@@ -50,7 +51,23 @@ def rules() -> list[Rule]:
         preservation.STRUCTURE, params.SCHEMA, params.KEYS, params.DEFAULTS,
         envconfig.SCHEMA, envconfig.RENDER_FACTS, promtool.RULES, sealing.TEST_KEY,
     ]
-    return schema_rules() + own
+    return schema_rules() + own + list(flux_rules())
+
+
+def flux_rules() -> tuple[Rule, ...]:
+    from tooling.gitops.flux import RULES
+    from tooling.gitops.gate import POLICY
+
+    return (*RULES, POLICY)
+
+
+def check_flux(envs: list[str], rendered: dict[Path, str]) -> list[Finding]:
+    """clusters/<env>: the Flux objects against the Flux CRDs, their paths rendered (RENDERED:
+    the overlays already rendered, by directory); overlays/<env>/promotion.yaml."""
+    from tooling.gitops.flux import check_clusters
+    from tooling.gitops.gate import check_policy
+
+    return check_clusters(envs, rendered) + [f for env in envs for f in check_policy(env)]
 
 
 def _progress(message: str) -> None:
@@ -167,6 +184,12 @@ def run(envs: list[str] | None = None, progress: bool = True) -> Report:
             raise ToolingError(str(e)) from e
         report.findings += found
         report.envs[env] = summary
+    say(f"checking the Flux objects of clusters/{{{','.join(envs)}}}")
+    flux_found = check_flux(envs, {directories[env]: texts[env] for env in envs})
+    report.findings += flux_found
+    for env in envs:  # the env's verdict counts its clusters/<env> findings too
+        report.envs[env]["findings"] = count_by_severity(
+            [f for f in report.findings if f.env == env])
     report.seconds = time.perf_counter() - start
     return report
 
