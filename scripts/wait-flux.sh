@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 3 ] || { echo "usage: $0 ENV NAME SHA [TIMEOUT_SECONDS]" >&2; exit 2; }
 env=$1 name=$2 sha=$3 timeout=${4:-900}
-ctx=$(uv run --quiet python -c "from tooling.dag.envconfig import read_env_config as r; print(r('$env').context)")
+ctx=$(uv run --quiet python -c "from tooling.envconfig import read_env_file as r; print(r('$env').context)")
 k() { kubectl --context "$ctx" -n flux-system "$@"; }
 
 deadline=$(( $(date +%s) + timeout ))

@@ -162,13 +162,21 @@ def env_config(env: str, file: EnvFile, docs: Sequence[Any]) -> EnvConfig:
                      images_by_digest=file.images_by_digest, **facts)
 
 
-def read_env_config(env: str, path: Path | None = None) -> EnvConfig:
-    """ENV's config, rendering its overlay (EnvConfigError when either cannot be read)."""
-    from tooling.manifests.rendered import render_env
+def read_env_config(env: str, path: Path | None = None, root: Path | None = None) -> EnvConfig:
+    """ENV's config, rendering its overlay (EnvConfigError when either cannot be read). ROOT: a
+    checkout other than this one (a promotion's throw-away clone): its env.yaml and its overlay."""
+    from tooling.manifests.render import kustomize
+    from tooling.manifests.rendered import from_rendered, render_env
 
+    if root is not None:
+        path = path or root / repo.env_config_path(env).relative_to(repo.ROOT)
     file = read_env_file(env, path)  # a bad env.yaml is named before kubectl runs
     try:
-        rendered = render_env(env)
+        if root is None:
+            rendered = render_env(env)
+        else:
+            overlay = root / repo.overlay_dir(env).relative_to(repo.ROOT)
+            rendered = from_rendered(kustomize(overlay), overlay, env)
     except RenderError as e:
         raise EnvConfigError(str(e)) from e
     return env_config(env, file, rendered.docs)

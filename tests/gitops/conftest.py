@@ -35,14 +35,14 @@ def commit_all(root: Path, message: str) -> str:
 @pytest.fixture
 def clone(tmp_path: Path, s3_bucket: str) -> Path:  # noqa: F811
     """A git repository with this checkout's base/, components/, overlays/, one commit; its
-    staging env.yaml points at the loopback bucket (the report store)."""
+    staging overlay's bucket is the loopback one (the report store)."""
     root = tmp_path / "deploy"
     root.mkdir()
     for name in ("base", "components", "overlays"):
         shutil.copytree(repo.ROOT / name, root / name)
-    env_yaml = root / "overlays" / "staging" / "env.yaml"
-    env_yaml.write_text(env_yaml.read_text().replace("bucket: eopf-geozarr-staging",
-                                                     f"bucket: {s3_bucket}"))
+    kustomization = root / "overlays" / "staging" / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace("output_bucket=eopf-geozarr-staging",
+                                                               f"output_bucket={s3_bucket}"))
     git(root, "init", "-q", "-b", "main")
     commit_all(root, "initial")
     return root

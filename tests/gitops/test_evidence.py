@@ -10,15 +10,16 @@ from datetime import UTC, datetime
 
 import jsonschema
 import pytest
-from tooling.dag.rendering import RenderedSet, rendered_hash
 
 from tests.gitops.conftest import IMAGE
 from tooling import repo
 from tooling.dag.cli import run_cluster
 from tooling.dag.progress import Progress
+from tooling.dag.provenance import rendered_hash
 from tooling.envconfig import EnvConfig
 from tooling.gitops import evidence, promote
 from tooling.manifests.render import kustomize
+from tooling.manifests.rendered import from_rendered
 
 D = "sha256:" + "d" * 64
 NAME = "geozarr-conformance-q9z8w"
@@ -41,7 +42,8 @@ class FakeClient:
 @pytest.mark.fake_cluster
 def test_a_cluster_run_records_its_report_by_digest(clone, s3_server, s3_bucket, s3_env):
     assert promote.main(D, "staging", root=clone) == 0  # what the image workflow's PR does
-    template = RenderedSet.from_yaml("staging", kustomize(clone / "overlays/staging")).workflow_template()
+    overlay = clone / "overlays/staging"
+    template = from_rendered(kustomize(overlay), overlay, "staging").workflow_template()
     cfg = EnvConfig("staging", "ctx", "geozarr-staging", s3_bucket, "geozarr", s3_server.endpoint,
                     "https://stac.example", "geozarr/conformance")
     step = {"kind": "conformance", "passed": True, "findings": [], "checks": {}}

@@ -8,11 +8,12 @@ import json
 
 import pytest
 import yaml
-from tooling.dag.rendering import RenderedSet, rendered_hash
 
 from tests.gitops.conftest import IMAGE, NOW, commit_all, report
+from tooling.dag.provenance import rendered_hash
 from tooling.gitops import gate, promote
 from tooling.manifests.render import kustomize
+from tooling.manifests.rendered import from_rendered
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -38,7 +39,8 @@ def test_expected_hash_is_what_staging_records_when_it_runs_the_digest(clone, ex
     """The image workflow pins staging (no gate), the cluster runs that render, its report's
     rendered_hash is what `invoke conformance --env staging` computes: the gate expects it."""
     assert promote.main(D1, "staging", root=clone) == 0
-    template = RenderedSet.from_yaml("staging", kustomize(clone / "overlays/staging")).workflow_template()
+    overlay = clone / "overlays/staging"
+    template = from_rendered(kustomize(overlay), overlay, "staging").workflow_template()
     assert rendered_hash(template) == expected
     assert gate.expected_hash(clone, "staging", D2, IMAGE) != expected
 

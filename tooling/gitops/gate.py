@@ -81,10 +81,10 @@ def check_policy(env: str, root: Path = repo.ROOT) -> list[Finding]:
 def expected_hash(root: Path, env: str, digest: str, image: str) -> str:
     """The rendered_hash of ENV's conformance template at ROOT with IMAGE pinned to DIGEST: what
     a report of ENV running DIGEST on this commit's templates records."""
-    from tooling.dag.rendering import RenderedSet, rendered_hash
-    from tooling.dag.rendering import RenderError as NoTemplate
+    from tooling.dag.provenance import rendered_hash
     from tooling.gitops.promote import PromoteError, pin_digest
     from tooling.manifests.render import RenderError, kustomize
+    from tooling.manifests.rendered import from_rendered
 
     with tempfile.TemporaryDirectory(prefix="geozarr-gate-") as tmp:
         for name in TREE:
@@ -93,9 +93,9 @@ def expected_hash(root: Path, env: str, digest: str, image: str) -> str:
         kustomization = overlay / "kustomization.yaml"
         try:
             kustomization.write_text(pin_digest(kustomization.read_text(), image, digest))
-            rendered = RenderedSet.from_yaml(env, kustomize(overlay))
+            rendered = from_rendered(kustomize(overlay), overlay, env)
             return rendered_hash(rendered.workflow_template())
-        except (PromoteError, RenderError, NoTemplate, OSError) as e:
+        except (PromoteError, RenderError, OSError) as e:
             raise GateError(f"cannot render {env}'s conformance template with {digest}: {e}") from e
 
 

@@ -202,7 +202,7 @@ def run_gate(change: Change, root: Path, s3: Any | None, now: datetime) -> None:
     if policy is None:
         return
     src = policy.evidence_from
-    cfg = read_env_config(src, path=_in(root, repo.env_config_path(src)))
+    cfg = read_env_config(src, root=root)
     s3 = s3 or s3_client(cfg.s3_endpoint)
     expected = gate.expected_hash(root, src, change.digest, RUNNER_IMAGE)
     reports = evidence.load(s3, cfg.bucket, cfg.report_prefix, change.digest)

@@ -85,7 +85,7 @@ def once_passed(change: Change, root: Path, s3: Any | None) -> None:
     if policy is None:
         return
     src = policy.evidence_from
-    cfg = read_env_config(src, path=_in(root, repo.env_config_path(src)))
+    cfg = read_env_config(src, root=root)
     reports = evidence.load(s3 or s3_client(cfg.s3_endpoint), cfg.bucket, cfg.report_prefix, change.digest)
     passed = [r for r in reports if r.passed]
     change.gate = {"reports": [r.to_dict() for r in reports], "missing": []}
