@@ -37,19 +37,20 @@ def yaml_files(path: Path) -> list[Path]:
 
 def lint_paths(files: list[Path]) -> tuple[list[Finding], dict[str, Any]]:
     """Findings and summary for a set of files linted together."""
-    from tooling.schema.argo import ARGO_GROUP, is_argo
-    from tooling.schema.check import check_documents
+    from tooling.schema.argo import ARGO_GROUP
+    from tooling.schema.check import check_documents, crd_checker
     from tooling.schema.documents import read_documents
 
     found: list[Finding] = []
     argo_docs = []
     ignored: Counter[str] = Counter()
     skipped: list[dict[str, str]] = []
+    checker = crd_checker(TARGET_KUBERNETES_VERSION)
     for path in files:
         docs, yaml_findings = read_documents(path, relpath(path))
         found += yaml_findings
         for doc in docs:
-            if is_argo(doc):
+            if doc.group == ARGO_GROUP and checker.knows(doc):
                 argo_docs.append(doc)
             elif doc.group == ARGO_GROUP:
                 skipped.append(doc.where() | {"path": "", "reason": f"no schema for Argo kind {doc.kind or '?'} ({doc.api_version})"})

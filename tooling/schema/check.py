@@ -2,8 +2,10 @@
 Argo's semantic lint.
 
 Dispatch by apiVersion/kind:
-- Argo kinds (argoproj.io/v1alpha1) -> strict Argo schema + semantic lint;
-- SealedSecret, PrometheusRule -> their strict CRD schemas;
+- an apiVersion the target Kubernetes removed -> `schema.removed-api`, naming the replacement;
+- a kind with a vendored CRD (schemas/crds/: Argo, prometheus-operator, sealed-secrets, Flux, any
+  other added there) -> its strict CRD schema and CEL rules; Argo's Workflow-like kinds then get
+  the semantic lint (Argo's validate.go, ported);
 - built-in Kubernetes kinds -> strict Kubernetes schema of the target version;
 - anything else -> `schema.unknown-kind` (an error: nothing rendered goes
   unchecked) unless allow-listed with a reason, which the summary lists.
@@ -14,10 +16,13 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from conformance.findings import Finding, Rule, Severity, count_by_severity
-from tooling.schema import argo, crds, kubernetes
+from tooling import repo
+from tooling.schema import cel, crds, deprecations, kubernetes
+from tooling.schema.argo import ARGO_GROUP
 from tooling.schema.argo_lint import (
     NEEDS_CLUSTER_OBJECT,
     STRUCTURAL_CHECKS,
@@ -41,7 +46,7 @@ def rules() -> list[Rule]:
     """Every rule the schema engine reports, in a stable order (for docs and tests)."""
     from tooling.schema import argo_lint, argo_variables, documents
 
-    modules = (documents, kubernetes, argo, crds, sys.modules[__name__], argo_lint, argo_variables)
+    modules = (documents, kubernetes, deprecations, crds, sys.modules[__name__], argo_lint, argo_variables)
     found: dict[str, Rule] = {}
     for module in modules:
         for value in vars(module).values():
@@ -71,8 +76,23 @@ def _event_binding_ref(doc: Document, argo_set: ArgoSet, mode: LintMode) -> list
     return [WORKFLOW_TEMPLATE_REF.finding(f"{what} is not in the rendered set", path=path, **doc.where())]
 
 
-def _check_argo(doc: Document, argo_set: ArgoSet, mode: LintMode) -> list[Finding]:
-    found = argo.check_argo(doc)
+@cache
+def crd_checker(kubernetes_version: str) -> crds.CrdChecker:
+    """The checker of the vendored CRDs (compiled schemas and CEL verdicts cached on disk)."""
+    catalogue = crds.Catalogue(repo.CRDS, repo.SCHEMA_CACHE)
+    verdicts = cel.Verdicts.load(repo.SCHEMA_CACHE / cel.cache_name())
+    return crds.CrdChecker(catalogue, kubernetes_version, verdicts)
+
+
+def _check_custom(doc: Document, checker: crds.CrdChecker, argo_set: ArgoSet, mode: LintMode) -> list[Finding]:
+    """A custom resource: its CRD schema and CEL rules, then Argo's semantic lint where it applies."""
+    found = checker.check(doc)
+    deprecated = deprecations.deprecated_version(
+        doc, checker.catalogue.version(doc.group, doc.kind, doc.api_version.rpartition("/")[2])
+    )
+    found += [deprecated] if deprecated else []
+    if doc.group != ARGO_GROUP:
+        return found
     view = WorkflowView.of(doc, argo_set)
     if view is not None:
         found += lint_view(view, mode)
@@ -100,6 +120,7 @@ def check_documents(
     allowed = dict(ALLOWED_UNKNOWN_KINDS) | dict(allow_unknown or {})
     mode = LintMode(standalone=standalone)
     argo_set = ArgoSet.of(docs)
+    checker = crd_checker(kubernetes_version)
     findings: list[Finding] = []
     checked: Counter[str] = Counter()
     by_schema: Counter[str] = Counter()
@@ -109,10 +130,12 @@ def check_documents(
         if not doc.api_version or not doc.kind:
             findings.append(MISSING_KIND.finding("document has no apiVersion or no kind", **where))
             continue
-        if argo.is_argo(doc):
-            found, schema = _check_argo(doc, argo_set, mode), "argo"
-        elif crds.is_known_crd(doc):
-            found, schema = crds.check_crd(doc, kubernetes_version), "crd"
+        removed = deprecations.removed_api(doc, kubernetes_version)
+        if removed is not None:
+            findings.append(removed)
+            continue
+        if checker.knows(doc):
+            found, schema = _check_custom(doc, checker, argo_set, mode), f"crd-{doc.group}"
         elif kubernetes.is_builtin(doc, kubernetes_version):
             found, schema = kubernetes.check_kubernetes(doc, kubernetes_version), f"kubernetes-{kubernetes_version}"
         elif (doc.api_version, doc.kind) in allowed:
@@ -128,6 +151,7 @@ def check_documents(
         skipped += [
             f.to_dict() | {"reason": f.message} for f in found if f.rule == NEEDS_CLUSTER_OBJECT.id
         ]
+    checker.verdicts.save()
     summary: dict[str, Any] = {
         "kubernetes_version": kubernetes_version,
         "documents": len(docs),

@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from conformance.findings import Finding, Rule, Severity
+from tooling.schema import quantity as quantity_grammar
 from tooling.schema.documents import Document
 from tooling.schema.jsonschema_errors import findings_from_errors
 
@@ -62,9 +63,16 @@ def schema_dir(kubernetes_version: str) -> Path:
     return usable[-1]
 
 
+# kubernetes-validate's Quantity accepts any string: constrain it to Kubernetes' grammar.
+_QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+
+
 @cache
 def registry(directory: Path) -> Registry:
     definitions = json.loads((directory / "_definitions.json").read_text())
+    quantity = definitions.get("$defs", {}).get(_QUANTITY)
+    if isinstance(quantity, dict):
+        quantity["pattern"] = quantity_grammar.PATTERN  # only constrains the string form
     return Resource.from_contents(definitions) @ Registry()
 
 
