@@ -21,8 +21,10 @@ from typing import Any
 
 from conformance.findings import Finding, Rule, Severity, count_by_severity
 from tooling import repo
-from tooling.schema import cel, crds, deprecations, kubernetes
+from tooling.schema import argo_decoding, cel, crds, deprecations, kubernetes
 from tooling.schema.argo import ARGO_GROUP
+from tooling.schema.argo_calls import CALL_CHECKS
+from tooling.schema.argo_fields import FIELD_CHECKS
 from tooling.schema.argo_lint import (
     NEEDS_CLUSTER_OBJECT,
     STRUCTURAL_CHECKS,
@@ -30,6 +32,7 @@ from tooling.schema.argo_lint import (
     LintMode,
 )
 from tooling.schema.argo_model import ArgoSet, WorkflowView, as_dict
+from tooling.schema.argo_templates import TEMPLATE_CHECKS
 from tooling.schema.argo_variables import VARIABLE_CHECKS
 from tooling.schema.documents import Document
 
@@ -44,9 +47,19 @@ ALLOWED_UNKNOWN_KINDS: dict[tuple[str, str], str] = {}
 
 def rules() -> list[Rule]:
     """Every rule the schema engine reports, in a stable order (for docs and tests)."""
-    from tooling.schema import argo_lint, argo_variables, documents
+    from tooling.schema import (
+        argo_calls,
+        argo_fields,
+        argo_lint,
+        argo_templates,
+        argo_variables,
+        documents,
+    )
 
-    modules = (documents, kubernetes, deprecations, crds, sys.modules[__name__], argo_lint, argo_variables)
+    modules = (
+        documents, kubernetes, deprecations, crds, sys.modules[__name__],
+        argo_lint, argo_fields, argo_templates, argo_calls, argo_variables,
+    )
     found: dict[str, Rule] = {}
     for module in modules:
         for value in vars(module).values():
@@ -58,7 +71,7 @@ def rules() -> list[Rule]:
 def lint_view(view: WorkflowView, mode: LintMode) -> list[Finding]:
     """Every Argo semantic rule on one Workflow-like object."""
     out: list[Finding] = []
-    for check in STRUCTURAL_CHECKS + VARIABLE_CHECKS:
+    for check in STRUCTURAL_CHECKS + FIELD_CHECKS + TEMPLATE_CHECKS + CALL_CHECKS + VARIABLE_CHECKS:
         out.extend(check(view, mode))
     return out
 
@@ -86,12 +99,13 @@ def crd_checker(kubernetes_version: str) -> crds.CrdChecker:
 
 def _check_custom(doc: Document, checker: crds.CrdChecker, argo_set: ArgoSet, mode: LintMode) -> list[Finding]:
     """A custom resource: its CRD schema and CEL rules, then Argo's semantic lint where it applies."""
-    found = checker.check(doc)
+    argo = doc.group == ARGO_GROUP
+    found = checker.check(doc, argo_decoding.as_decoded(doc.obj) if argo else None)
     deprecated = deprecations.deprecated_version(
         doc, checker.catalogue.version(doc.group, doc.kind, doc.api_version.rpartition("/")[2])
     )
     found += [deprecated] if deprecated else []
-    if doc.group != ARGO_GROUP:
+    if not argo:
         return found
     view = WorkflowView.of(doc, argo_set)
     if view is not None:

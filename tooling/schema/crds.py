@@ -255,14 +255,15 @@ class CrdChecker:
                 self._validators[key] = cls(compiled["schema"], registry=registry, format_checker=_FORMATS)
         return self._validators[key]
 
-    def check(self, doc: Document) -> list[Finding]:
+    def check(self, doc: Document, obj: dict[str, Any] | None = None) -> list[Finding]:
+        """Findings of DOC (or of OBJ, the same object as its controller decodes it)."""
         version = doc.api_version.rpartition("/")[2]
         validator = self.validator(doc.group, doc.kind, version)
         if validator is None:
             served = ", ".join(f"{doc.group}/{v}" for v in self.catalogue.versions(doc.group, doc.kind))
             message = f"{doc.kind} has no version {version!r} in its CRD (served: {served})"
             return [CRD_SCHEMA.finding(message, path="apiVersion", **doc.where())]
-        errors = list(validator.iter_errors(doc.obj))
+        errors = list(validator.iter_errors(doc.obj if obj is None else obj))
         cel_errors = [e for e in errors if e.validator == "x-kubernetes-validations"]
         schema_errors = [e for e in errors if e.validator != "x-kubernetes-validations"]
         return findings_from_errors(schema_errors, CRD_SCHEMA, doc.where()) + findings_from_errors(
