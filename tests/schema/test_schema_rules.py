@@ -98,6 +98,7 @@ RULES: list[tuple[str, str, bool, list[tuple[str, str]]]] = [
         False,
         [("spec.templates", "templates is an invalid field")],
     ),
+    ("argo.cron", "argo.cron", False, [("spec.schedules[0]", "hour: '24' is not within 0-23")]),
     ("argo.name-length", "argo.name-length", False, [("metadata.name", "must not be more than 52 characters")]),
     (
         "argo.step-output-ref",

@@ -104,8 +104,11 @@ def name_problems(items: Any, path: str, param_or_artifact: str = "") -> Iterato
 
 
 def argument_lists(view: WorkflowView) -> Iterator[tuple[dict[str, Any], str, bool]]:
-    """(arguments, path, values required?) of spec.arguments and of every step/task call."""
-    yield as_dict(view.spec.get("arguments")), f"{view.spec_path}.arguments", False
+    """(arguments, path, values required?) of spec.arguments and of every step/task call.
+    `argo lint` lets spec.arguments lack values, except in a CronWorkflow (ValidateCronWorkflow
+    validates its Workflow without the lint option)."""
+    cron = view.doc.kind == "CronWorkflow"
+    yield as_dict(view.spec.get("arguments")), f"{view.spec_path}.arguments", cron
     for t in view.all_templates():
         steps = [c for _, c in view.steps_of(t)] + view.tasks_of(t)
         for call in steps:

@@ -24,6 +24,7 @@ from tooling import repo
 from tooling.schema import argo_decoding, cel, crds, deprecations, kubernetes
 from tooling.schema.argo import ARGO_GROUP
 from tooling.schema.argo_calls import CALL_CHECKS
+from tooling.schema.argo_cron import CRON_CHECKS
 from tooling.schema.argo_fields import FIELD_CHECKS
 from tooling.schema.argo_lint import (
     NEEDS_CLUSTER_OBJECT,
@@ -49,6 +50,7 @@ def rules() -> list[Rule]:
     """Every rule the schema engine reports, in a stable order (for docs and tests)."""
     from tooling.schema import (
         argo_calls,
+        argo_cron,
         argo_fields,
         argo_lint,
         argo_templates,
@@ -58,7 +60,7 @@ def rules() -> list[Rule]:
 
     modules = (
         documents, kubernetes, deprecations, crds, sys.modules[__name__],
-        argo_lint, argo_fields, argo_templates, argo_calls, argo_variables,
+        argo_lint, argo_fields, argo_templates, argo_calls, argo_cron, argo_variables,
     )
     found: dict[str, Rule] = {}
     for module in modules:
@@ -71,7 +73,7 @@ def rules() -> list[Rule]:
 def lint_view(view: WorkflowView, mode: LintMode) -> list[Finding]:
     """Every Argo semantic rule on one Workflow-like object."""
     out: list[Finding] = []
-    for check in STRUCTURAL_CHECKS + FIELD_CHECKS + TEMPLATE_CHECKS + CALL_CHECKS + VARIABLE_CHECKS:
+    for check in STRUCTURAL_CHECKS + FIELD_CHECKS + TEMPLATE_CHECKS + CALL_CHECKS + CRON_CHECKS + VARIABLE_CHECKS:
         out.extend(check(view, mode))
     return out
 
