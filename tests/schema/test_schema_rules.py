@@ -99,6 +99,15 @@ RULES: list[tuple[str, str, bool, list[tuple[str, str]]]] = [
         [("spec.templates", "templates is an invalid field")],
     ),
     ("argo.cron", "argo.cron", False, [("spec.schedules[0]", "hour: '24' is not within 0-23")]),
+    (
+        "argo.variable-ref",
+        "argo.variable-ref",
+        False,
+        [
+            ("spec.templates[0].steps[0][0].arguments.parameters[0].value", "{{item.name}}: the loop defines item, item.id"),
+            ("spec.templates[1].container.args[1]", "{{workflow.failures}}"),
+        ],
+    ),
     ("argo.name-length", "argo.name-length", False, [("metadata.name", "must not be more than 52 characters")]),
     (
         "argo.step-output-ref",

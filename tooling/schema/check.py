@@ -33,6 +33,7 @@ from tooling.schema.argo_lint import (
     LintMode,
 )
 from tooling.schema.argo_model import ArgoSet, WorkflowView, as_dict
+from tooling.schema.argo_scope import SCOPE_CHECKS
 from tooling.schema.argo_templates import TEMPLATE_CHECKS
 from tooling.schema.argo_variables import VARIABLE_CHECKS
 from tooling.schema.documents import Document
@@ -53,6 +54,7 @@ def rules() -> list[Rule]:
         argo_cron,
         argo_fields,
         argo_lint,
+        argo_scope,
         argo_templates,
         argo_variables,
         documents,
@@ -60,7 +62,7 @@ def rules() -> list[Rule]:
 
     modules = (
         documents, kubernetes, deprecations, crds, sys.modules[__name__],
-        argo_lint, argo_fields, argo_templates, argo_calls, argo_cron, argo_variables,
+        argo_lint, argo_fields, argo_templates, argo_calls, argo_cron, argo_variables, argo_scope,
     )
     found: dict[str, Rule] = {}
     for module in modules:
@@ -73,7 +75,7 @@ def rules() -> list[Rule]:
 def lint_view(view: WorkflowView, mode: LintMode) -> list[Finding]:
     """Every Argo semantic rule on one Workflow-like object."""
     out: list[Finding] = []
-    for check in STRUCTURAL_CHECKS + FIELD_CHECKS + TEMPLATE_CHECKS + CALL_CHECKS + CRON_CHECKS + VARIABLE_CHECKS:
+    for check in STRUCTURAL_CHECKS + FIELD_CHECKS + TEMPLATE_CHECKS + CALL_CHECKS + CRON_CHECKS + VARIABLE_CHECKS + SCOPE_CHECKS:
         out.extend(check(view, mode))
     return out
 
