@@ -78,6 +78,7 @@ RULES: list[tuple[str, str, bool, list[tuple[str, str]]]] = [
     ("argo.artifact-path", "argo.artifact-path", False, [("spec.templates[0].inputs.artifacts[0].path", "only valid in container/script templates")]),
     ("argo.step-name", "argo.step-name", False, [("spec.templates[0].steps[1][0].name", "'a' is not unique")]),
     ("argo.dag-task-name", "argo.dag-task-name", False, [("spec.templates[0].dag.tasks[0].name", "cannot begin with a digit")]),
+    ("argo.dag-depends-mix", "argo.dag-depends-mix", False, [("spec.templates[0].dag.tasks[2].dependencies", "cannot use 'dependencies'")]),
     ("argo.dag-target", "argo.dag-target", False, [("spec.templates[0].dag.target", "'b' is not a task")]),
     ("argo.dag-items-dependency", "argo.dag-items-dependency", False, [("spec.templates[0].dag.tasks[1].depends", "does not loop")]),
     ("argo.loop-source", "argo.loop-source", False, [("spec.templates[0].steps[0][0]", "only one of withItems, withParam, withSequence")]),

@@ -22,6 +22,10 @@ DAG_TASK_NAME = Rule(
     "argo.dag-task-name", Severity.ERROR,
     "no task name starts with a digit once any task of the DAG uses depends/dependencies (validateDAG)",
 )
+DAG_DEPENDS_MIX = Rule(
+    "argo.dag-depends-mix", Severity.ERROR,
+    "once a DAG uses `depends`, no task of it uses `dependencies` or `continueOn` (validateDAG)",
+)
 DAG_TARGET = Rule("argo.dag-target", Severity.ERROR, "dag.target names tasks of the DAG (validateDAGTargets)")
 DAG_ITEMS_DEPENDENCY = Rule(
     "argo.dag-items-dependency", Severity.ERROR,
@@ -104,6 +108,7 @@ def check_dag_tasks(view: WorkflowView, mode: LintMode) -> list[Finding]:
             continue
         tasks = view.tasks_of(t)
         using_deps = any(c.body.get("depends") or c.body.get("dependencies") for c in tasks)
+        out += _depends_mix(view, t, tasks)
         for task in tasks:
             name, path = str(task.body.get("name") or ""), f"{task.path}.name"
             if not name:
@@ -115,6 +120,21 @@ def check_dag_tasks(view: WorkflowView, mode: LintMode) -> list[Finding]:
                 out.append(_at(view, DAG_TASK_NAME, message, path))
         out += _targets(view, t, {str(c.body.get("name")) for c in tasks})
         out += _items_dependencies(view, tasks)
+    return out
+
+
+def _depends_mix(view: WorkflowView, t: TemplateAt, tasks: list[Call]) -> list[Finding]:
+    """The DAG-wide form of the CRD's per-task CEL rules (a task with both is schema.cel's)."""
+    if not any(c.body.get("depends") for c in tasks):
+        return []
+    out = []
+    for task in tasks:
+        if task.body.get("depends"):
+            continue
+        for key in ("dependencies", "continueOn"):
+            if task.body.get(key) is not None and task.body.get(key) != []:
+                message = f"DAG {t.name!r} uses 'depends': task {task.body.get('name')!r} cannot use {key!r}"
+                out.append(_at(view, DAG_DEPENDS_MIX, message, f"{task.path}.{key}"))
     return out
 
 
