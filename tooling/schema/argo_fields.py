@@ -195,6 +195,42 @@ def check_argument_values(view: WorkflowView, mode: LintMode) -> list[Finding]:
     return out
 
 
+def _enum_miss(value: Any, enum: Any) -> bool:
+    """A static value (no `{{...}}`) that is not in a non-empty enum."""
+    if value is None or not as_list(enum) or "{{" in _value_text(value):
+        return False
+    return _value_text(value) not in {_value_text(v) for v in as_list(enum)}
+
+
+def check_input_enums(view: WorkflowView, mode: LintMode) -> list[Finding]:
+    """An input's own value/default, and the value a call passes, must be in the input's enum."""
+    out = []
+    for t in view.all_templates():
+        for i, param in enumerate(as_list(as_dict(t.body.get("inputs")).get("parameters"))):
+            param = as_dict(param)
+            for key in ("value", "default"):
+                if _enum_miss(param.get(key), param.get("enum")):
+                    message = f"input {param.get('name')!r}: {key} {_value_text(param[key])!r} is not in the enum {as_list(param['enum'])}"
+                    out.append(_at(view, ENUM_VALUE, message, f"{t.path}.inputs.parameters[{i}].{key}"))
+        for call in [c for _, c in view.steps_of(t)] + view.tasks_of(t):
+            out += _call_enum_misses(view, call)
+    return out
+
+
+def _call_enum_misses(view: WorkflowView, call: Any) -> list[Finding]:
+    template = view.resolve(call).template
+    if template is None:
+        return []
+    enums = {as_dict(p).get("name"): as_dict(p).get("enum") for p in as_list(as_dict(template.get("inputs")).get("parameters"))}
+    out = []
+    for i, arg in enumerate(as_list(as_dict(call.body.get("arguments")).get("parameters"))):
+        arg = as_dict(arg)
+        if _enum_miss(arg.get("value"), enums.get(arg.get("name"))):
+            message = f"parameter {arg.get('name')!r}: value {_value_text(arg['value'])!r} is not in the called template's enum {as_list(enums[arg['name']])}"
+            out.append(_at(view, ENUM_VALUE, message, f"{call.path}.arguments.parameters[{i}].value"))
+    return out
+
+
 def _value_from_problem(value_from: dict[str, Any], ttype: str) -> str:
     """validateOutputParameter's count of sources, then validateOutputs' per-type requirement."""
     sources = [k for k in ("path", "jqFilter", "jsonPath", "parameter", "expression") if value_from.get(k)]
@@ -265,6 +301,7 @@ FIELD_CHECKS: tuple[CheckFn, ...] = (
     check_template_names,
     check_io_names,
     check_argument_values,
+    check_input_enums,
     check_output_parameters,
     check_global_names,
     check_artifacts,
