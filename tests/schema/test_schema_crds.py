@@ -175,6 +175,10 @@ spec:
                 x-kubernetes-list-map-keys: [name]
                 items: {type: object, required: [name], properties: {name: {type: string}}}
               extra: {type: object, x-kubernetes-preserve-unknown-fields: true}
+              template:
+                type: object
+                x-kubernetes-embedded-resource: true
+                properties: {data: {type: object, additionalProperties: {type: string}}}
 """
 
 
@@ -195,6 +199,10 @@ def test_any_crd_in_the_folder_is_used(widget_checker: crds.CrdChecker) -> None:
     check = widget_checker.check
     assert check(_widget("{min: 1, max: 2, size: 3, ports: [{name: a}], extra: {any: [1]}}")) == []
     assert check(_widget("{min: 1, max: 1, label: null, size: '3'}")) == []  # nullable, int-or-string
+    embedded = "{min: 1, max: 1, template: {apiVersion: v1, kind: ConfigMap, metadata: {name: c}, data: {a: b}}}"
+    assert check(_widget(embedded)) == []
+    [bad] = check(_widget(embedded.replace("name: c", "nmae: c")))
+    assert (bad.rule, bad.path) == ("schema.crd", "spec.template.metadata.nmae")
     assert [(f.rule, f.path, f.message) for f in check(_widget("{min: 3, max: 2}"))] == [
         ("schema.cel", "spec.min", "min must not exceed max")
     ]

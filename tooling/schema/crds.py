@@ -34,7 +34,7 @@ CRD_SCHEMA = Rule(
     "custom resources match their upstream CRD's schema, strictly (no unknown fields)",
 )
 CEL_RULE = Rule("schema.cel", Severity.ERROR, "custom resources satisfy their CRD's CEL rules (x-kubernetes-validations)")
-COMPILER_VERSION = "1"  # bump when openapi.convert changes what it produces
+COMPILER_VERSION = "2"  # bump when openapi.convert changes what it produces
 
 
 class _CrdLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]

@@ -11,7 +11,8 @@ walks it once:
   `additionalProperties: false` (in a structural schema they cannot declare fields);
 - `x-kubernetes-validations` (CEL) and `x-kubernetes-list-type` / `-list-map-keys` are kept as
   keywords that `tooling.schema.crds` evaluates during the same walk;
-- the root `metadata` is Kubernetes' ObjectMeta (`OBJECT_META`), as the API server validates it.
+- the root `metadata` is Kubernetes' ObjectMeta (`OBJECT_META`), as the API server validates it,
+  and so is an `x-kubernetes-embedded-resource` object's (with its apiVersion and kind).
 
 Descriptions, defaults and printer hints are dropped: they do not validate anything.
 """
@@ -94,14 +95,21 @@ def convert(node: Any, structural: bool = True) -> dict[str, Any]:
     for key in EXTENSIONS:
         if key in node:
             out[key] = node[key]
+    if structural and node.get("x-kubernetes-embedded-resource"):
+        _object_fields(out)
     return out
+
+
+def _object_fields(schema: dict[str, Any]) -> None:
+    """apiVersion, kind and metadata (ObjectMeta) of an object, root or embedded."""
+    properties = schema.setdefault("properties", {})
+    properties["metadata"] = {"$ref": OBJECT_META}
+    properties.setdefault("apiVersion", {"type": "string"})
+    properties.setdefault("kind", {"type": "string"})
 
 
 def resource_schema(open_api: dict[str, Any]) -> dict[str, Any]:
     """The JSON Schema of a whole custom resource (one CRD version)."""
     schema = convert(open_api)
-    properties = schema.setdefault("properties", {})
-    properties["metadata"] = {"$ref": OBJECT_META}
-    properties.setdefault("apiVersion", {"type": "string"})
-    properties.setdefault("kind", {"type": "string"})
+    _object_fields(schema)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema"} | schema
