@@ -18,10 +18,15 @@ from pathlib import Path
 from typing import Any
 
 _OK = ""
+FORMAT = "2"  # bump when what a verdict is keyed on, or how a value is given to CEL, changes
 
 
-def _key(rule: str, value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+def _as_json(value: Any) -> str:
+    """VALUE as JSON, as the API server holds it (YAML dates are strings there)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _key(rule: str, text: str) -> str:
     return hashlib.sha256(f"{rule}\0{text}".encode()).hexdigest()[:32]
 
 
@@ -72,10 +77,11 @@ class Verdicts:
 
     def check(self, rule: str, value: Any) -> str:
         """'' when `rule` holds for `value` (its `self`), else a short reason ("false", ...)."""
-        key = _key(rule, value)
+        text = _as_json(value)
+        key = _key(rule, text)
         verdict = self.known.get(key)
         if verdict is None:
-            verdict = self.known[key] = self._programs.evaluate(rule, value)
+            verdict = self.known[key] = self._programs.evaluate(rule, json.loads(text))
             self.dirty = True
         return verdict
 
@@ -97,6 +103,6 @@ def cache_name() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return f"cel-verdicts-{version('cel-python')}.json"
+        return f"cel-verdicts-f{FORMAT}-{version('cel-python')}.json"
     except PackageNotFoundError:
-        return "cel-verdicts.json"
+        return f"cel-verdicts-f{FORMAT}.json"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
+from jsonschema import FormatChecker, ValidationError, validators
 
 from conformance.findings import Finding, Rule, Severity
 from tooling.schema import cel, kubernetes, openapi
@@ -226,7 +226,7 @@ def _is_date_time(value: object) -> bool:
 
 def validator_class(verdicts: cel.Verdicts) -> type:
     return validators.extend(
-        Draft202012Validator,
+        kubernetes.Validator,
         {"x-kubernetes-validations": _cel_keyword(verdicts), "x-kubernetes-list-type": _list_type},
     )
 
