@@ -65,6 +65,15 @@ def test_prometheus_rule_with_status_passes() -> None:
     ) == []
 
 
+def test_yaml_dates_are_strings_as_kubernetes_reads_them() -> None:
+    assert _check(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, annotations: {since: 2024-01-01}}\n"
+        "data: {day: 2024-01-01}\n---\n"
+        "apiVersion: argoproj.io/v1alpha1\nkind: WorkflowTemplate\nmetadata: {name: t}\n"
+        "spec: {templates: [{name: a, container: {image: b, args: [2024-01-01]}}]}\n"
+    ) == []
+
+
 ARGO_HEAD = "apiVersion: argoproj.io/v1alpha1\nkind: WorkflowTemplate\nmetadata: {name: t}\nspec:\n"
 
 

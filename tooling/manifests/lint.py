@@ -1,9 +1,9 @@
-"""`invoke lint PATH`: Argo schema + semantic lint of standalone manifests,
+"""`invoke lint PATH`: Argo's CRD schema (and CEL rules) + validate.go's rules on standalone manifests,
 like `argo lint --offline` (no policy, no cluster).
 
 PATH is a file or a directory searched recursively for *.yaml / *.yml. Every
 Argo document (Workflow, WorkflowTemplate, ClusterWorkflowTemplate,
-CronWorkflow, WorkflowEventBinding) is checked against the strict Argo schema
+CronWorkflow, WorkflowEventBinding) is checked against Argo v4.0.9's own CRD
 and the semantic rules; `templateRef`s resolve across all the files given, and
 a reference to something only a cluster has is a note, not an error. Other
 documents are ignored (and counted). YAML errors in any file are findings.
