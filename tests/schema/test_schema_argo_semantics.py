@@ -53,6 +53,11 @@ REFUSED = {
         ),
         [("argo.argument-value", "spec.workflowSpec.arguments.parameters[0]")],
     ),
+    "{{workflow.failures}} in a template the entrypoint runs, even with an exit handler": (
+        WF + "  entrypoint: leaf\n  onExit: leaf\n  templates:\n"
+        + "    - {name: leaf, container: {image: b, args: ['{{workflow.failures}}']}}\n",
+        [("argo.variable-ref", "spec.templates[0].container.args[0]")],
+    ),
     "{{item}} in a leaf template": (
         WT + "  templates:\n    - {name: leaf, container: {image: b, args: ['{{item}}']}}\n",
         [("argo.variable-ref", "spec.templates[0].container.args[0]")],

@@ -7,7 +7,7 @@ addItemsToScope, ValidateWorkflow's global parameters; validate.go v4.0.9).
 - `{{workflow.x}}` must be one of Argo's globals: name, namespace, uid, mainEntrypoint,
   serviceAccountName, status, creationTimestamp…, scheduledTime, duration, priority (when set),
   parameters…, annotations.k / labels.k (keys the object declares), failures (only with an exit
-  handler), outputs.parameters.g / outputs.artifacts.g (a globalName some template declares).
+  handler, and not in a template the entrypoint runs), outputs.parameters.g / outputs.artifacts.g (a globalName some template declares).
 `{{workflow.parameters.x}}` is `argo.workflow-parameter-ref`'s; expressions (`{{=…}}`) are left to Argo.
 """
 
@@ -122,10 +122,29 @@ def _call_problems(view: WorkflowView, call: Call, scope: set[str] | None, names
     return out
 
 
+def reachable_from_entrypoint(view: WorkflowView) -> set[str]:
+    """Names of the local templates the entrypoint runs, directly or not. ValidateWorkflow walks
+    them before it adds `workflow.failures` (for the exit handler) and never walks them again."""
+    by_name = {t.name: t for t in view.templates()}
+    todo = [view.spec.get("entrypoint")] if isinstance(view.spec.get("entrypoint"), str) else []
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in by_name:
+            continue
+        seen.add(name)
+        for call in view.calls_of(by_name[name]):
+            if isinstance(call.body.get("template"), str):
+                todo.append(call.body["template"])
+    return seen
+
+
 def check_variable_refs(view: WorkflowView, mode: LintMode) -> list[Finding]:
-    names, dynamic = workflow_globals(view)
+    all_names, dynamic = workflow_globals(view)
+    early = reachable_from_entrypoint(view)
     out: list[Finding] = []
     for t in view.templates():
+        names = all_names - {"workflow.failures"} if t.name in early else all_names
         steps_scope: set[str] | None = set()  # validateSteps adds each step's items to one scope
         for _, step in view.steps_of(t):
             own = item_scope(step.body)
