@@ -4,8 +4,8 @@ like `argo lint --offline` (no policy, no cluster).
 PATH is a file or a directory searched recursively for *.yaml / *.yml. Every
 Argo document (Workflow, WorkflowTemplate, ClusterWorkflowTemplate,
 CronWorkflow, WorkflowEventBinding) is checked against Argo v4.0.9's own CRD
-and the semantic rules; `templateRef`s resolve across all the files given, and
-a reference to something only a cluster has is a note, not an error. Other
+and the semantic rules; `templateRef`s resolve across all the files given, and,
+as with `argo lint`, one that none of them defines is an error. Other
 documents are ignored (and counted). YAML errors in any file are findings.
 
 Exit 0 clean (notes allowed), 1 error findings, 2 cannot run.
@@ -56,7 +56,9 @@ def lint_paths(files: list[Path]) -> tuple[list[Finding], dict[str, Any]]:
                 skipped.append(doc.where() | {"path": "", "reason": f"no schema for Argo kind {doc.kind or '?'} ({doc.api_version})"})
             else:
                 ignored[doc.kind or "?"] += 1
-    schema_findings, schema_summary = check_documents(argo_docs, TARGET_KUBERNETES_VERSION, standalone=True)
+    schema_findings, schema_summary = check_documents(
+        argo_docs, TARGET_KUBERNETES_VERSION, standalone=True, refs_must_resolve=True
+    )
     found += schema_findings
     summary = {
         "files": len(files),

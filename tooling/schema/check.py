@@ -88,9 +88,8 @@ def _event_binding_ref(doc: Document, argo_set: ArgoSet, mode: LintMode) -> list
     scope = "ClusterWorkflowTemplate" if ref.get("clusterScope") is True else "WorkflowTemplate"
     what = f"{scope} {ref.get('name')!r}"
     path = "spec.submit.workflowTemplateRef.name"
-    if mode.standalone:
-        return [NEEDS_CLUSTER_OBJECT.finding(f"{what} is not among the linted files: needs a cluster object", path=path, **doc.where())]
-    return [WORKFLOW_TEMPLATE_REF.finding(f"{what} is not in the rendered set", path=path, **doc.where())]
+    note, message = mode.unresolved(what)
+    return [(NEEDS_CLUSTER_OBJECT if note else WORKFLOW_TEMPLATE_REF).finding(message, path=path, **doc.where())]
 
 
 @cache
@@ -124,6 +123,7 @@ def check_documents(
     kubernetes_version: str = "1.32",
     *,
     standalone: bool = False,
+    refs_must_resolve: bool = False,
     allow_unknown: Mapping[tuple[str, str], str] | None = None,
 ) -> tuple[list[Finding], dict[str, Any]]:
     """Findings for every document, and a summary:
@@ -131,12 +131,13 @@ def check_documents(
     "skipped": [{"file", "kind", "name", "path", "reason"}], "findings": {severity: n}}`.
 
     `standalone`: the set is loose files, not a rendered env: references to objects
-    outside it become `argo.needs-cluster-object` notes (and skips) instead of errors.
+    outside it become `argo.needs-cluster-object` notes (and skips) instead of errors, unless
+    `refs_must_resolve` (`invoke lint`, like `argo lint`: they must be among the files).
     Raises `kubernetes.SchemaUnavailable` when the Kubernetes version has no schemas.
     """
     kubernetes.schema_dir(kubernetes_version)  # fail early on an unsupported version
     allowed = dict(ALLOWED_UNKNOWN_KINDS) | dict(allow_unknown or {})
-    mode = LintMode(standalone=standalone)
+    mode = LintMode(standalone=standalone, refs_must_resolve=refs_must_resolve)
     argo_set = ArgoSet.of(docs)
     checker = crd_checker(kubernetes_version)
     findings: list[Finding] = []
