@@ -24,7 +24,8 @@ DAG_TASK_NAME_UNIQUE = Rule("argo.dag-task-name-unique", Severity.ERROR, "DAG ta
 DAG_DEPENDENCY = Rule("argo.dag-dependency", Severity.ERROR, "dependencies/depends name tasks of the same DAG")
 DAG_CYCLE = Rule("argo.dag-cycle", Severity.ERROR, "DAG dependencies are acyclic")
 NEEDS_CLUSTER_OBJECT = Rule(
-    "argo.needs-cluster-object", Severity.INFO, "a reference that only a cluster can resolve (standalone lint)"
+    "argo.needs-cluster-object", Severity.INFO,
+    "a reference only the cluster can resolve (check_documents(standalone=True), e.g. before a submit)"
 )
 
 # results a `depends` expression may test: `a.Succeeded && (b.Failed || c)`
