@@ -118,6 +118,25 @@ def _check_custom(doc: Document, checker: crds.CrdChecker, argo_set: ArgoSet, mo
     return found
 
 
+def _check_one(
+    doc: Document, kubernetes_version: str, checker: crds.CrdChecker, argo_set: ArgoSet, mode: LintMode
+) -> tuple[list[Finding], str | None]:
+    """(findings, schema used); schema None when the document could not be checked (the
+    findings then say why: no kind, a removed API, no schema)."""
+    where = doc.where()
+    if not doc.api_version or not doc.kind:
+        return [MISSING_KIND.finding("document has no apiVersion or no kind", **where)], None
+    removed = deprecations.removed_api(doc, kubernetes_version)
+    if removed is not None:
+        return [removed], None
+    if checker.knows(doc):
+        return _check_custom(doc, checker, argo_set, mode), f"crd-{doc.group}"
+    if kubernetes.is_builtin(doc, kubernetes_version):
+        return kubernetes.check_kubernetes(doc, kubernetes_version), f"kubernetes-{kubernetes_version}"
+    message = f"no schema for {doc.kind} ({doc.api_version}): add its CRD under schemas/crds/ or allow-list it with a reason"
+    return [UNKNOWN_KIND.finding(message, **where)], None
+
+
 def check_documents(
     docs: list[Document],
     kubernetes_version: str = "1.32",
@@ -145,24 +164,13 @@ def check_documents(
     by_schema: Counter[str] = Counter()
     skipped: list[dict[str, str]] = []
     for doc in docs:
-        where = doc.where()
-        if not doc.api_version or not doc.kind:
-            findings.append(MISSING_KIND.finding("document has no apiVersion or no kind", **where))
-            continue
-        removed = deprecations.removed_api(doc, kubernetes_version)
-        if removed is not None:
-            findings.append(removed)
-            continue
-        if checker.knows(doc):
-            found, schema = _check_custom(doc, checker, argo_set, mode), f"crd-{doc.group}"
-        elif kubernetes.is_builtin(doc, kubernetes_version):
-            found, schema = kubernetes.check_kubernetes(doc, kubernetes_version), f"kubernetes-{kubernetes_version}"
-        elif (doc.api_version, doc.kind) in allowed:
-            skipped.append(where | {"path": "", "reason": allowed[(doc.api_version, doc.kind)]})
-            continue
-        else:
-            message = f"no schema for {doc.kind} ({doc.api_version}): add one under schemas/crds/ or allow-list it with a reason"
-            findings.append(UNKNOWN_KIND.finding(message, **where))
+        found, schema = _check_one(doc, kubernetes_version, checker, argo_set, mode)
+        if schema is None:
+            reason = allowed.get((doc.api_version, doc.kind))
+            if reason is not None and found[0].rule == UNKNOWN_KIND.id:
+                skipped.append(doc.where() | {"path": "", "reason": reason})
+            else:
+                findings += found
             continue
         checked[doc.kind] += 1
         by_schema[schema] += 1
