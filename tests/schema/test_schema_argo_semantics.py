@@ -58,6 +58,13 @@ REFUSED = {
         + "    - {name: leaf, container: {image: b, args: ['{{workflow.failures}}']}}\n",
         [("argo.variable-ref", "spec.templates[0].container.args[0]")],
     ),
+    "outputs.result of a steps template (Template.HasOutput)": (
+        WT + "  templates:\n    - name: main\n      steps:\n        - [{name: inner, template: sub}]\n"
+        + "        - [{name: use, template: echo, arguments: {parameters: [{name: v, value: '{{steps.inner.outputs.result}}'}]}}]\n"
+        + "    - {name: sub, steps: [[{name: x, template: echo, arguments: {parameters: [{name: v, value: a}]}}]]}\n"
+        + "    - {name: echo, inputs: {parameters: [{name: v}]}, container: {image: b}}\n",
+        [("argo.step-output-ref", "spec.templates[0].steps[1][0].arguments.parameters[0].value")],
+    ),
     "{{item}} in a leaf template": (
         WT + "  templates:\n    - {name: leaf, container: {image: b, args: ['{{item}}']}}\n",
         [("argo.variable-ref", "spec.templates[0].container.args[0]")],
