@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.findings import Finding
+from tooling.schema.argo_fields import ARTIFACT_LOCATIONS
 from tooling.schema.argo_lint import CheckFn, LintMode
 from tooling.schema.argo_model import Call, WorkflowView, as_dict, as_list, names
 from tooling.schema.argo_templates import (
@@ -21,8 +22,6 @@ from tooling.schema.argo_templates import (
     TEMPLATE_REF_FIELDS,
     WORKFLOW_TEMPLATE_REF_TEMPLATES,
 )
-
-_LOCATIONS = ("s3", "git", "http", "artifactory", "hdfs", "raw", "oss", "gcs", "azure", "plugin")
 
 
 def _at(view: WorkflowView, rule: Any, message: str, path: str) -> Finding:
@@ -46,7 +45,7 @@ def missing_inputs(template: dict[str, Any], arguments: dict[str, Any]) -> list[
     given_artifacts = names(arguments.get("artifacts"))
     for art in as_list(inputs.get("artifacts")):
         art = as_dict(art)
-        located = any(art.get(k) is not None for k in _LOCATIONS) or art.get("from")
+        located = any(art.get(k) is not None for k in ARTIFACT_LOCATIONS) or art.get("from")
         if art.get("name") not in given_artifacts and not located and not art.get("optional"):
             missing.append(f"inputs.artifacts.{art.get('name')}")
     return missing

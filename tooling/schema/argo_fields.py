@@ -54,7 +54,7 @@ FIELD_NAME = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*$")
 FIELD_NAME_MAX = 128
 PARAMETER_TAG = re.compile(r"{{[-a-zA-Z0-9]+(\.[-a-zA-Z0-9_]+)*}}")  # isParameter
 LEAF_TYPES = ("container", "script", "resource", "suspend", "data", "http", "containerSet", "plugin")
-_LOCATIONS = ("s3", "git", "http", "artifactory", "hdfs", "raw", "oss", "gcs", "azure", "plugin")
+ARTIFACT_LOCATIONS = ("s3", "git", "http", "artifactory", "hdfs", "raw", "oss", "gcs", "azure", "plugin")
 
 
 def _at(view: WorkflowView, rule: Rule, message: str, path: str) -> Finding:
@@ -187,7 +187,7 @@ def check_argument_values(view: WorkflowView, mode: LintMode) -> list[Finding]:
             if not isinstance(art, dict):
                 continue
             where = f"{path}.artifacts[{i}]"
-            has_location = any(art.get(k) is not None for k in _LOCATIONS) or bool(art.get("artifactLocationKey"))
+            has_location = any(art.get(k) is not None for k in ARTIFACT_LOCATIONS) or bool(art.get("artifactLocationKey"))
             if not art.get("from") and not has_location:
                 out.append(_at(view, ARGUMENT_ARTIFACT, f"artifact {art.get('name')!r}: from, artifact location, or key is required", where))
             if art.get("from") and art.get("fromExpression"):

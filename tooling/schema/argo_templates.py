@@ -14,7 +14,7 @@ import yaml
 
 from conformance.findings import Finding, Rule, Severity
 from tooling.schema.argo_fields import field_name_problem, is_leaf, template_type
-from tooling.schema.argo_lint import CheckFn, LintMode, dependencies
+from tooling.schema.argo_lint import CheckFn, LintMode
 from tooling.schema.argo_model import Call, TemplateAt, WorkflowView, as_dict, as_list
 
 STEP_NAME = Rule("argo.step-name", Severity.ERROR, "step names are present, valid and unique in their template (validateSteps)")
@@ -306,5 +306,3 @@ TEMPLATE_CHECKS: tuple[CheckFn, ...] = (
     check_leaf_templates,
     check_template_settings,
 )
-
-__all__ = ["TEMPLATE_CHECKS", "dependencies"]
