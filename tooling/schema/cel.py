@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 _OK = ""
-FORMAT = "2"  # bump when what a verdict is keyed on, or how a value is given to CEL, changes
+FORMAT = "2"
+MAX_VERDICTS = 50_000  # the file keeps the newest ones (a few MB at most)  # bump when what a verdict is keyed on, or how a value is given to CEL, changes
 
 
 def _as_json(value: Any) -> str:
@@ -91,7 +92,8 @@ class Verdicts:
         try:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.cache_file.with_name(f"{self.cache_file.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(self.known, separators=(",", ":")))
+            kept = dict(list(self.known.items())[-MAX_VERDICTS:])
+            tmp.write_text(json.dumps(kept, separators=(",", ":")))
             tmp.replace(self.cache_file)
             self.dirty = False
         except OSError:
