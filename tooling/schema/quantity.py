@@ -8,19 +8,7 @@ binary suffix (Ki Mi Gi Ti Pi Ei), a decimal suffix (n u m k M G T P E) or a dec
 
 from __future__ import annotations
 
-import re
-
 PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
     r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
-_QUANTITY = re.compile(PATTERN)
-
-
-def is_quantity(value: object) -> bool:
-    """A number, or a string Kubernetes parses as a quantity."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int | float):
-        return True
-    return isinstance(value, str) and _QUANTITY.match(value) is not None
