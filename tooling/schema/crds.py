@@ -266,6 +266,8 @@ class CrdChecker:
         errors = list(validator.iter_errors(doc.obj if obj is None else obj))
         cel_errors = [e for e in errors if e.validator == "x-kubernetes-validations"]
         schema_errors = [e for e in errors if e.validator != "x-kubernetes-validations"]
+        if schema_errors:  # a rule fed a value of the wrong type is that type error, not a second one
+            cel_errors = [e for e in cel_errors if "cannot be evaluated" not in e.message]
         return findings_from_errors(schema_errors, CRD_SCHEMA, doc.where()) + findings_from_errors(
             cel_errors, CEL_RULE, doc.where()
         )
