@@ -9,20 +9,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tooling import versions
+
 ROOT = Path(os.environ.get("GEOZARR_DEPLOY_ROOT", Path(__file__).resolve().parent.parent))
 BASE = ROOT / "base"
 OVERLAYS = ROOT / "overlays"
 COMPONENTS = ROOT / "components"
 CLUSTERS = ROOT / "clusters"  # what Flux applies per env (clusters/<env>/)
 SCHEMAS = ROOT / "schemas"
+CRDS = SCHEMAS / "crds"  # vendored upstream CRDs, one folder per project (tooling.versions)
 BUILD = ROOT / "build"
 PARAMS_JSON = BASE / "params.json"
 
 # Deployable environments, in promotion order.
 ENVS: tuple[str, ...] = ("staging", "prod")
 
-# Kubernetes version the manifests are validated against (OVH MKS).
-TARGET_KUBERNETES_VERSION = "1.32"
+# Kubernetes version the manifests are validated against (declared in tooling.versions).
+TARGET_KUBERNETES_VERSION = versions.KUBERNETES
+# Compiled schemas and CEL verdicts, derived from schemas/crds/ (safe to delete).
+SCHEMA_CACHE = BUILD / "cache" / "schema"
 
 # ../shared beside the checkout: test data only, never required at run time.
 SHARED = ROOT.parent / "shared"

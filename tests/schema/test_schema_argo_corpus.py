@@ -20,11 +20,11 @@ LINTFAIL = CORPUS / "lintfail"
 
 # Examples lint rejects, each with the rule and why. Nothing else may fail.
 REJECTED: dict[str, tuple[str, str]] = {
-    "pod-resources.yaml": ("schema.argo", "`podResources` is newer than Argo 4.0.5 (hera 7.1's models)"),
-    "pod-resources-template-override.yaml": ("schema.argo", "`podResources` is newer than Argo 4.0.5"),
-    "resource-claims.yaml": ("schema.argo", "`resourceClaims` is newer than Argo 4.0.5"),
-    "resource-claims-template-override.yaml": ("schema.argo", "`resourceClaims` is newer than Argo 4.0.5"),
-    "workflow-level-executor-plugin.yaml": ("schema.argo", "`executorPlugins` is newer than Argo 4.0.5"),
+    "pod-resources.yaml": ("schema.crd", "`podResources` is newer than Argo v4.0.9 (not in its CRD)"),
+    "pod-resources-template-override.yaml": ("schema.crd", "`podResources` is newer than Argo v4.0.9"),
+    "resource-claims.yaml": ("schema.crd", "`resourceClaims` is newer than Argo v4.0.9"),
+    "resource-claims-template-override.yaml": ("schema.crd", "`resourceClaims` is newer than Argo v4.0.9"),
+    "workflow-level-executor-plugin.yaml": ("schema.crd", "`executorPlugins` is newer than Argo v4.0.9"),
     "k8s-patch-json-workflow.yaml": (
         "yaml.duplicate-key",
         "the example really repeats `metadata.annotations` (YAML loaders keep the second one)",
@@ -38,9 +38,9 @@ NOTED: dict[str, tuple[str, str]] = {
     ),
 }
 LINTFAIL_EXPECTED: dict[str, tuple[str, str]] = {
-    "disallow-unknown.yaml": ("schema.argo", "spec.templates[0].container.someExtraField"),
+    "disallow-unknown.yaml": ("schema.crd", "spec.templates[0].container.someExtraField"),
     "invalid-spec.yaml": ("argo.entrypoint", "spec.entrypoint"),
-    "malformed-spec.yaml": ("schema.argo", "spec.entrypoint"),
+    "malformed-spec.yaml": ("schema.crd", "spec.entrypoint"),
 }
 
 

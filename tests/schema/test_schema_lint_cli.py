@@ -50,13 +50,14 @@ def test_non_argo_documents_are_ignored_but_yaml_errors_count(tmp_path: Path, ca
 
 
 def test_refs_resolve_across_files_of_a_directory(tmp_path: Path, capsys) -> None:
-    """A templateRef to a WorkflowTemplate in another linted file resolves; alone it is a note."""
+    """A templateRef to a WorkflowTemplate in another linted file resolves; alone, like `argo lint`
+    with no such template, it is an error."""
     workflow, library = (FIXTURES / "argo.template-ref" / "valid.yaml").read_text().split("\n---\n")
     (tmp_path / "pipeline.yaml").write_text(workflow)
-    assert lint.main(str(tmp_path / "pipeline.yaml"), as_json=True) == 0
+    assert lint.main(str(tmp_path / "pipeline.yaml"), as_json=True) == 1
     report = json.loads(capsys.readouterr().out)
-    assert [f["rule"] for f in report["findings"]] == ["argo.needs-cluster-object"]
-    assert report["summary"]["skipped"][0]["reason"].endswith("needs a cluster object")
+    [finding] = report["findings"]
+    assert finding["rule"] == "argo.template-ref" and "not among the linted files" in finding["message"]
     (tmp_path / "library.yaml").write_text(library)
     assert lint.main(str(tmp_path), as_json=True) == 0
     assert json.loads(capsys.readouterr().out)["findings"] == []

@@ -1,11 +1,11 @@
-"""`invoke lint PATH`: Argo schema + semantic lint of standalone manifests,
+"""`invoke lint PATH`: Argo's CRD schema (and CEL rules) + validate.go's rules on standalone manifests,
 like `argo lint --offline` (no policy, no cluster).
 
 PATH is a file or a directory searched recursively for *.yaml / *.yml. Every
 Argo document (Workflow, WorkflowTemplate, ClusterWorkflowTemplate,
-CronWorkflow, WorkflowEventBinding) is checked against the strict Argo schema
-and the semantic rules; `templateRef`s resolve across all the files given, and
-a reference to something only a cluster has is a note, not an error. Other
+CronWorkflow, WorkflowEventBinding) is checked against Argo v4.0.9's own CRD
+and the semantic rules; `templateRef`s resolve across all the files given, and,
+as with `argo lint`, one that none of them defines is an error. Other
 documents are ignored (and counted). YAML errors in any file are findings.
 
 Exit 0 clean (notes allowed), 1 error findings, 2 cannot run.
@@ -37,25 +37,28 @@ def yaml_files(path: Path) -> list[Path]:
 
 def lint_paths(files: list[Path]) -> tuple[list[Finding], dict[str, Any]]:
     """Findings and summary for a set of files linted together."""
-    from tooling.schema.argo import ARGO_GROUP, is_argo
-    from tooling.schema.check import check_documents
+    from tooling.schema.argo import ARGO_GROUP
+    from tooling.schema.check import check_documents, crd_checker
     from tooling.schema.documents import read_documents
 
     found: list[Finding] = []
     argo_docs = []
     ignored: Counter[str] = Counter()
     skipped: list[dict[str, str]] = []
+    checker = crd_checker(TARGET_KUBERNETES_VERSION)
     for path in files:
         docs, yaml_findings = read_documents(path, relpath(path))
         found += yaml_findings
         for doc in docs:
-            if is_argo(doc):
+            if doc.group == ARGO_GROUP and checker.knows(doc):
                 argo_docs.append(doc)
             elif doc.group == ARGO_GROUP:
                 skipped.append(doc.where() | {"path": "", "reason": f"no schema for Argo kind {doc.kind or '?'} ({doc.api_version})"})
             else:
                 ignored[doc.kind or "?"] += 1
-    schema_findings, schema_summary = check_documents(argo_docs, TARGET_KUBERNETES_VERSION, standalone=True)
+    schema_findings, schema_summary = check_documents(
+        argo_docs, TARGET_KUBERNETES_VERSION, standalone=True, refs_must_resolve=True
+    )
     found += schema_findings
     summary = {
         "files": len(files),

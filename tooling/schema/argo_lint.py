@@ -24,7 +24,8 @@ DAG_TASK_NAME_UNIQUE = Rule("argo.dag-task-name-unique", Severity.ERROR, "DAG ta
 DAG_DEPENDENCY = Rule("argo.dag-dependency", Severity.ERROR, "dependencies/depends name tasks of the same DAG")
 DAG_CYCLE = Rule("argo.dag-cycle", Severity.ERROR, "DAG dependencies are acyclic")
 NEEDS_CLUSTER_OBJECT = Rule(
-    "argo.needs-cluster-object", Severity.INFO, "a reference that only a cluster can resolve (standalone lint)"
+    "argo.needs-cluster-object", Severity.INFO,
+    "a reference only the cluster can resolve (check_documents(standalone=True), e.g. before a submit)"
 )
 
 # results a `depends` expression may test: `a.Succeeded && (b.Failed || c)`
@@ -34,9 +35,20 @@ _DEPENDS_SPLIT = re.compile(r"&&|\|\||[!()\s]+")
 
 @dataclass(frozen=True)
 class LintMode:
-    """standalone: lint of loose files (unresolvable refs are notes, not errors)."""
+    """standalone: loose files, not a rendered env. `refs_must_resolve`: a reference to an object
+    outside the set is an error, as `argo lint` says (it resolves against the files it is given
+    or the cluster); otherwise, standalone, it is a `needs-cluster-object` note."""
 
     standalone: bool = False
+    refs_must_resolve: bool = False
+
+    def unresolved(self, what: str) -> tuple[bool, str]:
+        """(a note?, message) for a reference to WHAT that the set does not hold."""
+        if self.standalone and not self.refs_must_resolve:
+            return True, f"{what} is not among the linted files: needs a cluster object"
+        if self.standalone:
+            return False, f"{what} is not among the linted files (lint it together with the file defining it)"
+        return False, f"{what} is not in the rendered set"
 
 
 def _at(view: WorkflowView, rule: Rule, message: str, path: str) -> Finding:
@@ -44,9 +56,8 @@ def _at(view: WorkflowView, rule: Rule, message: str, path: str) -> Finding:
 
 
 def _external(view: WorkflowView, mode: LintMode, rule: Rule, what: str, path: str) -> Finding:
-    if mode.standalone:
-        return _at(view, NEEDS_CLUSTER_OBJECT, f"{what} is not among the linted files: needs a cluster object", path)
-    return _at(view, rule, f"{what} is not in the rendered set", path)
+    note, message = mode.unresolved(what)
+    return _at(view, NEEDS_CLUSTER_OBJECT if note else rule, message, path)
 
 
 def check_entrypoint(view: WorkflowView, mode: LintMode) -> list[Finding]:

@@ -204,6 +204,10 @@ class WorkflowView:
             return Resolution(body["inline"])
         ref = body.get("templateRef")
         if isinstance(ref, dict):
+            if not ref.get("name") or not ref.get("template"):
+                return Resolution(None)  # argo.template-ref-fields reports it
+            if "{{" in f"{ref.get('name')}{ref.get('template')}":
+                return Resolution(None)  # resolved at run time: Argo skips it (validateTemplateHolder)
             scope = "ClusterWorkflowTemplate" if ref.get("clusterScope") is True else "WorkflowTemplate"
             target = self.argo_set.lookup(ref.get("name"), ref.get("clusterScope"))
             if target is None:

@@ -148,8 +148,18 @@ def check_workflow_parameter_refs(view: WorkflowView, mode: LintMode) -> list[Fi
 
 
 # -- tasks.* and steps.* ------------------------------------------------------
+# Templates with a result and an exit code (Argo's Template.HasOutput).
+_HAS_RESULT = ("container", "containerSet", "script", "data", "http", "plugin")
+
+
 def _output_problem(view: WorkflowView, call: Call, rest: str) -> str:
     """Why `<node>.<rest>` names no output of the call's template ('' when fine or unknowable)."""
+    if rest in ("outputs.result", "exitCode"):
+        template = view.resolve(call).template
+        if template is None or any(template.get(t) is not None for t in _HAS_RESULT):
+            return ""
+        kind = next((t for t in ("steps", "dag", "resource", "suspend") if template.get(t) is not None), "")
+        return f"a {kind} template has no {rest} (only container, script, containerSet, data, http, plugin)" if kind else ""
     parts = rest.split(".", 2)
     if len(parts) < 3 or parts[0] != "outputs" or parts[1] not in ("parameters", "artifacts"):
         return ""

@@ -2,8 +2,10 @@
 Argo's semantic lint.
 
 Dispatch by apiVersion/kind:
-- Argo kinds (argoproj.io/v1alpha1) -> strict Argo schema + semantic lint;
-- SealedSecret, PrometheusRule -> their strict CRD schemas;
+- an apiVersion the target Kubernetes removed -> `schema.removed-api`, naming the replacement;
+- a kind with a vendored CRD (schemas/crds/: Argo, prometheus-operator, sealed-secrets, Flux, any
+  other added there) -> its strict CRD schema and CEL rules; Argo's Workflow-like kinds then get
+  the semantic lint (Argo's validate.go, ported);
 - built-in Kubernetes kinds -> strict Kubernetes schema of the target version;
 - anything else -> `schema.unknown-kind` (an error: nothing rendered goes
   unchecked) unless allow-listed with a reason, which the summary lists.
@@ -14,10 +16,16 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from conformance.findings import Finding, Rule, Severity, count_by_severity
-from tooling.schema import argo, crds, kubernetes
+from tooling import repo
+from tooling.schema import argo_decoding, cel, crds, deprecations, kubernetes
+from tooling.schema.argo import ARGO_GROUP
+from tooling.schema.argo_calls import CALL_CHECKS
+from tooling.schema.argo_cron import CRON_CHECKS
+from tooling.schema.argo_fields import FIELD_CHECKS
 from tooling.schema.argo_lint import (
     NEEDS_CLUSTER_OBJECT,
     STRUCTURAL_CHECKS,
@@ -25,6 +33,8 @@ from tooling.schema.argo_lint import (
     LintMode,
 )
 from tooling.schema.argo_model import ArgoSet, WorkflowView, as_dict
+from tooling.schema.argo_scope import SCOPE_CHECKS
+from tooling.schema.argo_templates import TEMPLATE_CHECKS
 from tooling.schema.argo_variables import VARIABLE_CHECKS
 from tooling.schema.documents import Document
 
@@ -39,9 +49,21 @@ ALLOWED_UNKNOWN_KINDS: dict[tuple[str, str], str] = {}
 
 def rules() -> list[Rule]:
     """Every rule the schema engine reports, in a stable order (for docs and tests)."""
-    from tooling.schema import argo_lint, argo_variables, documents
+    from tooling.schema import (
+        argo_calls,
+        argo_cron,
+        argo_fields,
+        argo_lint,
+        argo_scope,
+        argo_templates,
+        argo_variables,
+        documents,
+    )
 
-    modules = (documents, kubernetes, argo, crds, sys.modules[__name__], argo_lint, argo_variables)
+    modules = (
+        documents, kubernetes, deprecations, crds, sys.modules[__name__],
+        argo_lint, argo_fields, argo_templates, argo_calls, argo_cron, argo_variables, argo_scope,
+    )
     found: dict[str, Rule] = {}
     for module in modules:
         for value in vars(module).values():
@@ -53,7 +75,7 @@ def rules() -> list[Rule]:
 def lint_view(view: WorkflowView, mode: LintMode) -> list[Finding]:
     """Every Argo semantic rule on one Workflow-like object."""
     out: list[Finding] = []
-    for check in STRUCTURAL_CHECKS + VARIABLE_CHECKS:
+    for check in STRUCTURAL_CHECKS + FIELD_CHECKS + TEMPLATE_CHECKS + CALL_CHECKS + CRON_CHECKS + VARIABLE_CHECKS + SCOPE_CHECKS:
         out.extend(check(view, mode))
     return out
 
@@ -66,13 +88,28 @@ def _event_binding_ref(doc: Document, argo_set: ArgoSet, mode: LintMode) -> list
     scope = "ClusterWorkflowTemplate" if ref.get("clusterScope") is True else "WorkflowTemplate"
     what = f"{scope} {ref.get('name')!r}"
     path = "spec.submit.workflowTemplateRef.name"
-    if mode.standalone:
-        return [NEEDS_CLUSTER_OBJECT.finding(f"{what} is not among the linted files: needs a cluster object", path=path, **doc.where())]
-    return [WORKFLOW_TEMPLATE_REF.finding(f"{what} is not in the rendered set", path=path, **doc.where())]
+    note, message = mode.unresolved(what)
+    return [(NEEDS_CLUSTER_OBJECT if note else WORKFLOW_TEMPLATE_REF).finding(message, path=path, **doc.where())]
 
 
-def _check_argo(doc: Document, argo_set: ArgoSet, mode: LintMode) -> list[Finding]:
-    found = argo.check_argo(doc)
+@cache
+def crd_checker(kubernetes_version: str) -> crds.CrdChecker:
+    """The checker of the vendored CRDs (compiled schemas and CEL verdicts cached on disk)."""
+    catalogue = crds.Catalogue(repo.CRDS, repo.SCHEMA_CACHE)
+    verdicts = cel.Verdicts.load(repo.SCHEMA_CACHE / cel.cache_name())
+    return crds.CrdChecker(catalogue, kubernetes_version, verdicts)
+
+
+def _check_custom(doc: Document, checker: crds.CrdChecker, argo_set: ArgoSet, mode: LintMode) -> list[Finding]:
+    """A custom resource: its CRD schema and CEL rules, then Argo's semantic lint where it applies."""
+    argo = doc.group == ARGO_GROUP
+    found = checker.check(doc, argo_decoding.as_decoded(doc.obj) if argo else None)
+    deprecated = deprecations.deprecated_version(
+        doc, checker.catalogue.version(doc.group, doc.kind, doc.api_version.rpartition("/")[2])
+    )
+    found += [deprecated] if deprecated else []
+    if not argo:
+        return found
     view = WorkflowView.of(doc, argo_set)
     if view is not None:
         found += lint_view(view, mode)
@@ -81,11 +118,31 @@ def _check_argo(doc: Document, argo_set: ArgoSet, mode: LintMode) -> list[Findin
     return found
 
 
+def _check_one(
+    doc: Document, kubernetes_version: str, checker: crds.CrdChecker, argo_set: ArgoSet, mode: LintMode
+) -> tuple[list[Finding], str | None]:
+    """(findings, schema used); schema None when the document could not be checked (the
+    findings then say why: no kind, a removed API, no schema)."""
+    where = doc.where()
+    if not doc.api_version or not doc.kind:
+        return [MISSING_KIND.finding("document has no apiVersion or no kind", **where)], None
+    removed = deprecations.removed_api(doc, kubernetes_version)
+    if removed is not None:
+        return [removed], None
+    if checker.knows(doc):
+        return _check_custom(doc, checker, argo_set, mode), f"crd-{doc.group}"
+    if kubernetes.is_builtin(doc, kubernetes_version):
+        return kubernetes.check_kubernetes(doc, kubernetes_version), f"kubernetes-{kubernetes_version}"
+    message = f"no schema for {doc.kind} ({doc.api_version}): add its CRD under schemas/crds/ or allow-list it with a reason"
+    return [UNKNOWN_KIND.finding(message, **where)], None
+
+
 def check_documents(
     docs: list[Document],
     kubernetes_version: str = "1.32",
     *,
     standalone: bool = False,
+    refs_must_resolve: bool = False,
     allow_unknown: Mapping[tuple[str, str], str] | None = None,
 ) -> tuple[list[Finding], dict[str, Any]]:
     """Findings for every document, and a summary:
@@ -93,34 +150,27 @@ def check_documents(
     "skipped": [{"file", "kind", "name", "path", "reason"}], "findings": {severity: n}}`.
 
     `standalone`: the set is loose files, not a rendered env: references to objects
-    outside it become `argo.needs-cluster-object` notes (and skips) instead of errors.
+    outside it become `argo.needs-cluster-object` notes (and skips) instead of errors, unless
+    `refs_must_resolve` (`invoke lint`, like `argo lint`: they must be among the files).
     Raises `kubernetes.SchemaUnavailable` when the Kubernetes version has no schemas.
     """
     kubernetes.schema_dir(kubernetes_version)  # fail early on an unsupported version
     allowed = dict(ALLOWED_UNKNOWN_KINDS) | dict(allow_unknown or {})
-    mode = LintMode(standalone=standalone)
+    mode = LintMode(standalone=standalone, refs_must_resolve=refs_must_resolve)
     argo_set = ArgoSet.of(docs)
+    checker = crd_checker(kubernetes_version)
     findings: list[Finding] = []
     checked: Counter[str] = Counter()
     by_schema: Counter[str] = Counter()
     skipped: list[dict[str, str]] = []
     for doc in docs:
-        where = doc.where()
-        if not doc.api_version or not doc.kind:
-            findings.append(MISSING_KIND.finding("document has no apiVersion or no kind", **where))
-            continue
-        if argo.is_argo(doc):
-            found, schema = _check_argo(doc, argo_set, mode), "argo"
-        elif crds.is_known_crd(doc):
-            found, schema = crds.check_crd(doc, kubernetes_version), "crd"
-        elif kubernetes.is_builtin(doc, kubernetes_version):
-            found, schema = kubernetes.check_kubernetes(doc, kubernetes_version), f"kubernetes-{kubernetes_version}"
-        elif (doc.api_version, doc.kind) in allowed:
-            skipped.append(where | {"path": "", "reason": allowed[(doc.api_version, doc.kind)]})
-            continue
-        else:
-            message = f"no schema for {doc.kind} ({doc.api_version}): add one under schemas/crds/ or allow-list it with a reason"
-            findings.append(UNKNOWN_KIND.finding(message, **where))
+        found, schema = _check_one(doc, kubernetes_version, checker, argo_set, mode)
+        if schema is None:
+            reason = allowed.get((doc.api_version, doc.kind))
+            if reason is not None and found[0].rule == UNKNOWN_KIND.id:
+                skipped.append(doc.where() | {"path": "", "reason": reason})
+            else:
+                findings += found
             continue
         checked[doc.kind] += 1
         by_schema[schema] += 1
@@ -128,6 +178,7 @@ def check_documents(
         skipped += [
             f.to_dict() | {"reason": f.message} for f in found if f.rule == NEEDS_CLUSTER_OBJECT.id
         ]
+    checker.verdicts.save()
     summary: dict[str, Any] = {
         "kubernetes_version": kubernetes_version,
         "documents": len(docs),

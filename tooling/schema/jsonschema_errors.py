@@ -15,6 +15,7 @@ from typing import Any
 from jsonschema import ValidationError
 
 from conformance.findings import Finding, Rule
+from tooling.schema import quantity
 
 
 def field_path(parts: Iterable[Any]) -> str:
@@ -111,6 +112,9 @@ def _describe_one(error: ValidationError) -> Iterator[tuple[str, str]]:
         expected = error.validator_value
         names = [expected] if isinstance(expected, str) else [t for t in expected if t != "null"]
         yield path, f"{_short(error.instance)} has the wrong type: expected {' or '.join(names)}"
+        return
+    if error.validator == "pattern" and error.validator_value == quantity.PATTERN:
+        yield path, f"{_short(error.instance)} is not a Kubernetes quantity (e.g. 2Gi, 500m, 1e3)"
         return
     if error.validator == "enum":
         allowed_values = ", ".join(repr(v) for v in error.validator_value)

@@ -8,6 +8,7 @@ re-reads the 1.3 MB definitions file on every call (~6 ms per document).
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import json
 import re
@@ -15,10 +16,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from referencing import Registry, Resource
 
 from conformance.findings import Finding, Rule, Severity
+from tooling.schema import quantity as quantity_grammar
 from tooling.schema.documents import Document
 from tooling.schema.jsonschema_errors import findings_from_errors
 
@@ -62,9 +64,27 @@ def schema_dir(kubernetes_version: str) -> Path:
     return usable[-1]
 
 
+# kubernetes-validate's Quantity accepts any string: constrain it to Kubernetes' grammar.
+def _is_string(checker: object, instance: object) -> bool:
+    """YAML's unquoted dates (`2024-01-01`) are strings to Kubernetes (sigs.k8s.io/yaml), dates
+    to PyYAML: both are strings here."""
+    return isinstance(instance, str | datetime.date)
+
+
+# The JSON Schema validator class for manifests as Kubernetes reads them.
+Validator = validators.extend(
+    Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("string", _is_string)
+)
+
+_QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+
+
 @cache
 def registry(directory: Path) -> Registry:
     definitions = json.loads((directory / "_definitions.json").read_text())
+    quantity = definitions.get("$defs", {}).get(_QUANTITY)
+    if isinstance(quantity, dict):
+        quantity["pattern"] = quantity_grammar.PATTERN  # only constrains the string form
     return Resource.from_contents(definitions) @ Registry()
 
 
@@ -84,7 +104,7 @@ def _declares(schema: dict[str, Any], api_version: str, kind: str) -> bool:
 
 
 @cache
-def validator_for(kubernetes_version: str, api_version: str, kind: str) -> Draft202012Validator | None:
+def validator_for(kubernetes_version: str, api_version: str, kind: str) -> Validator | None:
     """The compiled strict validator for a built-in kind, or None when the kind is not built in."""
     directory = schema_dir(kubernetes_version)
     path = _schema_file(directory, api_version, kind)
@@ -93,7 +113,7 @@ def validator_for(kubernetes_version: str, api_version: str, kind: str) -> Draft
     schema = json.loads(path.read_text())
     if not _declares(schema, api_version, kind):
         return None  # same file name, other group (e.g. a CRD group sharing a first label)
-    return Draft202012Validator(schema, registry=registry(directory))
+    return Validator(schema, registry=registry(directory))
 
 
 def is_builtin(doc: Document, kubernetes_version: str) -> bool:
