@@ -155,6 +155,58 @@ def promote(c: Context, digest: str, env: str = "prod") -> None:
     _exit(mod.main(digest, env=env))
 
 
+@task(
+    name="check",
+    help={
+        "env": "the env whose bucket is checked (staging|prod)",
+        "json": "print the drift as JSON",
+        "endpoint": "S3 endpoint instead of env.yaml's s3_endpoint (e.g. a loopback server)",
+    }
+)
+def storage_check(c: Context, env: str, json: bool = False, endpoint: str = "") -> None:
+    """Compare ENV's bucket (versioning, lifecycle) with overlays/ENV/storage.yaml.
+
+    Exit 0 in step, 1 drift, 2 cannot run."""
+    from tooling.storage import cli
+
+    _exit(cli.check_main(env, as_json=json, endpoint=endpoint))
+
+
+@task(
+    name="apply",
+    help={
+        "env": "the env whose bucket is changed (staging|prod)",
+        "yes": "really change the bucket (default: dry run, print what would change)",
+        "json": "print before/after drift and the calls made as JSON",
+        "endpoint": "S3 endpoint instead of env.yaml's s3_endpoint",
+    }
+)
+def storage_apply(c: Context, env: str, yes: bool = False, json: bool = False, endpoint: str = "") -> None:
+    """Make ENV's bucket say overlays/ENV/storage.yaml (dry run unless --yes)."""
+    from tooling.storage import cli
+
+    _exit(cli.apply_main(env, yes=yes, as_json=json, endpoint=endpoint))
+
+
+@task(
+    name="restore-drill",
+    help={
+        "env": "restore the env's latest catalog backup (its bucket, backups/pgstac/)",
+        "local": "end to end on this machine: register, back up, wipe, restore, compare",
+        "items": "items compared (and, with --local, registered); default 20",
+        "json": "print {rpo_seconds, rto_seconds, items_expected, items_restored, mismatches}",
+    }
+)
+def restore_drill(c: Context, env: str = "", local: bool = False, items: int = 20, json: bool = False) -> None:
+    """Restore the latest catalog backup into a scratch PostgreSQL + STAC API and compare it.
+
+    Prints RPO (age of the dump) and RTO (to a serving API). Exit 0 match, 1 mismatches, 2 cannot run."""
+    from tooling.catalog import cli
+
+    _exit(cli.main(env=env, local=local, items=items, as_json=json))
+
+
 # The task tree. A top-level task is added here; an area with several verbs gets its own
 # Collection (`ns.add_collection(Collection("storage", check, apply))` -> `invoke storage.check`).
-ns = Collection(render, validate, lint, check, conformance, bench, test, diff, promote)
+ns = Collection(render, validate, lint, check, conformance, bench, test, diff, promote, restore_drill)
+ns.add_collection(Collection("storage", storage_check, storage_apply))
