@@ -206,7 +206,49 @@ def restore_drill(c: Context, env: str = "", local: bool = False, items: int = 2
     _exit(cli.main(env=env, local=local, items=items, as_json=json))
 
 
+_ITEM_HELP = {
+    "env": "the env (staging|prod): its STAC API, bucket and prefix (overlays/ENV/env.yaml)",
+    "collection": "the item's collection",
+    "item": "the item id",
+    "json": "print the result as JSON",
+    "api": "STAC API URL instead of env.yaml's stac_api_url",
+    "endpoint": "S3 endpoint instead of env.yaml's s3_endpoint",
+}
+
+
+@task(name="show", help=_ITEM_HELP)
+def item_show(c: Context, env: str, collection: str, item: str, json: bool = False,
+              api: str = "", endpoint: str = "") -> None:
+    """Show one item: in the catalog or not, its store, its audit history."""
+    from tooling.catalog import item_cli
+
+    _exit(item_cli.main("show", env, collection, item, as_json=json, api=api, endpoint=endpoint))
+
+
+@task(name="delete", help=_ITEM_HELP | {
+    "reason": "why (required; logged with who and when to the audit trail on S3)",
+    "purge": "also delete the item's own store (delete markers: recoverable while versions exist)"})
+def item_delete(c: Context, env: str, collection: str, item: str, reason: str = "", purge: bool = False,
+                json: bool = False, api: str = "", endpoint: str = "") -> None:
+    """Remove one item from the catalog (and with --purge its store), keeping both recoverable."""
+    from tooling.catalog import item_cli
+
+    _exit(item_cli.main("delete", env, collection, item, reason=reason, purge=purge, as_json=json,
+                        api=api, endpoint=endpoint))
+
+
+@task(name="restore", help=_ITEM_HELP | {"reason": "why (required; logged to the audit trail)"})
+def item_restore(c: Context, env: str, collection: str, item: str, reason: str = "", json: bool = False,
+                 api: str = "", endpoint: str = "") -> None:
+    """Bring back the item and its store's object versions as the last item.delete recorded them."""
+    from tooling.catalog import item_cli
+
+    _exit(item_cli.main("restore", env, collection, item, reason=reason, as_json=json, api=api,
+                        endpoint=endpoint))
+
+
 # The task tree. A top-level task is added here; an area with several verbs gets its own
 # Collection (`ns.add_collection(Collection("storage", check, apply))` -> `invoke storage.check`).
 ns = Collection(render, validate, lint, check, conformance, bench, test, diff, promote, restore_drill)
 ns.add_collection(Collection("storage", storage_check, storage_apply))
+ns.add_collection(Collection("item", item_show, item_delete, item_restore))

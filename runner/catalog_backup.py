@@ -89,8 +89,10 @@ class Manifest:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
         if data.get("kind") != KIND or data.get("version") != MANIFEST_VERSION:
-            raise BackupBadInput(f"not a {KIND} manifest v{MANIFEST_VERSION}: "
-                                 f"kind={data.get('kind')!r} version={data.get('version')!r}")
+            raise BackupBadInput(
+                f"not a {KIND} manifest v{MANIFEST_VERSION}: "
+                f"kind={data.get('kind')!r} version={data.get('version')!r}"
+            )
         names = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -101,9 +103,12 @@ class Manifest:
 def item_fingerprint(item: dict[str, Any]) -> dict[str, Any]:
     """What the restore drill compares per item: ids, geometry, asset hrefs."""
     assets = item.get("assets") if isinstance(item.get("assets"), dict) else {}
-    return {"collection": item.get("collection"), "id": item.get("id"),
-            "geometry": item.get("geometry"),
-            "assets": {k: a.get("href") for k, a in sorted(assets.items()) if isinstance(a, dict)}}
+    return {
+        "collection": item.get("collection"),
+        "id": item.get("id"),
+        "geometry": item.get("geometry"),
+        "assets": {k: a.get("href") for k, a in sorted(assets.items()) if isinstance(a, dict)},
+    }
 
 
 _COUNTS_SQL = """
@@ -129,10 +134,13 @@ def _connect(dsn: str) -> Any:
     import psycopg
 
     try:
-        return psycopg.connect(dsn, autocommit=False, connect_timeout=30,
-                               options="-c search_path=pgstac,public")
+        return psycopg.connect(
+            dsn, autocommit=False, connect_timeout=30, options="-c search_path=pgstac,public"
+        )
     except psycopg.OperationalError as e:
-        raise BackupTransient(f"cannot connect to the pgSTAC database: {str(e).strip()[:300]}") from e
+        raise BackupTransient(
+            f"cannot connect to the pgSTAC database: {str(e).strip()[:300]}"
+        ) from e
 
 
 def _pg_dump(dsn: str, snapshot: str, path: Path, pg_dump: str) -> None:
@@ -147,14 +155,16 @@ def _pg_dump(dsn: str, snapshot: str, path: Path, pg_dump: str) -> None:
 
 def _version_of(pg_dump: str) -> str:
     try:
-        return subprocess.run([pg_dump, "--version"], capture_output=True, text=True,
-                              check=False).stdout.strip()
+        return subprocess.run(
+            [pg_dump, "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
     except FileNotFoundError:
         return ""
 
 
-def dump_catalog(dsn: str, path: Path, sample: int, pg_dump: str = "pg_dump"
-                 ) -> tuple[str, dict[str, int], list[dict[str, Any]]]:
+def dump_catalog(
+    dsn: str, path: Path, sample: int, pg_dump: str = "pg_dump"
+) -> tuple[str, dict[str, int], list[dict[str, Any]]]:
     """pg_dump -Fc into PATH; the catalog's version, counts and sample in the dump's snapshot."""
     conn = _connect(dsn)
     try:
@@ -186,14 +196,22 @@ def upload(client: Any, dest: S3Location, stamp: str, dump: Path, manifest: Mani
     client.upload_file(str(dump), dest.bucket, manifest.dump_key)
     size = client.head_object(Bucket=dest.bucket, Key=manifest.dump_key)["ContentLength"]
     if size != manifest.dump_bytes:
-        raise BackupTransient(f"s3://{dest.bucket}/{manifest.dump_key} holds {size} bytes, "
-                              f"the dump has {manifest.dump_bytes}")
+        raise BackupTransient(
+            f"s3://{dest.bucket}/{manifest.dump_key} holds {size} bytes, "
+            f"the dump has {manifest.dump_bytes}"
+        )
     body = json.dumps(manifest.to_json(), indent=2).encode() + b"\n"
     manifest_key = _join(dest.key, stamp, MANIFEST_NAME)
-    client.put_object(Bucket=dest.bucket, Key=manifest_key, Body=body, ContentType="application/json")
+    client.put_object(
+        Bucket=dest.bucket, Key=manifest_key, Body=body, ContentType="application/json"
+    )
     latest = {"kind": KIND, "manifest": manifest_key, "created_at": manifest.created_at}
-    client.put_object(Bucket=dest.bucket, Key=_join(dest.key, LATEST_NAME),
-                      Body=json.dumps(latest).encode(), ContentType="application/json")
+    client.put_object(
+        Bucket=dest.bucket,
+        Key=_join(dest.key, LATEST_NAME),
+        Body=json.dumps(latest).encode(),
+        ContentType="application/json",
+    )
 
 
 def read_manifest(client: Any, bucket: str, key: str) -> Manifest:
@@ -232,8 +250,14 @@ def prune(client: Any, dest: S3Location, keep: int) -> list[str]:
     return old
 
 
-def backup(dest_uri: str, dsn: str = "", keep: int = DEFAULT_KEEP, sample: int = DEFAULT_SAMPLE,
-           client: Any | None = None, pg_dump: str = "pg_dump") -> tuple[Manifest, list[str]]:
+def backup(
+    dest_uri: str,
+    dsn: str = "",
+    keep: int = DEFAULT_KEEP,
+    sample: int = DEFAULT_SAMPLE,
+    client: Any | None = None,
+    pg_dump: str = "pg_dump",
+) -> tuple[Manifest, list[str]]:
     """One backup to DEST_URI; returns its manifest and the stamps retention removed."""
     try:
         dest = S3Location.parse(dest_uri)
@@ -248,17 +272,24 @@ def backup(dest_uri: str, dsn: str = "", keep: int = DEFAULT_KEEP, sample: int =
         version, counts, items = dump_catalog(dsn, dump, sample, pg_dump)
         t1 = time.monotonic()
         manifest = Manifest(
-            created_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"), dump_key=_join(dest.key, stamp, DUMP_NAME),
-            dump_sha256=sha256_of(dump), dump_bytes=dump.stat().st_size, pgstac_version=version,
-            collections=counts, sample=items, pg_dump_version=_version_of(pg_dump))
+            created_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            dump_key=_join(dest.key, stamp, DUMP_NAME),
+            dump_sha256=sha256_of(dump),
+            dump_bytes=dump.stat().st_size,
+            pgstac_version=version,
+            collections=counts,
+            sample=items,
+            pg_dump_version=_version_of(pg_dump),
+        )
         upload(client, dest, stamp, dump, manifest)
         manifest.seconds = {"dump": round(t1 - t0, 3), "upload": round(time.monotonic() - t1, 3)}
     return manifest, prune(client, dest, keep)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m runner.catalog_backup",
-                                description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m runner.catalog_backup", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--dest", required=True, help="s3://BUCKET/PREFIX the backups live under")
     p.add_argument("--dsn", default="", help="libpq connection string (default: PG* variables)")
     p.add_argument("--keep", type=int, default=DEFAULT_KEEP, help="complete backups to keep")
@@ -287,10 +318,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"catalog-backup: {manifest.items_total} items in {len(manifest.collections)} "
-              f"collections -> s3://{S3Location.parse(args.dest).bucket}/{manifest.dump_key} "
-              f"({manifest.dump_bytes} bytes, sha256 {manifest.dump_sha256[:12]}…); "
-              f"pruned {len(pruned)}")
+        print(
+            f"catalog-backup: {manifest.items_total} items in {len(manifest.collections)} "
+            f"collections -> s3://{S3Location.parse(args.dest).bucket}/{manifest.dump_key} "
+            f"({manifest.dump_bytes} bytes, sha256 {manifest.dump_sha256[:12]}…); "
+            f"pruned {len(pruned)}"
+        )
     return 0
 
 

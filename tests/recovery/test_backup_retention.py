@@ -14,9 +14,17 @@ def _put(client, bucket: str, key: str, body: bytes = b"x") -> None:
 
 
 def _backup(client, bucket: str, stamp: str) -> None:
-    manifest = {"kind": KIND, "version": MANIFEST_VERSION, "created_at": "2026-01-01T00:00:00Z",
-                "dump_key": f"b/{stamp}/pgstac.dump", "dump_sha256": "0" * 64, "dump_bytes": 1,
-                "pgstac_version": "0.10.0", "collections": {}, "sample": []}
+    manifest = {
+        "kind": KIND,
+        "version": MANIFEST_VERSION,
+        "created_at": "2026-01-01T00:00:00Z",
+        "dump_key": f"b/{stamp}/pgstac.dump",
+        "dump_sha256": "0" * 64,
+        "dump_bytes": 1,
+        "pgstac_version": "0.10.0",
+        "collections": {},
+        "sample": [],
+    }
     _put(client, bucket, f"b/{stamp}/pgstac.dump")
     _put(client, bucket, f"b/{stamp}/manifest.json", json.dumps(manifest).encode())
 
@@ -31,12 +39,21 @@ def test_prune_keeps_the_newest_and_touches_nothing_else(s3_server, s3_bucket) -
     _put(client, s3_bucket, "b/20260101T000001Z/manifest.json", b'{"kind": "other"}')
     dest = S3Location(s3_bucket, "b")
 
-    assert complete_backups(client, dest) == ["20260101T000000Z", "20260102T000000Z", "20260103T000000Z"]
+    assert complete_backups(client, dest) == [
+        "20260101T000000Z",
+        "20260102T000000Z",
+        "20260103T000000Z",
+    ]
     assert prune(client, dest, keep=1) == ["20260101T000000Z", "20260102T000000Z"]
     assert sorted(s3_server.keys(s3_bucket)) == [
-        "b/20251231T000000Z/pgstac.dump", "b/20260101T000000Z/notes.txt",
+        "b/20251231T000000Z/pgstac.dump",
+        "b/20260101T000000Z/notes.txt",
         "b/20260101T000001Z/manifest.json",
-        "b/20260103T000000Z/manifest.json", "b/20260103T000000Z/pgstac.dump"]
+        "b/20260103T000000Z/manifest.json",
+        "b/20260103T000000Z/pgstac.dump",
+    ]
     # removed on a versioned bucket = recoverable: the old versions are still there
-    versions = client.list_object_versions(Bucket=s3_bucket, Prefix="b/20260101T000000Z/pgstac.dump")
+    versions = client.list_object_versions(
+        Bucket=s3_bucket, Prefix="b/20260101T000000Z/pgstac.dump"
+    )
     assert len(versions.get("Versions", [])) == 1 and len(versions.get("DeleteMarkers", [])) == 1

@@ -32,13 +32,22 @@ def test_register_back_up_wipe_restore_matches(drilled) -> None:
     assert out["mismatches"] == []
     assert out["items_expected"] == ITEMS and out["items_restored"] == ITEMS
     assert 0 <= out["rpo_seconds"] < 600
-    assert 0 < out["rto_seconds"] == pytest.approx(
-        sum(out["seconds"][k] for k in ("download", "postgres_start", "restore", "api_ready")), rel=0.05)
+    assert (
+        0
+        < out["rto_seconds"]
+        == pytest.approx(
+            sum(out["seconds"][k] for k in ("download", "postgres_start", "restore", "api_ready")),
+            rel=0.05,
+        )
+    )
 
 
 def _manifest(client: Any) -> tuple[str, dict[str, Any]]:
-    latest = json.loads(client.get_object(Bucket="drill-backups",
-                                          Key=f"{BACKUP_PREFIX}/{LATEST_NAME}")["Body"].read())
+    latest = json.loads(
+        client.get_object(Bucket="drill-backups", Key=f"{BACKUP_PREFIX}/{LATEST_NAME}")[
+            "Body"
+        ].read()
+    )
     key = latest["manifest"]
     return key, json.loads(client.get_object(Bucket="drill-backups", Key=key)["Body"].read())
 

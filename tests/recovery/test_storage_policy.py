@@ -73,9 +73,17 @@ def test_changed_and_foreign_rules_are_drift(s3_server, s3_env, capsys) -> None:
     for r in rules:
         if r["ID"] == "expire-scratch":
             r["Expiration"] = {"Days": 365}
-    rules.append({"ID": "by-hand", "Status": "Enabled", "Filter": {"Prefix": "geozarr/"},
-                  "Expiration": {"Days": 1}})
-    client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+    rules.append(
+        {
+            "ID": "by-hand",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "geozarr/"},
+            "Expiration": {"Days": 1},
+        }
+    )
+    client.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": rules}
+    )
     capsys.readouterr()
 
     found = {d.field: d for d in drift(client, bucket, load(storage_path("prod")))}

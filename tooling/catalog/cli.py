@@ -26,15 +26,21 @@ def _env_drill(env: str, items: int) -> DrillResult:
         config = read_env_config(env)
     except EnvConfigError as e:
         raise CatalogError(str(e)) from e
-    return drill(s3_client(config.s3_endpoint), f"s3://{config.bucket}/{BACKUP_PREFIX}", items=items)
+    return drill(
+        s3_client(config.s3_endpoint), f"s3://{config.bucket}/{BACKUP_PREFIX}", items=items
+    )
 
 
 def _print(result: DrillResult) -> None:
     state = "PASS" if result.ok else f"FAIL ({len(result.mismatches)} mismatches)"
-    print(f"restore drill {state}: {result.items_restored}/{result.items_expected} items restored "
-          f"from {result.backup}")
-    print(f"  RPO {result.rpo_seconds:.0f} s (age of the dump), RTO {result.rto_seconds:.1f} s "
-          "(download + restore + API serving)")
+    print(
+        f"restore drill {state}: {result.items_restored}/{result.items_expected} items restored "
+        f"from {result.backup}"
+    )
+    print(
+        f"  RPO {result.rpo_seconds:.0f} s (age of the dump), RTO {result.rto_seconds:.1f} s "
+        "(download + restore + API serving)"
+    )
     print("  " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()))
     for m in result.mismatches[:20]:
         print(f"  mismatch: {json.dumps(m, sort_keys=True)[:300]}")

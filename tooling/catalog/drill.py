@@ -50,10 +50,15 @@ class DrillResult:
         return not self.mismatches
 
     def to_json(self) -> dict[str, Any]:
-        return {"rpo_seconds": round(self.rpo_seconds, 3), "rto_seconds": round(self.rto_seconds, 3),
-                "items_expected": self.items_expected, "items_restored": self.items_restored,
-                "mismatches": self.mismatches, "backup": self.backup,
-                "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
+        return {
+            "rpo_seconds": round(self.rpo_seconds, 3),
+            "rto_seconds": round(self.rto_seconds, 3),
+            "items_expected": self.items_expected,
+            "items_restored": self.items_restored,
+            "mismatches": self.mismatches,
+            "backup": self.backup,
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
 
 
 def latest_manifest(client: Any, dest: S3Location) -> Manifest:
@@ -64,8 +69,10 @@ def latest_manifest(client: Any, dest: S3Location) -> Manifest:
         body = client.get_object(Bucket=dest.bucket, Key=latest["manifest"])["Body"].read()
         return Manifest.from_json(json.loads(body))
     except client.exceptions.NoSuchKey as e:
-        raise NoBackup(f"no complete backup under s3://{dest.bucket}/{dest.key} ({key} or the "
-                       "manifest it names is missing)") from e
+        raise NoBackup(
+            f"no complete backup under s3://{dest.bucket}/{dest.key} ({key} or the "
+            "manifest it names is missing)"
+        ) from e
     except (ValueError, KeyError, TypeError) as e:
         raise NoBackup(f"s3://{dest.bucket}/{key}: unreadable ({e})") from e
 
@@ -74,14 +81,19 @@ def _mismatch(what: str, expected: Any, restored: Any, **where: Any) -> dict[str
     return {"what": what, **where, "expected": expected, "restored": restored}
 
 
-def compare_counts(manifest: Manifest, restored: dict[str, int], version: str) -> list[dict[str, Any]]:
+def compare_counts(
+    manifest: Manifest, restored: dict[str, int], version: str
+) -> list[dict[str, Any]]:
     out = []
     if version != manifest.pgstac_version:
         out.append(_mismatch("pgstac-version", manifest.pgstac_version, version))
     for cid in sorted(set(manifest.collections) | set(restored)):
         if manifest.collections.get(cid) != restored.get(cid):
-            out.append(_mismatch("item-count", manifest.collections.get(cid), restored.get(cid),
-                                 collection=cid))
+            out.append(
+                _mismatch(
+                    "item-count", manifest.collections.get(cid), restored.get(cid), collection=cid
+                )
+            )
     return out
 
 
@@ -91,10 +103,14 @@ def compare_sample(api_url: str, sample: list[dict[str, Any]]) -> list[dict[str,
     with requests.Session() as http:
         for expected in sample:
             cid, iid = expected["collection"], expected["id"]
-            r = http.get(f"{api_url}/collections/{quote(cid, safe='')}/items/{quote(iid, safe='')}",
-                         timeout=30)
+            r = http.get(
+                f"{api_url}/collections/{quote(cid, safe='')}/items/{quote(iid, safe='')}",
+                timeout=30,
+            )
             if r.status_code != 200:
-                out.append(_mismatch("item-missing", iid, f"HTTP {r.status_code}", collection=cid, id=iid))
+                out.append(
+                    _mismatch("item-missing", iid, f"HTTP {r.status_code}", collection=cid, id=iid)
+                )
                 continue
             got = item_fingerprint(r.json())
             for key in ("geometry", "assets"):
@@ -103,11 +119,16 @@ def compare_sample(api_url: str, sample: list[dict[str, Any]]) -> list[dict[str,
     return out
 
 
-def verify(pg: ScratchPostgres, api: ScratchApi, manifest: Manifest, items: int) -> tuple[int, list[dict[str, Any]]]:
+def verify(
+    pg: ScratchPostgres, api: ScratchApi, manifest: Manifest, items: int
+) -> tuple[int, list[dict[str, Any]]]:
     """(items restored, mismatches) of the restored catalog against MANIFEST."""
     import psycopg
 
-    with psycopg.connect(pg.dsn, options="-c search_path=pgstac,public") as conn, conn.cursor() as cur:
+    with (
+        psycopg.connect(pg.dsn, options="-c search_path=pgstac,public") as conn,
+        conn.cursor() as cur,
+    ):
         version, counts, _ = read_catalog(cur, 0)
     mismatches = compare_counts(manifest, counts, version)
     mismatches += compare_sample(api.url, manifest.sample[:items])
@@ -120,8 +141,10 @@ def drill(client: Any, dest_uri: str, items: int = 20, progress: Progress = say)
     manifest = latest_manifest(client, dest)
     started = datetime.now(UTC)
     rpo = (started - manifest.created()).total_seconds()
-    progress(f"latest backup {manifest.created_at} ({manifest.items_total} items, "
-             f"{manifest.dump_bytes} bytes): restoring")
+    progress(
+        f"latest backup {manifest.created_at} ({manifest.items_total} items, "
+        f"{manifest.dump_bytes} bytes): restoring"
+    )
     t0 = time.monotonic()
     seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="restore-drill-") as tmp:
@@ -137,11 +160,19 @@ def drill(client: Any, dest_uri: str, items: int = 20, progress: Progress = say)
             with running_api(pg) as api:
                 seconds["api_ready"] = time.monotonic() - mark
                 rto = time.monotonic() - t0
-                progress(f"API serving after {rto:.1f} s; comparing {min(items, len(manifest.sample))} "
-                         "sampled items and the counts")
+                progress(
+                    f"API serving after {rto:.1f} s; comparing {min(items, len(manifest.sample))} "
+                    "sampled items and the counts"
+                )
                 mark = time.monotonic()
                 restored, mismatches = verify(pg, api, manifest, items)
                 seconds["verify"] = time.monotonic() - mark
-    return DrillResult(backup=f"s3://{dest.bucket}/{manifest.dump_key}", rpo_seconds=rpo,
-                       rto_seconds=rto, items_expected=manifest.items_total,
-                       items_restored=restored, mismatches=mismatches, seconds=seconds)
+    return DrillResult(
+        backup=f"s3://{dest.bucket}/{manifest.dump_key}",
+        rpo_seconds=rpo,
+        rto_seconds=rto,
+        items_expected=manifest.items_total,
+        items_restored=restored,
+        mismatches=mismatches,
+        seconds=seconds,
+    )

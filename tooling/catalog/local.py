@@ -15,8 +15,9 @@ from tooling.catalog.seed import seed
 LOCAL_BUCKET = "geozarr-drill"
 
 
-def seed_and_back_up(client: Any, dest_uri: str, items: int, sample: int,
-                     progress: Progress = say) -> dict[str, float]:
+def seed_and_back_up(
+    client: Any, dest_uri: str, items: int, sample: int, progress: Progress = say
+) -> dict[str, float]:
     """A source catalog with ITEMS items, backed up to DEST_URI, then wiped; seconds per phase."""
     seconds: dict[str, float] = {}
     t0 = time.monotonic()
@@ -28,16 +29,24 @@ def seed_and_back_up(client: Any, dest_uri: str, items: int, sample: int,
             seed(api.url, items)
             seconds["register"] = time.monotonic() - mark
         mark = time.monotonic()
-        manifest, _ = backup(dest_uri, dsn=src.dsn, sample=sample, client=client,
-                             pg_dump=pg_tool("pg_dump"))
+        manifest, _ = backup(
+            dest_uri, dsn=src.dsn, sample=sample, client=client, pg_dump=pg_tool("pg_dump")
+        )
         seconds["backup"] = time.monotonic() - mark
-        progress(f"backed up {manifest.items_total} items ({manifest.dump_bytes} bytes); "
-                 "wiping the source catalog")
+        progress(
+            f"backed up {manifest.items_total} items ({manifest.dump_bytes} bytes); "
+            "wiping the source catalog"
+        )
     return seconds
 
 
-def local_drill(items: int = 20, sample: int = 100, client: Any | None = None,
-                dest_uri: str = "", progress: Progress = say) -> DrillResult:
+def local_drill(
+    items: int = 20,
+    sample: int = 100,
+    client: Any | None = None,
+    dest_uri: str = "",
+    progress: Progress = say,
+) -> DrillResult:
     """Register, back up, wipe, restore, compare; on the loopback S3 server unless CLIENT is given."""
     if client is not None:
         seconds = seed_and_back_up(client, dest_uri, items, sample, progress)
@@ -48,4 +57,6 @@ def local_drill(items: int = 20, sample: int = 100, client: Any | None = None,
 
     with LoopbackS3() as s3:
         s3.create_bucket(LOCAL_BUCKET)
-        return local_drill(items, sample, s3.client(), f"s3://{LOCAL_BUCKET}/{BACKUP_PREFIX}", progress)
+        return local_drill(
+            items, sample, s3.client(), f"s3://{LOCAL_BUCKET}/{BACKUP_PREFIX}", progress
+        )

@@ -26,7 +26,8 @@ _PGSTAC_PATH = b"SELECT pg_catalog.set_config('search_path', 'pgstac, public', f
 def _roles_sql() -> bytes:
     return b"".join(
         f"DO $$ BEGIN CREATE ROLE {r}; EXCEPTION WHEN duplicate_object THEN NULL; END $$;\n".encode()
-        for r in PGSTAC_ROLES)
+        for r in PGSTAC_ROLES
+    )
 
 
 def download_dump(client: Any, bucket: str, manifest: Manifest, path: Path) -> None:
@@ -37,16 +38,25 @@ def download_dump(client: Any, bucket: str, manifest: Manifest, path: Path) -> N
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     if h.hexdigest() != manifest.dump_sha256:
-        raise NoBackup(f"s3://{bucket}/{manifest.dump_key}: SHA-256 {h.hexdigest()} is not the "
-                       f"manifest's {manifest.dump_sha256}: the dump is damaged")
+        raise NoBackup(
+            f"s3://{bucket}/{manifest.dump_key}: SHA-256 {h.hexdigest()} is not the "
+            f"manifest's {manifest.dump_sha256}: the dump is damaged"
+        )
 
 
 def restore_dump(dump: Path, pg: ScratchPostgres) -> None:
     """Restore DUMP (pg_dump -Fc of a pgSTAC database) into PG's database."""
-    src = subprocess.Popen([pg_tool("pg_restore"), "-f", "-", str(dump)], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE)
-    dst = subprocess.Popen([pg_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg.dsn],
-                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    src = subprocess.Popen(
+        [pg_tool("pg_restore"), "-f", "-", str(dump)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    dst = subprocess.Popen(
+        [pg_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg.dsn],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     assert src.stdout is not None and dst.stdin is not None
     try:
         dst.stdin.write(_roles_sql())
@@ -68,4 +78,6 @@ def restore_dump(dump: Path, pg: ScratchPostgres) -> None:
     if src.wait() != 0:
         raise CatalogError(f"pg_restore exited {src.returncode}: {src_err.decode()[-800:]}")
     if dst.wait() != 0:
-        raise CatalogError(f"psql stopped restoring (exit {dst.returncode}): {dst_err.decode()[-800:]}")
+        raise CatalogError(
+            f"psql stopped restoring (exit {dst.returncode}): {dst_err.decode()[-800:]}"
+        )

@@ -59,8 +59,9 @@ def _owner() -> str | None:
 
 
 def _run(cmd: list[str], what: str, user: str | None = None, timeout: float = 120) -> None:
-    done = subprocess.run(cmd, check=False, capture_output=True, text=True, user=user,
-                          timeout=timeout, cwd="/")
+    done = subprocess.run(
+        cmd, check=False, capture_output=True, text=True, user=user, timeout=timeout, cwd="/"
+    )
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip()[-1500:]
         raise ScratchServerError(f"{what} failed (exit {done.returncode}): {tail}")
@@ -84,12 +85,23 @@ class ScratchPostgres:
 
     def env(self) -> dict[str, str]:
         """libpq variables for pg_restore/psql/the API (PGPASSWORD is needed even with trust)."""
-        return {"PGHOST": "127.0.0.1", "PGPORT": str(self.port), "PGUSER": USER,
-                "PGPASSWORD": PASSWORD, "PGDATABASE": DATABASE}
+        return {
+            "PGHOST": "127.0.0.1",
+            "PGPORT": str(self.port),
+            "PGUSER": USER,
+            "PGPASSWORD": PASSWORD,
+            "PGDATABASE": DATABASE,
+        }
 
     def stop(self) -> None:
-        subprocess.run([pg_tool("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"],
-                       check=False, capture_output=True, user=self.owner, timeout=30, cwd="/")
+        subprocess.run(
+            [pg_tool("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"],
+            check=False,
+            capture_output=True,
+            user=self.owner,
+            timeout=30,
+            cwd="/",
+        )
 
 
 def start_postgres(root: Path) -> ScratchPostgres:
@@ -105,12 +117,44 @@ def start_postgres(root: Path) -> ScratchPostgres:
         for p in (root, sock, pwfile):
             shutil.chown(p, user=owner, group=owner)
     pg = ScratchPostgres(root=root, port=free_port(), owner=owner)
-    _run([pg_tool("initdb"), "-D", str(pg.data), "-U", USER, f"--pwfile={pwfile}",
-          "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"], "initdb", owner)
-    opts = (f"-c listen_addresses=127.0.0.1 -p {pg.port} -k {sock} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-    _run([pg_tool("pg_ctl"), "-D", str(pg.data), "-l", str(root / "postgresql.log"), "-o", opts,
-          "-w", "-t", "30", "start"], "pg_ctl start", owner)
+    _run(
+        [
+            pg_tool("initdb"),
+            "-D",
+            str(pg.data),
+            "-U",
+            USER,
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ],
+        "initdb",
+        owner,
+    )
+    opts = (
+        f"-c listen_addresses=127.0.0.1 -p {pg.port} -k {sock} "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    )
+    _run(
+        [
+            pg_tool("pg_ctl"),
+            "-D",
+            str(pg.data),
+            "-l",
+            str(root / "postgresql.log"),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "30",
+            "start",
+        ],
+        "pg_ctl start",
+        owner,
+    )
     return pg
 
 
@@ -140,8 +184,10 @@ def _wait_healthy(api: ScratchApi, deadline: float) -> None:
     last = ""
     while time.monotonic() < deadline:
         if api.process.poll() is not None:
-            raise ScratchServerError(f"the STAC API exited {api.process.returncode}: "
-                                     f"{api.log.read_text(errors='replace')[-1500:]}")
+            raise ScratchServerError(
+                f"the STAC API exited {api.process.returncode}: "
+                f"{api.log.read_text(errors='replace')[-1500:]}"
+            )
         try:
             r = requests.get(api.url + "/collections", timeout=2)
             if r.status_code == 200:
@@ -161,9 +207,24 @@ def serve_api(pg: ScratchPostgres, transactions: bool = True) -> ScratchApi:
     log = pg.root / "uvicorn.log"
     with log.open("wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "stac_fastapi.pgstac.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=pg.root)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "stac_fastapi.pgstac.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=pg.root,
+        )
     api = ScratchApi(url=f"http://127.0.0.1:{port}", process=proc, log=log)
     try:
         _wait_healthy(api, time.monotonic() + READY_TIMEOUT_S)

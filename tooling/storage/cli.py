@@ -53,17 +53,28 @@ def _s3_errors() -> tuple[type[Exception], ...]:
 def _print_drift(t: Target, drifts: list[Drift]) -> None:
     head = f"storage: {t.env}: bucket {t.bucket} at {t.endpoint} against {t.policy.source}"
     if not drifts:
-        print(f"{head}: in step (versioning {t.policy.versioning}, {len(t.policy.rules)} lifecycle rules)")
+        print(
+            f"{head}: in step (versioning {t.policy.versioning}, {len(t.policy.rules)} lifecycle rules)"
+        )
         return
     print(f"{head}: {len(drifts)} difference(s)")
     for d in drifts:
-        print(f"  {d.field}: declared {json.dumps(d.declared, sort_keys=True)}, "
-              f"live {json.dumps(d.live, sort_keys=True)}  -> {d.action}")
+        print(
+            f"  {d.field}: declared {json.dumps(d.declared, sort_keys=True)}, "
+            f"live {json.dumps(d.live, sort_keys=True)}  -> {d.action}"
+        )
 
 
 def _report(t: Target, drifts: list[Drift], **extra: Any) -> dict[str, Any]:
-    return {"env": t.env, "bucket": t.bucket, "endpoint": t.endpoint, "declaration": t.policy.source,
-            "in_step": not drifts, "drift": [d.to_json() for d in drifts], **extra}
+    return {
+        "env": t.env,
+        "bucket": t.bucket,
+        "endpoint": t.endpoint,
+        "declaration": t.policy.source,
+        "in_step": not drifts,
+        "drift": [d.to_json() for d in drifts],
+        **extra,
+    }
 
 
 def check_main(env: str, as_json: bool = False, endpoint: str = "") -> int:
@@ -96,13 +107,21 @@ def apply_main(env: str, yes: bool = False, as_json: bool = False, endpoint: str
         print(f"storage: {env}: cannot read or change the bucket's policy: {e}", file=sys.stderr)
         return 2
     if as_json:
-        print(json.dumps(_report(t, after, dry_run=not yes, before=[d.to_json() for d in drifts],
-                                 calls=calls), indent=2))
+        print(
+            json.dumps(
+                _report(
+                    t, after, dry_run=not yes, before=[d.to_json() for d in drifts], calls=calls
+                ),
+                indent=2,
+            )
+        )
     elif not yes:
         _print_drift(t, drifts)
         if drifts:
-            print("storage: dry run: nothing changed; `--yes` applies: "
-                  + "; ".join(d.action for d in drifts))
+            print(
+                "storage: dry run: nothing changed; `--yes` applies: "
+                + "; ".join(d.action for d in drifts)
+            )
     else:
         for call in calls:
             print(f"storage: {env}: {call}")

@@ -32,12 +32,19 @@ class Drift:
         return f"replace lifecycle rule {self.field.split('.', 1)[1]}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"field": self.field, "declared": self.declared, "live": self.live, "action": self.action}
+        return {
+            "field": self.field,
+            "declared": self.declared,
+            "live": self.live,
+            "action": self.action,
+        }
 
 
 def canonical(rule: dict[str, Any]) -> dict[str, Any]:
     """RULE as policy.py spells it: Filter {Prefix}, transitions sorted, no empty sections."""
-    out = {k: v for k, v in rule.items() if k not in ("Prefix", "Filter") and v not in (None, [], {})}
+    out = {
+        k: v for k, v in rule.items() if k not in ("Prefix", "Filter") and v not in (None, [], {})
+    }
     flt = rule.get("Filter") if isinstance(rule.get("Filter"), dict) else {}
     if isinstance(flt.get("And"), dict) and set(flt["And"]) <= {"Prefix"}:
         flt = {"Prefix": flt["And"].get("Prefix", "")}
@@ -82,10 +89,13 @@ def apply(client: Any, bucket: str, policy: BucketPolicy, drifts: list[Drift]) -
     """Make BUCKET say POLICY (only the parts that drift); the calls made."""
     calls = []
     if any(d.field == "versioning" for d in drifts):
-        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": policy.versioning})
+        client.put_bucket_versioning(
+            Bucket=bucket, VersioningConfiguration={"Status": policy.versioning}
+        )
         calls.append(f"PutBucketVersioning {policy.versioning}")
     if any(d.field.startswith("lifecycle.") for d in drifts):
         client.put_bucket_lifecycle_configuration(
-            Bucket=bucket, LifecycleConfiguration={"Rules": [dict(r) for r in policy.rules]})
+            Bucket=bucket, LifecycleConfiguration={"Rules": [dict(r) for r in policy.rules]}
+        )
         calls.append(f"PutBucketLifecycleConfiguration ({len(policy.rules)} rules)")
     return calls

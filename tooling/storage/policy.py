@@ -49,17 +49,35 @@ def schema_errors(data: Any, schema_path: Path = SCHEMA_PATH) -> list[str]:
 def lifecycle_rules(data: dict[str, Any]) -> tuple[dict[str, Any], ...]:
     """The declaration's lifecycle rules, in S3's terms."""
     nc = data["noncurrent_versions"]
-    rules = [{
-        "ID": NONCURRENT_RULE, "Status": "Enabled", "Filter": {"Prefix": ""},
-        "NoncurrentVersionExpiration": {"NoncurrentDays": nc["keep_days"]},
-        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": nc["abort_incomplete_multipart_days"]},
-    }]
+    rules = [
+        {
+            "ID": NONCURRENT_RULE,
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": nc["keep_days"]},
+            "AbortIncompleteMultipartUpload": {
+                "DaysAfterInitiation": nc["abort_incomplete_multipart_days"]
+            },
+        }
+    ]
     for e in data.get("expire") or []:
-        rules.append({"ID": f"expire-{e['id']}", "Status": "Enabled", "Filter": {"Prefix": e["prefix"]},
-                      "Expiration": {"Days": e["days"]}})
+        rules.append(
+            {
+                "ID": f"expire-{e['id']}",
+                "Status": "Enabled",
+                "Filter": {"Prefix": e["prefix"]},
+                "Expiration": {"Days": e["days"]},
+            }
+        )
     for t in data.get("transitions") or []:
-        rules.append({"ID": f"transition-{t['id']}", "Status": "Enabled", "Filter": {"Prefix": t["prefix"]},
-                      "Transitions": [{"Days": t["days"], "StorageClass": t["storage_class"]}]})
+        rules.append(
+            {
+                "ID": f"transition-{t['id']}",
+                "Status": "Enabled",
+                "Filter": {"Prefix": t["prefix"]},
+                "Transitions": [{"Days": t["days"], "StorageClass": t["storage_class"]}],
+            }
+        )
     return tuple(sorted(rules, key=lambda r: r["ID"]))
 
 
