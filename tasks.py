@@ -247,8 +247,29 @@ def item_restore(c: Context, env: str, collection: str, item: str, reason: str =
                         endpoint=endpoint))
 
 
+@task(
+    help={
+        "reseal": "re-seal every SealedSecret of ENV for a new controller certificate",
+        "env": "the env whose overlays/ENV/secrets/ are re-sealed (staging|prod)",
+        "old_key": "the controller's OLD private key (PEM), from its custody backup",
+        "cert": "the controller's NEW certificate (PEM): `kubeseal --fetch-cert`",
+    }
+)
+def seal(c: Context, reseal: bool = False, env: str = "", old_key: str = "", cert: str = "") -> None:
+    """Re-seal an env's SealedSecrets for a new sealing key (docs/runbooks/sealing-key.md).
+
+    New values are sealed with `python -m tooling.sealing` (docs/runbooks/secrets.md)."""
+    if not (reseal and env and old_key and cert):
+        print("seal: use `invoke seal --reseal --env ENV --old-key OLD.pem --cert NEW.pem`",
+              file=sys.stderr)
+        raise Exit(code=2)
+    from tooling import resealing
+
+    _exit(resealing.main(env, old_key, cert))
+
+
 # The task tree. A top-level task is added here; an area with several verbs gets its own
 # Collection (`ns.add_collection(Collection("storage", check, apply))` -> `invoke storage.check`).
-ns = Collection(render, validate, lint, check, conformance, bench, test, diff, promote, restore_drill)
+ns = Collection(render, validate, lint, check, conformance, bench, test, diff, promote, restore_drill, seal)
 ns.add_collection(Collection("storage", storage_check, storage_apply))
 ns.add_collection(Collection("item", item_show, item_delete, item_restore))
