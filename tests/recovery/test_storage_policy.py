@@ -103,3 +103,18 @@ def test_cannot_run_is_exit_2(s3_env, capsys) -> None:
         assert cli.apply_main("staging", yes=True, endpoint=denied.endpoint) == 2
     err = capsys.readouterr().err
     assert "cannot read the bucket's policy" in err and "Traceback" not in err
+
+
+def test_validate_reports_an_invalid_declaration() -> None:
+    from tooling.storage.policy import check_storage
+
+    assert check_storage("staging") == []
+    (found,) = check_storage("staging", FIXTURES / "storage-invalid.yaml")
+    assert found.rule == "storage.schema" and found.env == "staging"
+    assert "noncurrent_versions.keep_days" in found.message
+
+
+def test_a_bucket_never_versioned_is_off(s3_server, s3_bucket) -> None:
+    found = {d.field: d for d in drift(s3_server.client(), s3_bucket, load(storage_path("staging")))}
+    assert found["versioning"].live == "Off" and found["versioning"].declared == "Enabled"
+    assert all(d.live is None for f, d in found.items() if f.startswith("lifecycle."))

@@ -21,6 +21,8 @@ from tooling import repo
 from tooling.manifests import envconfig, params, policy, preservation, promtool, stdout
 from tooling.manifests.render import RenderError, kustomize
 from tooling.manifests.rendered import Rendered, from_rendered
+from tooling.storage.policy import SCHEMA_RULE as STORAGE_SCHEMA
+from tooling.storage.policy import check_storage
 
 SOURCE_DIRS = ("base", "overlays", "components")
 
@@ -51,7 +53,7 @@ def rules() -> list[Rule]:
 
     own = [r for r, _ in policy.RULES] + [
         preservation.STRUCTURE, params.SCHEMA, params.KEYS, params.DEFAULTS,
-        envconfig.SCHEMA, envconfig.CONSISTENT, promtool.RULES,
+        envconfig.SCHEMA, envconfig.CONSISTENT, promtool.RULES, STORAGE_SCHEMA,
     ]
     return schema_rules() + own
 
@@ -122,6 +124,7 @@ def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[st
     env_findings, config = envconfig.check_env_schema(env_file, env)
     found += env_findings
     found += envconfig.check_env_consistency(config, rendered.docs, effective, env, repo.relpath(env_file))
+    found += check_storage(env)  # overlays/<env>/storage.yaml (tooling.storage)
     found = [f.with_location(env=env) for f in found]
     summary = {
         "documents": len(rendered.docs),

@@ -10,10 +10,13 @@ from typing import Any
 
 import yaml
 
+from conformance.findings import Finding, Rule, Severity
 from tooling import repo
 
 SCHEMA_PATH = repo.SCHEMAS / "storage.schema.json"
 NONCURRENT_RULE = "noncurrent-versions"
+SCHEMA_RULE = Rule("storage.schema", Severity.ERROR,
+                   "overlays/<env>/storage.yaml matches schemas/storage.schema.json")
 
 
 class StoragePolicyError(ValueError):
@@ -97,3 +100,13 @@ def load(path: Path) -> BucketPolicy:
     if len(ids) != len(set(ids)):
         raise StoragePolicyError(f"{where}: two rules share an id: {sorted(ids)}")
     return BucketPolicy(versioning=data["versioning"], rules=lifecycle_rules(data), source=where)
+
+
+def check_storage(env: str, path: Path | None = None) -> list[Finding]:
+    """`invoke validate`'s findings for overlays/<env>/storage.yaml (rule storage.schema)."""
+    path = path or storage_path(env)
+    try:
+        load(path)
+    except StoragePolicyError as e:
+        return [SCHEMA_RULE.finding(str(e), env=env, file=repo.relpath(path))]
+    return []
