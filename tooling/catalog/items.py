@@ -63,7 +63,14 @@ class ItemTarget:
 
 
 def operator() -> str:
-    return os.environ.get("GEOZARR_OPERATOR") or f"{getpass.getuser()}@{socket.gethostname()}"
+    """Who acts: GEOZARR_OPERATOR (CI sets it to the pipeline's identity), else user@host."""
+    if os.environ.get("GEOZARR_OPERATOR"):
+        return os.environ["GEOZARR_OPERATOR"]
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container's arbitrary uid)
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
 
 
 def _now() -> tuple[str, str]:
