@@ -30,7 +30,7 @@ POSTGIS_CONTROL = Path("/usr/share/postgresql/15/extension/postgis.control")
 USER = "stac"
 PASSWORD = "scratch-only"
 DATABASE = "postgres"
-READY_TIMEOUT_S = 60.0
+READY_TIMEOUT_S = 120.0  # API healthy: ~1 s idle, > 30 s on a loaded 2-core machine
 HINT = "run scripts/bootstrap.sh (it apt-installs postgresql-15 postgresql-15-postgis-3)"
 
 
