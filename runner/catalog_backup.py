@@ -280,9 +280,10 @@ def backup(
             collections=counts,
             sample=items,
             pg_dump_version=_version_of(pg_dump),
+            seconds={"dump": round(t1 - t0, 3)},
         )
         upload(client, dest, stamp, dump, manifest)
-        manifest.seconds = {"dump": round(t1 - t0, 3), "upload": round(time.monotonic() - t1, 3)}
+        manifest.seconds["upload"] = round(time.monotonic() - t1, 3)  # printed, not in the file
     return manifest, prune(client, dest, keep)
 
 
