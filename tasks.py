@@ -195,15 +195,17 @@ def storage_apply(c: Context, env: str, yes: bool = False, json: bool = False, e
         "local": "end to end on this machine: register, back up, wipe, restore, compare",
         "items": "items compared (and, with --local, registered); default 20",
         "json": "print {rpo_seconds, rto_seconds, items_expected, items_restored, mismatches}",
+        "endpoint": "with --env: S3 endpoint instead of env.yaml's s3_endpoint",
     }
 )
-def restore_drill(c: Context, env: str = "", local: bool = False, items: int = 20, json: bool = False) -> None:
+def restore_drill(c: Context, env: str = "", local: bool = False, items: int = 20, json: bool = False,
+                  endpoint: str = "") -> None:
     """Restore the latest catalog backup into a scratch PostgreSQL + STAC API and compare it.
 
     Prints RPO (age of the dump) and RTO (to a serving API). Exit 0 match, 1 mismatches, 2 cannot run."""
     from tooling.catalog import cli
 
-    _exit(cli.main(env=env, local=local, items=items, as_json=json))
+    _exit(cli.main(env=env, local=local, items=items, as_json=json, endpoint=endpoint))
 
 
 _ITEM_HELP = {

@@ -95,3 +95,25 @@ def test_a_damaged_dump_is_refused_before_restoring(drilled) -> None:
 def test_no_backup_is_a_clear_error(s3_server, s3_bucket) -> None:
     with pytest.raises(NoBackup, match="no complete backup"):
         drill(s3_server.client(), f"s3://{s3_bucket}/{BACKUP_PREFIX}", progress=lambda m: None)
+
+
+def test_env_drill_reads_the_env_bucket_and_prints_json(drilled, s3_server, s3_env, capsys) -> None:
+    """`invoke restore-drill --env staging --json`: the latest backup under the env bucket's
+    backups/pgstac/ (here a copy of the module's backup on the loopback server)."""
+    from tooling.catalog import cli
+    from tooling.dag.envconfig import read_env_config
+
+    client, _, _ = drilled
+    bucket = read_env_config("staging").bucket
+    if bucket not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
+        client.create_bucket(Bucket=bucket)
+    for key in s3_server.keys("drill-backups", BACKUP_PREFIX + "/"):
+        client.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": "drill-backups", "Key": key})
+    capsys.readouterr()
+    code = cli.main(env="staging", items=5, as_json=True, endpoint=s3_server.endpoint)
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    out = json.loads(printed.out)
+    assert {"rpo_seconds", "rto_seconds", "items_expected", "items_restored", "mismatches"} <= set(out)
+    assert out["items_restored"] == out["items_expected"] == ITEMS and out["mismatches"] == []
+    assert out["backup"].startswith(f"s3://{bucket}/{BACKUP_PREFIX}/")

@@ -16,7 +16,7 @@ def _s3_errors() -> tuple[type[Exception], ...]:
     return (BotoCoreError, ClientError)
 
 
-def _env_drill(env: str, items: int) -> DrillResult:
+def _env_drill(env: str, items: int, endpoint: str = "") -> DrillResult:
     from conformance.objectstore import s3_client
     from runner.catalog_backup import BACKUP_PREFIX
     from tooling.catalog.drill import drill
@@ -26,9 +26,8 @@ def _env_drill(env: str, items: int) -> DrillResult:
         config = read_env_config(env)
     except EnvConfigError as e:
         raise CatalogError(str(e)) from e
-    return drill(
-        s3_client(config.s3_endpoint), f"s3://{config.bucket}/{BACKUP_PREFIX}", items=items
-    )
+    client = s3_client(endpoint or config.s3_endpoint)
+    return drill(client, f"s3://{config.bucket}/{BACKUP_PREFIX}", items=items)
 
 
 def _print(result: DrillResult) -> None:
@@ -46,7 +45,8 @@ def _print(result: DrillResult) -> None:
         print(f"  mismatch: {json.dumps(m, sort_keys=True)[:300]}")
 
 
-def main(env: str = "", local: bool = False, items: int = 20, as_json: bool = False) -> int:
+def main(env: str = "", local: bool = False, items: int = 20, as_json: bool = False,
+         endpoint: str = "") -> int:
     if bool(env) == local:
         print("restore-drill: give exactly one of --env ENV or --local", file=sys.stderr)
         return 2
@@ -59,7 +59,7 @@ def main(env: str = "", local: bool = False, items: int = 20, as_json: bool = Fa
 
             result = local_drill(items=items)
         else:
-            result = _env_drill(env, items)
+            result = _env_drill(env, items, endpoint)
     except CatalogError as e:
         say(str(e))
         return 2
