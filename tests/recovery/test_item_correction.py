@@ -161,7 +161,15 @@ def test_refusals_are_exit_2_and_change_nothing(
         == 200
     )
     assert _run("delete", stac_api, s3_server, cid, iid, reason="x", purge=True) == 2
-    assert "refusing --purge" in capsys.readouterr().err
+    assert "refusing --purge: no asset of the item names" in capsys.readouterr().err
+    # a bucket without versioning: a purge could not be undone
+    client = s3_server.client()
+    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    try:
+        assert _run("delete", stac_api, s3_server, cid, iid, reason="x", purge=True) == 2
+    finally:
+        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    assert "versioning of s3://" in capsys.readouterr().err
     assert stac_api.get(f"/collections/{cid}/items/{iid}").status_code == 200
     assert len(s3_server.keys(bucket, f"geozarr/{cid}/{iid}.zarr/")) == 3
     assert _run("show", stac_api, s3_server, "", iid) == 2

@@ -188,6 +188,13 @@ def purge_store(t: ItemTarget, objects: list[dict[str, Any]]) -> None:
             o["delete_marker_version_id"] = markers.get(o["key"])
 
 
+def _require_versioning(t: ItemTarget) -> None:
+    status = t.client.get_bucket_versioning(Bucket=t.bucket).get("Status") or "Off"
+    if status != "Enabled":
+        raise AuditError(f"refusing --purge: versioning of s3://{t.bucket} is {status}, the deleted "
+                         f"objects would not be recoverable (invoke storage.apply --env {t.env})")
+
+
 def _require_reason(reason: str) -> None:
     if not reason.strip():
         raise AuditError("--reason is required: every change to the catalog says why")
@@ -201,6 +208,8 @@ def delete(t: ItemTarget, reason: str, purge: bool = False) -> dict[str, Any]:
         if body is None:
             raise AuditError(f"{t.item_url}: no such item: nothing to delete")
         objects = store_objects(t)
+        if purge:
+            _require_versioning(t)
         if purge and objects and not names_its_store(t, json.loads(body)):
             raise AuditError(
                 f"refusing --purge: no asset of the item names {t.store_uri}/, so it "
