@@ -114,7 +114,7 @@ def conformance(
     )
 
 
-@task(help={"which": "validate, runner, geozarr or conformance; default: all"})
+@task(help={"which": "validate, runner, geozarr, conformance or restore; default: all"})
 def bench(c: Context, which: str = "") -> None:
     """Run the benchmarks in benchmarks/ and print ratios against their baselines."""
     from benchmarks import run as mod
@@ -200,6 +200,124 @@ def drift(c: Context, env: str = "staging", json: bool = False) -> None:
     _exit(mod.main(env, as_json=json))
 
 
+@task(
+    name="check",
+    help={
+        "env": "the env whose bucket is checked (staging|prod)",
+        "json": "print the drift as JSON",
+        "endpoint": "S3 endpoint instead of env.yaml's s3_endpoint (e.g. a loopback server)",
+    }
+)
+def storage_check(c: Context, env: str, json: bool = False, endpoint: str = "") -> None:
+    """Compare ENV's bucket (versioning, lifecycle) with overlays/ENV/storage.yaml.
+
+    Exit 0 in step, 1 drift, 2 cannot run."""
+    from tooling.storage import cli
+
+    _exit(cli.check_main(env, as_json=json, endpoint=endpoint))
+
+
+@task(
+    name="apply",
+    help={
+        "env": "the env whose bucket is changed (staging|prod)",
+        "yes": "really change the bucket (default: dry run, print what would change)",
+        "json": "print before/after drift and the calls made as JSON",
+        "endpoint": "S3 endpoint instead of env.yaml's s3_endpoint",
+    }
+)
+def storage_apply(c: Context, env: str, yes: bool = False, json: bool = False, endpoint: str = "") -> None:
+    """Make ENV's bucket say overlays/ENV/storage.yaml (dry run unless --yes)."""
+    from tooling.storage import cli
+
+    _exit(cli.apply_main(env, yes=yes, as_json=json, endpoint=endpoint))
+
+
+@task(
+    name="restore-drill",
+    help={
+        "env": "restore the env's latest catalog backup (its bucket, backups/pgstac/)",
+        "local": "end to end on this machine: register, back up, wipe, restore, compare",
+        "items": "items compared (and, with --local, registered); default 20",
+        "json": "print {rpo_seconds, rto_seconds, items_expected, items_restored, mismatches}",
+        "endpoint": "with --env: S3 endpoint instead of env.yaml's s3_endpoint",
+    }
+)
+def restore_drill(c: Context, env: str = "", local: bool = False, items: int = 20, json: bool = False,
+                  endpoint: str = "") -> None:
+    """Restore the latest catalog backup into a scratch PostgreSQL + STAC API and compare it.
+
+    Prints RPO (age of the dump) and RTO (to a serving API). Exit 0 match, 1 mismatches, 2 cannot run."""
+    from tooling.catalog import cli
+
+    _exit(cli.main(env=env, local=local, items=items, as_json=json, endpoint=endpoint))
+
+
+_ITEM_HELP = {
+    "env": "the env (staging|prod): its STAC API, bucket and prefix (overlays/ENV/env.yaml)",
+    "collection": "the item's collection",
+    "item": "the item id",
+    "json": "print the result as JSON",
+    "api": "STAC API URL instead of env.yaml's stac_api_url",
+    "endpoint": "S3 endpoint instead of env.yaml's s3_endpoint",
+}
+
+
+@task(name="show", help=_ITEM_HELP)
+def item_show(c: Context, env: str, collection: str, item: str, json: bool = False,
+              api: str = "", endpoint: str = "") -> None:
+    """Show one item: in the catalog or not, its store, its audit history."""
+    from tooling.catalog import item_cli
+
+    _exit(item_cli.main("show", env, collection, item, as_json=json, api=api, endpoint=endpoint))
+
+
+@task(name="delete", help=_ITEM_HELP | {
+    "reason": "why (required; logged with who and when to the audit trail on S3)",
+    "purge": "also delete the item's own store (delete markers: recoverable while versions exist)"})
+def item_delete(c: Context, env: str, collection: str, item: str, reason: str = "", purge: bool = False,
+                json: bool = False, api: str = "", endpoint: str = "") -> None:
+    """Remove one item from the catalog (and with --purge its store), keeping both recoverable."""
+    from tooling.catalog import item_cli
+
+    _exit(item_cli.main("delete", env, collection, item, reason=reason, purge=purge, as_json=json,
+                        api=api, endpoint=endpoint))
+
+
+@task(name="restore", help=_ITEM_HELP | {"reason": "why (required; logged to the audit trail)"})
+def item_restore(c: Context, env: str, collection: str, item: str, reason: str = "", json: bool = False,
+                 api: str = "", endpoint: str = "") -> None:
+    """Bring back the item and its store's object versions as the last item.delete recorded them."""
+    from tooling.catalog import item_cli
+
+    _exit(item_cli.main("restore", env, collection, item, reason=reason, as_json=json, api=api,
+                        endpoint=endpoint))
+
+
+@task(
+    help={
+        "reseal": "re-seal every SealedSecret of ENV for a new controller certificate",
+        "env": "the env whose overlays/ENV/secrets/ are re-sealed (staging|prod)",
+        "old_key": "the controller's OLD private key (PEM), from its custody backup",
+        "cert": "the controller's NEW certificate (PEM): `kubeseal --fetch-cert`",
+    }
+)
+def seal(c: Context, reseal: bool = False, env: str = "", old_key: str = "", cert: str = "") -> None:
+    """Re-seal an env's SealedSecrets for a new sealing key (docs/runbooks/sealing-key.md).
+
+    New values are sealed with `python -m tooling.sealing` (docs/runbooks/secrets.md)."""
+    if not (reseal and env and old_key and cert):
+        print("seal: use `invoke seal --reseal --env ENV --old-key OLD.pem --cert NEW.pem`",
+              file=sys.stderr)
+        raise Exit(code=2)
+    from tooling import resealing
+
+    _exit(resealing.main(env, old_key, cert))
+
+
 # The task tree. A top-level task is added here; an area with several verbs gets its own
 # Collection (`ns.add_collection(Collection("storage", check, apply))` -> `invoke storage.check`).
-ns = Collection(render, validate, lint, check, conformance, bench, test, diff, promote, rollback, drift)
+ns = Collection(render, validate, lint, check, conformance, bench, test, diff, promote, rollback, drift,
+                restore_drill, seal)
+ns.add_collection(Collection("storage", storage_check, storage_apply))
+ns.add_collection(Collection("item", item_show, item_delete, item_restore))

@@ -23,6 +23,8 @@ from tooling.errors import ToolingError
 from tooling.manifests import params, policy, preservation, promtool, stdout
 from tooling.manifests.render import RenderError, kustomize
 from tooling.manifests.rendered import Rendered, from_rendered
+from tooling.storage.policy import SCHEMA_RULE as STORAGE_SCHEMA
+from tooling.storage.policy import check_storage
 
 SOURCE_DIRS = ("base", "overlays", "components", "clusters")
 
@@ -49,7 +51,7 @@ def rules() -> list[Rule]:
 
     own = [r for r, _ in policy.RULES] + [
         preservation.STRUCTURE, params.SCHEMA, params.KEYS, params.DEFAULTS,
-        envconfig.SCHEMA, envconfig.RENDER_FACTS, promtool.RULES, sealing.TEST_KEY,
+        envconfig.SCHEMA, envconfig.RENDER_FACTS, promtool.RULES, sealing.TEST_KEY, STORAGE_SCHEMA,
     ]
     return schema_rules() + own + list(flux_rules())
 
@@ -134,6 +136,7 @@ def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[st
     found += params.check_env_params(rendered.docs, base_params, env, kustomization)[0]
     found += envconfig.check_env_schema(repo.env_config_path(env), env)[0]
     found += envconfig.check_render_facts(rendered.docs, env, kustomization)
+    found += check_storage(env)  # overlays/<env>/storage.yaml (tooling.storage)
     found = [f.with_location(env=env) for f in found]
     summary = {
         "documents": len(rendered.docs),

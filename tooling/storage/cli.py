@@ -1,0 +1,129 @@
+"""`invoke storage.check|apply --env ENV`: the env's bucket against overlays/<env>/storage.yaml.
+
+check: exit 0 in step, 1 drift (printed), 2 cannot run (bad declaration, no credentials, bucket
+or endpoint unreachable). apply: a dry run by default (prints what it would change, exit 0);
+with `--yes` it changes the bucket, checks again, and exits 1 if anything still drifts.
+Credentials are the standard AWS variables; the endpoint is env.yaml's `s3_endpoint`
+(`--endpoint` overrides it, e.g. for a loopback S3 server).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from tooling.storage.drift import Drift, apply, drift
+from tooling.storage.policy import BucketPolicy, StoragePolicyError, load, storage_path
+
+
+class CannotRun(Exception):
+    pass
+
+
+@dataclass
+class Target:
+    env: str
+    bucket: str
+    endpoint: str
+    policy: BucketPolicy
+    client: Any
+
+
+def target(env: str, endpoint: str = "") -> Target:
+    from conformance.objectstore import s3_client
+    from tooling.dag.envconfig import EnvConfigError, read_env_config
+
+    try:
+        config = read_env_config(env)
+        policy = load(storage_path(env))
+    except (EnvConfigError, StoragePolicyError, ValueError) as e:
+        raise CannotRun(str(e)) from e
+    endpoint = endpoint or config.s3_endpoint
+    return Target(env, config.bucket, endpoint, policy, s3_client(endpoint))
+
+
+def _s3_errors() -> tuple[type[Exception], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
+
+
+def _print_drift(t: Target, drifts: list[Drift]) -> None:
+    head = f"storage: {t.env}: bucket {t.bucket} at {t.endpoint} against {t.policy.source}"
+    if not drifts:
+        print(
+            f"{head}: in step (versioning {t.policy.versioning}, {len(t.policy.rules)} lifecycle rules)"
+        )
+        return
+    print(f"{head}: {len(drifts)} difference(s)")
+    for d in drifts:
+        print(
+            f"  {d.field}: declared {json.dumps(d.declared, sort_keys=True)}, "
+            f"live {json.dumps(d.live, sort_keys=True)}  -> {d.action}"
+        )
+
+
+def _report(t: Target, drifts: list[Drift], **extra: Any) -> dict[str, Any]:
+    return {
+        "env": t.env,
+        "bucket": t.bucket,
+        "endpoint": t.endpoint,
+        "declaration": t.policy.source,
+        "in_step": not drifts,
+        "drift": [d.to_json() for d in drifts],
+        **extra,
+    }
+
+
+def check_main(env: str, as_json: bool = False, endpoint: str = "") -> int:
+    try:
+        t = target(env, endpoint)
+        drifts = drift(t.client, t.bucket, t.policy)
+    except CannotRun as e:
+        print(f"storage: {e}", file=sys.stderr)
+        return 2
+    except _s3_errors() as e:
+        print(f"storage: {env}: cannot read the bucket's policy: {e}", file=sys.stderr)
+        return 2
+    if as_json:
+        print(json.dumps(_report(t, drifts), indent=2))
+    else:
+        _print_drift(t, drifts)
+    return 1 if drifts else 0
+
+
+def apply_main(env: str, yes: bool = False, as_json: bool = False, endpoint: str = "") -> int:
+    try:
+        t = target(env, endpoint)
+        drifts = drift(t.client, t.bucket, t.policy)
+        calls = apply(t.client, t.bucket, t.policy, drifts) if yes and drifts else []
+        after = drift(t.client, t.bucket, t.policy) if calls else drifts
+    except CannotRun as e:
+        print(f"storage: {e}", file=sys.stderr)
+        return 2
+    except _s3_errors() as e:
+        print(f"storage: {env}: cannot read or change the bucket's policy: {e}", file=sys.stderr)
+        return 2
+    if as_json:
+        print(
+            json.dumps(
+                _report(
+                    t, after, dry_run=not yes, before=[d.to_json() for d in drifts], calls=calls
+                ),
+                indent=2,
+            )
+        )
+    elif not yes:
+        _print_drift(t, drifts)
+        if drifts:
+            print(
+                "storage: dry run: nothing changed; `--yes` applies: "
+                + "; ".join(d.action for d in drifts)
+            )
+    else:
+        for call in calls:
+            print(f"storage: {env}: {call}")
+        _print_drift(t, after)
+    return 1 if yes and after else 0
