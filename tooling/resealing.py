@@ -111,7 +111,7 @@ def reseal_dir(secrets: Path, namespace: str, old_key: bytes, new_cert: bytes) -
 
 
 def main(env: str, old_key: str, cert: str, secrets_dir: str = "") -> int:
-    from tooling.dag.envconfig import EnvConfigError, read_env_config
+    from tooling.envconfig import EnvConfigError, read_env_config
 
     try:
         namespace = read_env_config(env).namespace

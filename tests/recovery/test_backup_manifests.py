@@ -12,6 +12,7 @@ import yaml
 
 from runner.catalog_backup import BACKUP_PREFIX
 from tooling import repo
+from tooling.envconfig import read_env_config
 from tooling.manifests.render import kustomize
 
 ALERTS = repo.BASE / "backup" / "alerts.yaml"
@@ -42,10 +43,7 @@ def test_each_env_runs_the_backup_module_into_its_bucket(env: str) -> None:
         "argo_workflows_" + metric["name"] == METRIC
         and metric["when"] == "{{workflow.status}} == Succeeded"
     )
-    assert (
-        cron["metadata"]["namespace"]
-        == yaml.safe_load(repo.env_config_path(env).read_text())["namespace"]
-    )
+    assert cron["metadata"]["namespace"] == read_env_config(env).namespace
 
 
 def _promtool_test(

@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 import requests
-from tooling.dag.envconfig import read_env_config
 
 from tooling.catalog import item_cli
+from tooling.envconfig import read_env_config
 
 ENV = "staging"
 

@@ -83,9 +83,8 @@ def test_env_drill_reports_what_differs_from_the_manifest(drilled, s3_server, s3
     """`invoke restore-drill --env staging --json` on the env bucket's backups/pgstac/ (a copy of
     the module's backup on the loopback server) whose manifest says one asset href and one count
     differently from the dump: both are reported, exit 1."""
-    from tooling.dag.envconfig import read_env_config
-
     from tooling.catalog import cli
+    from tooling.envconfig import read_env_config
 
     client, _, _ = drilled
     bucket = read_env_config("staging").bucket

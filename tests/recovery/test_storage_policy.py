@@ -35,7 +35,7 @@ def test_invalid_declaration_names_every_field() -> None:
 
 
 def _env_bucket(s3_server, env: str) -> str:
-    from tooling.dag.envconfig import read_env_config
+    from tooling.envconfig import read_env_config
 
     bucket = read_env_config(env).bucket
     client = s3_server.client()

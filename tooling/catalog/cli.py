@@ -20,7 +20,7 @@ def _env_drill(env: str, items: int, endpoint: str = "") -> DrillResult:
     from conformance.objectstore import s3_client
     from runner.catalog_backup import BACKUP_PREFIX
     from tooling.catalog.drill import drill
-    from tooling.dag.envconfig import EnvConfigError, read_env_config
+    from tooling.envconfig import EnvConfigError, read_env_config
 
     try:
         config = read_env_config(env)

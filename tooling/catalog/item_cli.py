@@ -22,7 +22,7 @@ def target(
     env: str, collection: str, item: str, api: str = "", endpoint: str = ""
 ) -> items.ItemTarget:
     from conformance.objectstore import s3_client
-    from tooling.dag.envconfig import EnvConfigError, read_env_config
+    from tooling.envconfig import EnvConfigError, read_env_config
 
     if not collection or not item:
         raise CatalogError("--collection and --item are required")

@@ -33,7 +33,7 @@ class Target:
 
 def target(env: str, endpoint: str = "") -> Target:
     from conformance.objectstore import s3_client
-    from tooling.dag.envconfig import EnvConfigError, read_env_config
+    from tooling.envconfig import EnvConfigError, read_env_config
 
     try:
         config = read_env_config(env)
