@@ -276,13 +276,17 @@ def main_local(overlay: str, size: int, as_json: bool, parallelism: int, output:
     for f in report.get("findings") or []:
         if f.get("severity") == "error" and not str(f.get("rule", "")).startswith("tooling.dag."):
             print(f"  {f.get('check', '')} {f['rule']}: {f.get('path', '')}: {f['message']}", file=sys.stderr)
-    verdict = ("PASSED" if report["passed"] else "FAILED") + \
-        f" ({report['summary']['error']} errors, {report['summary']['warning']} warnings)" + \
-        f"; report: {repo.relpath(outcome.run_dir / 'report.json')}"
-    progress.table(report.get("tasks") or [], verdict)
+    show_report(report, progress, as_json, after=f"; report: {repo.relpath(outcome.run_dir / 'report.json')}")
+    return outcome.exit_code
+
+
+def show_report(report: dict[str, Any], progress: Progress, as_json: bool, *, inside: str = "",
+                after: str = "") -> None:
+    """A DAG report for people (its tasks, then the verdict line) and, with --json, on stdout."""
+    counts = f"{report['summary']['error']} errors, {report['summary']['warning']} warnings"
+    progress.table(report.get("tasks") or [], ("PASSED" if report["passed"] else "FAILED") + f" ({inside}{counts}){after}")
     if as_json:
         print(json.dumps(report, indent=2))
-    return outcome.exit_code
 
 
 def _image_env(extra_env: Mapping[str, str] | None) -> dict[str, str]:
