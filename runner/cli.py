@@ -185,7 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="geozarr-runner", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="step", required=True, parser_class=_Parser)
+    for add_step in (_add_sample, _add_register, _add_preflight, _add_convert, _add_stac, _add_manifest):
+        add_step(sub)
+    return parser
 
+
+def _add_sample(sub: Any) -> None:
     p = sub.add_parser("sample", help="write a synthetic EOPF product (Sentinel-2 L2A)",
                        description="Write a synthetic EOPF Sentinel-2 L2A product (Zarr v2 like real "
                        "products) that eopf-geozarr converts exactly as a real one. "
@@ -201,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, "sample")
     p.set_defaults(func=_step_sample)
 
+
+def _add_register(sub: Any) -> None:
     from runner import register
 
     p = sub.add_parser("register", help="upsert a STAC item into the STAC API",
@@ -210,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, "register")
     p.set_defaults(func=register.run)
 
+
+def _add_preflight(sub: Any) -> None:
     p = sub.add_parser("preflight", help="check the input and the requested groups; say the conversion path",
                        description="Read the input's hierarchy (consolidated metadata when present), check "
                        "the requested groups, detect the product type and the conversion path eopf-geozarr "
@@ -223,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, "preflight")
     p.set_defaults(func=_step_preflight)
 
+
+def _add_convert(sub: Any) -> None:
     p = sub.add_parser("convert", help="convert with eopf-geozarr; write OUTPUT/run.json last",
                        description="Convert SOURCE to a GeoZarr store at OUTPUT with eopf-geozarr "
                        "(S2 L2A: the S2-optimised path), repair the derived levels' proj:* attributes, "
@@ -247,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, "convert")
     p.set_defaults(func=_step_convert)
 
+
+def _add_stac(sub: Any) -> None:
     p = sub.add_parser("stac", help="build the STAC 1.1 item of a converted store",
                        description="Build the STAC 1.1 Item of a complete store (OUTPUT/run.json must "
                        "exist) with pystac: geometry/bbox in EPSG:4326 from the store, datetime from the "
@@ -262,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, "stac")
     p.set_defaults(func=_step_stac)
 
+
+def _add_manifest(sub: Any) -> None:
     p = sub.add_parser("manifest", help="recompute (and verify) the run manifest of a store",
                        description="Recompute the inventory of OUTPUT (bytes, objects, SHA-256 of every "
                        "metadata document) and compare it with OUTPUT/run.json: exit 1 when they differ, "
@@ -270,7 +285,6 @@ def build_parser() -> argparse.ArgumentParser:
     _param_flag(p, "s3_endpoint")
     _add_common(p, "manifest")
     p.set_defaults(func=_step_manifest)
-    return parser
 
 
 def _write_outputs(directory: str, step: str, outputs: dict[str, Any]) -> None:

@@ -224,60 +224,12 @@ class SampleWriter:
         name = path.rsplit("/", 1)[-1]
         parent = path.rsplit("/", 1)[0]
         rng = np.random.default_rng([self.seed, 11, sum(map(ord, path))])
-        g = self.grid
         if parent.endswith("/geometry"):
-            grid_x = (g.x0 + 5000 * np.arange(23)).astype(np.int64)
-            grid_y = (g.y0 - 5000 * np.arange(23)).astype(np.int64)
-            if name == "angle":
-                return np.array(["zenith", "azimuth"], dtype=dtype)
-            if name == "band":
-                return np.array(BANDS, dtype=dtype)
-            if name == "detector":
-                return np.arange(1, shape[0] + 1, dtype=dtype)
-            if name == "x":
-                return grid_x.astype(dtype)
-            if name == "y":
-                return grid_y.astype(dtype)
-            fx = (grid_x - g.x0)[None, :] / 110_000.0
-            fy = (g.y0 - grid_y)[:, None] / 110_000.0
-            if name == "sun_angles":
-                zen = 49.3 + 0.6 * (fy - 0.5) + 0.1 * (fx - 0.5)
-                azi = 163.6 + 1.2 * (fx - 0.5) - 0.3 * (fy - 0.5)
-                return np.stack([zen, azi]).astype(dtype)
-            if name == "mean_sun_angles":
-                return np.array([49.3049375691464, 163.595949089503], dtype=dtype)
-            if name == "mean_viewing_incidence_angles":
-                zen = 5.5 + 0.1 * np.arange(shape[0])
-                azi = 200.0 + 2.0 * np.arange(shape[0])
-                return np.stack([zen, azi], axis=1).astype(dtype)
-            if name == "viewing_incidence_angles":
-                nb, nd = shape[0], shape[1]
-                out = np.full(shape, np.nan, dtype=dtype)
-                for d in range(nd):
-                    # each detector sees a slanted stripe of the tile
-                    lo, hi = d / nd - 0.05, (d + 1) / nd + 0.05
-                    u = fx + 0.25 * fy
-                    seen = (u >= lo) & (u <= hi)
-                    for b in range(nb):
-                        zen = 2.0 + 9.0 * fx + 0.05 * b
-                        azi = np.where(d % 2, 285.0, 105.0) + 3.0 * fy + 0.2 * b
-                        out[b, d, 0] = np.where(seen, zen, np.nan)
-                        out[b, d, 1] = np.where(seen, azi, np.nan)
-                return out
+            values = self._geometry_values(name, shape, dtype)
+            if values is not None:
+                return values
         if "/meteorology/" in path:
-            lats, lons = self._meteo_axes()
-            if name == "latitude":
-                return lats.astype(dtype)
-            if name == "longitude":
-                return lons.astype(dtype)
-            if name in _METEO:
-                mean, amp = _METEO[name]
-                la, lo = np.meshgrid(np.linspace(0, 1, shape[0]), np.linspace(0, 1, shape[1]), indexing="ij")
-                field = np.sin(2.1 * la + rng.uniform(0, 6)) * np.cos(1.7 * lo + rng.uniform(0, 6))
-                return (mean + amp * field + amp * 0.05 * rng.standard_normal(shape)).astype(dtype)
-            if name == "isobaricInhPa":
-                return np.array(1000.0, dtype=dtype)
-            return np.zeros(shape, dtype=dtype)  # number, step, surface, time, valid_time
+            return self._meteorology_values(name, shape, dtype, rng)
         if name == "band" and not shape:
             return np.array(0, dtype=dtype)
         if name == "band":
@@ -285,6 +237,49 @@ class SampleWriter:
         if name in ("x", "y"):
             raise AssertionError(f"coordinate {path} has no resolution group")
         return np.zeros(shape, dtype=dtype)
+
+    def _geometry_values(self, name: str, shape: list[int], dtype: np.dtype) -> np.ndarray | None:
+        """The sun and viewing angles and their axes (None: not a geometry array)."""
+        g = self.grid
+        grid_x = (g.x0 + 5000 * np.arange(23)).astype(np.int64)
+        grid_y = (g.y0 - 5000 * np.arange(23)).astype(np.int64)
+        axes = {"angle": lambda: np.array(["zenith", "azimuth"], dtype=dtype),
+                "band": lambda: np.array(BANDS, dtype=dtype),
+                "detector": lambda: np.arange(1, shape[0] + 1, dtype=dtype),
+                "x": lambda: grid_x.astype(dtype), "y": lambda: grid_y.astype(dtype)}
+        if name in axes:
+            return axes[name]()
+        fx = (grid_x - g.x0)[None, :] / 110_000.0
+        fy = (g.y0 - grid_y)[:, None] / 110_000.0
+        if name == "sun_angles":
+            zen = 49.3 + 0.6 * (fy - 0.5) + 0.1 * (fx - 0.5)
+            azi = 163.6 + 1.2 * (fx - 0.5) - 0.3 * (fy - 0.5)
+            return np.stack([zen, azi]).astype(dtype)
+        if name == "mean_sun_angles":
+            return np.array([49.3049375691464, 163.595949089503], dtype=dtype)
+        if name == "mean_viewing_incidence_angles":
+            zen = 5.5 + 0.1 * np.arange(shape[0])
+            azi = 200.0 + 2.0 * np.arange(shape[0])
+            return np.stack([zen, azi], axis=1).astype(dtype)
+        if name == "viewing_incidence_angles":
+            return _viewing_angles(shape, dtype, fx, fy)
+        return None
+
+    def _meteorology_values(self, name: str, shape: list[int], dtype: np.dtype,
+                            rng: np.random.Generator) -> np.ndarray:
+        lats, lons = self._meteo_axes()
+        if name == "latitude":
+            return lats.astype(dtype)
+        if name == "longitude":
+            return lons.astype(dtype)
+        if name in _METEO:
+            mean, amp = _METEO[name]
+            la, lo = np.meshgrid(np.linspace(0, 1, shape[0]), np.linspace(0, 1, shape[1]), indexing="ij")
+            field = np.sin(2.1 * la + rng.uniform(0, 6)) * np.cos(1.7 * lo + rng.uniform(0, 6))
+            return (mean + amp * field + amp * 0.05 * rng.standard_normal(shape)).astype(dtype)
+        if name == "isobaricInhPa":
+            return np.array(1000.0, dtype=dtype)
+        return np.zeros(shape, dtype=dtype)  # number, step, surface, time, valid_time
 
     def block(self, res: int, rows: slice, cols: slice) -> Block:
         """A window of the grid at resolution `res`, whose scene fields are shared by every
@@ -403,49 +398,9 @@ def write_sample(
 
     uri = storage.normalise_uri(out)
     if storage.is_s3(uri):
-        # written locally, then uploaded in one concurrent batch: far fewer S3 requests
-        # than zarr's node-by-node writes (existence checks, listings, one PUT per chunk)
-        with tempfile.TemporaryDirectory(prefix="geozarr-sample-") as tmp:
-            summary = write_sample(f"{tmp}/sample.zarr", size=size, seed=seed, product=product,
-                                   zarr_format=zarr_format, log=log)
-            try:
-                loc = storage.locate(uri)
-                storage.remove_tree(loc)
-                storage.upload_tree(f"{tmp}/sample.zarr", loc)
-            except BadInput:
-                raise
-            except Exception as exc:
-                raise classify(exc, what=f"upload the sample to {uri}") from exc
-        return {**summary, "output": uri}
+        return _write_then_upload(uri, size=size, seed=seed, product=product, zarr_format=zarr_format, log=log)
     try:
-        loc = storage.locate(uri)
-        storage.remove_tree(loc)  # a sample is rewritten from scratch
-        # the hierarchy, its metadata and the small arrays are built in memory and written
-        # out at once (zarr's per-node file operations dominate at small sizes); the gridded
-        # arrays are then filled in place, chunk by chunk
-        documents: dict[str, Any] = {}
-        memory = zarr.storage.MemoryStore(documents)
-        root = zarr.open_group(memory, mode="w", zarr_format=zarr_format,
-                               attributes=writer.root_attributes(size))
-        nodes = list(_walk(template))
-        arrays = [(p, n) for p, n in nodes if not _is_group(n)]
-        for path, node in nodes:
-            if path != "/" and _is_group(node):
-                root.create_group(path.strip("/"), attributes=copy.deepcopy(node.get("attributes") or {}))
-        gridded: list[_Gridded] = []
-        for path, node in arrays:
-            g = _create_array(root, writer, path, node, zarr_format)
-            if g is not None:
-                gridded.append(g)
-        zarr.consolidate_metadata(memory)
-        _write_documents(documents, Path(loc.path))
-        store = storage.zarr_store(uri, read_only=False)
-        done = len(arrays) - len(gridded)
-        log.progress("metadata and small arrays written", done=done, total=len(arrays))
-        for batch in _batches(gridded):
-            _fill_gridded(writer, store, batch, zarr_format)
-            done += len(batch)
-            log.progress("arrays written", done=done, total=len(arrays))
+        arrays = _write_store(uri, writer, template, size, zarr_format, log)
     except BadInput:
         raise
     except Exception as exc:
@@ -458,8 +413,55 @@ def write_sample(
         "zarr_format": zarr_format,
         "epsg": epsg,
         "bbox": writer.lonlat_bbox,
-        "arrays": len(arrays),
+        "arrays": arrays,
     }
+
+
+def _write_then_upload(uri: str, **kwargs: Any) -> dict[str, Any]:
+    """The sample written locally, then uploaded in one concurrent batch: far fewer S3 requests
+    than zarr's node-by-node writes (existence checks, listings, one PUT per chunk)."""
+    with tempfile.TemporaryDirectory(prefix="geozarr-sample-") as tmp:
+        summary = write_sample(f"{tmp}/sample.zarr", **kwargs)
+        try:
+            loc = storage.locate(uri)
+            storage.remove_tree(loc)
+            storage.upload_tree(f"{tmp}/sample.zarr", loc)
+        except BadInput:
+            raise
+        except Exception as exc:
+            raise classify(exc, what=f"upload the sample to {uri}") from exc
+    return {**summary, "output": uri}
+
+
+def _write_store(uri: str, writer: SampleWriter, template: dict[str, Any], size: int, zarr_format: int,
+                 log: EventLog) -> int:
+    """Write the sample's hierarchy at URI (a local store, rewritten from scratch); its array count.
+
+    The hierarchy, its metadata and the small arrays are built in memory and written out at once
+    (zarr's per-node file operations dominate at small sizes); the gridded arrays are then filled
+    in place, chunk by chunk."""
+    loc = storage.locate(uri)
+    storage.remove_tree(loc)
+    documents: dict[str, Any] = {}
+    memory = zarr.storage.MemoryStore(documents)
+    root = zarr.open_group(memory, mode="w", zarr_format=zarr_format, attributes=writer.root_attributes(size))
+    nodes = list(_walk(template))
+    arrays = [(p, n) for p, n in nodes if not _is_group(n)]
+    for path, node in nodes:
+        if path != "/" and _is_group(node):
+            root.create_group(path.strip("/"), attributes=copy.deepcopy(node.get("attributes") or {}))
+    gridded = [g for path, node in arrays
+               if (g := _create_array(root, writer, path, node, zarr_format)) is not None]
+    zarr.consolidate_metadata(memory)
+    _write_documents(documents, Path(loc.path))
+    store = storage.zarr_store(uri, read_only=False)
+    done = len(arrays) - len(gridded)
+    log.progress("metadata and small arrays written", done=done, total=len(arrays))
+    for batch in _batches(gridded):
+        _fill_gridded(writer, store, batch, zarr_format)
+        done += len(batch)
+        log.progress("arrays written", done=done, total=len(arrays))
+    return len(arrays)
 
 
 @dataclass(frozen=True)
@@ -568,3 +570,20 @@ def _fill_gridded(writer: SampleWriter, store: Any, batch: list[_Gridded], zarr_
             for target, buf in zip(targets, bufs):
                 target[..., r0:r1, c0:c1] = buf
             del bufs
+
+
+def _viewing_angles(shape: list[int], dtype: np.dtype, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
+    """Per band and detector: zenith/azimuth where the detector sees the tile, NaN elsewhere."""
+    nb, nd = shape[0], shape[1]
+    out = np.full(shape, np.nan, dtype=dtype)
+    for d in range(nd):
+        # each detector sees a slanted stripe of the tile
+        lo, hi = d / nd - 0.05, (d + 1) / nd + 0.05
+        u = fx + 0.25 * fy
+        seen = (u >= lo) & (u <= hi)
+        for b in range(nb):
+            zen = 2.0 + 9.0 * fx + 0.05 * b
+            azi = np.where(d % 2, 285.0, 105.0) + 3.0 * fy + 0.2 * b
+            out[b, d, 0] = np.where(seen, zen, np.nan)
+            out[b, d, 1] = np.where(seen, azi, np.nan)
+    return out

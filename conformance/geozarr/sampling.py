@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -209,16 +211,26 @@ def check_resampled(ctx: GeoZarrContext) -> Iterator[Finding]:
     ctx.cache["sampled_all_fill"] = levels_done
 
 
+@dataclass
+class _Samples:
+    """What the sampled windows of a band show against the block values of its parent."""
+
+    child: list[np.ndarray] = field(default_factory=list)
+    expect: list[np.ndarray] = field(default_factory=list)
+    partial: list[np.ndarray] = field(default_factory=list)
+    invented: int = 0
+    lost: int = 0
+    nodata_wins: list[tuple[slice, slice]] = field(default_factory=list)
+    example: float | None = None
+    all_fill: bool = True
+
+
 def _compare_band(ctx: GeoZarrContext, cpath: str, ppath: str, parent: str, sy: int, sx: int,
                   method: str) -> tuple[Finding | None, bool | None]:
     m = ctx.model
     cmeta, pmeta = m.nodes[cpath], m.nodes[ppath]
     wins = sample_windows(cmeta["shape"][-2:], pmeta["shape"][-2:], sy, sx, ctx.window)
-    child_vals, expect_vals, partial_flags = [], [], []
-    invented = lost = 0
-    nodata_wins: list[tuple[slice, slice]] = []
-    example: float | None = None
-    all_fill = True
+    s = _Samples()
     for win in wins:
         pwin = (slice(win[0].start * sy, win[0].stop * sy), slice(win[1].start * sx, win[1].stop * sx))
         try:
@@ -226,41 +238,56 @@ def _compare_band(ctx: GeoZarrContext, cpath: str, ppath: str, parent: str, sy: 
             par = read_window(ctx, ppath, pmeta, pwin)
         except Exception as exc:  # noqa: BLE001 - unreadable data is a finding of this rule
             return RESAMPLED.finding(f"cannot read sampled window: {type(exc).__name__}: {exc}", cpath), None
-        cmask = _fill_mask(child, cmeta.get("fill_value"))
-        all_fill = all_fill and bool(cmask.all())
-        child_f = np.where(cmask, np.nan, child.astype(np.float64))
-        par_f = np.where(_fill_mask(par, pmeta.get("fill_value")), np.nan, par.astype(np.float64))
-        try:
-            expect = block_reduce(par_f, sy, sx, method)
-        except ValueError:
-            return None, all_fill
-        h, w = expect.shape
-        child_f = child_f[:h, :w]
-        n_valid = np.isfinite(par_f[: h * sy, : w * sx]).reshape(h, sy, w, sx).sum(axis=(1, 3))
-        has_value = np.isfinite(child_f)
-        inv = (n_valid == 0) & has_value
-        lst = (n_valid == sy * sx) & ~has_value
-        if inv.any() or lst.any():
-            nodata_wins.append(win)
-            invented += int(inv.sum())
-            lost += int(lst.sum())
-            if example is None and inv.any():
-                example = float(child_f[inv][0])
-        covered = n_valid > 0
-        child_vals.append(child_f[covered])
-        expect_vals.append(expect[covered])
-        partial_flags.append(n_valid[covered] < sy * sx)
-    if invented or lost:
+        if not _add_window(s, win, child, par, cmeta, pmeta, sy, sx, method):
+            return None, s.all_fill
+    if s.invented or s.lost:
         return RESAMPLED.finding(
-            f"{_label(nodata_wins)}: no-data differs from the {method} of {parent}: {invented} pixels have values "
-            f"where {parent} is all no-data" + (f" (e.g. {example!r})" if example is not None else "")
-            + f", {lost} are no-data where every {parent} pixel is valid", cpath), all_fill
-    if not child_vals:
-        return None, all_fill
-    c, e, partial = np.concatenate(child_vals), np.concatenate(expect_vals), np.concatenate(partial_flags)
+            f"{_label(s.nodata_wins)}: no-data differs from the {method} of {parent}: {s.invented} pixels have "
+            f"values where {parent} is all no-data" + (f" (e.g. {s.example!r})" if s.example is not None else "")
+            + f", {s.lost} are no-data where every {parent} pixel is valid", cpath), s.all_fill
+    return _value_finding(s, wins, parent, method, cpath), s.all_fill
+
+
+def _add_window(s: _Samples, win: tuple[slice, slice], child: np.ndarray, par: np.ndarray,
+                cmeta: dict[str, Any], pmeta: dict[str, Any], sy: int, sx: int, method: str) -> bool:
+    """Compare one window of the child with the block values of its parent (False: the parent
+    cannot be reduced by this method)."""
+    cmask = _fill_mask(child, cmeta.get("fill_value"))
+    s.all_fill = s.all_fill and bool(cmask.all())
+    child_f = np.where(cmask, np.nan, child.astype(np.float64))
+    par_f = np.where(_fill_mask(par, pmeta.get("fill_value")), np.nan, par.astype(np.float64))
+    try:
+        expect = block_reduce(par_f, sy, sx, method)
+    except ValueError:
+        return False
+    h, w = expect.shape
+    child_f = child_f[:h, :w]
+    n_valid = np.isfinite(par_f[: h * sy, : w * sx]).reshape(h, sy, w, sx).sum(axis=(1, 3))
+    has_value = np.isfinite(child_f)
+    inv = (n_valid == 0) & has_value
+    lst = (n_valid == sy * sx) & ~has_value
+    if inv.any() or lst.any():
+        s.nodata_wins.append(win)
+        s.invented += int(inv.sum())
+        s.lost += int(lst.sum())
+        if s.example is None and inv.any():
+            s.example = float(child_f[inv][0])
+    covered = n_valid > 0
+    s.child.append(child_f[covered])
+    s.expect.append(expect[covered])
+    s.partial.append(n_valid[covered] < sy * sx)
+    return True
+
+
+def _value_finding(s: _Samples, wins: list[tuple[slice, slice]], parent: str, method: str,
+                   cpath: str) -> Finding | None:
+    """The child's values against the parent's block values (no-data already agreed)."""
+    if not s.child:
+        return None
+    c, e, partial = np.concatenate(s.child), np.concatenate(s.expect), np.concatenate(s.partial)
     valued = np.isfinite(c)
     if not valued.any():
-        return None, all_fill
+        return None
     scale = float(np.median(np.abs(e[valued]))) or 1.0
     diff = np.abs(c - e)
     rel = float(np.median(diff[valued])) / scale
@@ -274,12 +301,12 @@ def _compare_band(ctx: GeoZarrContext, cpath: str, ppath: str, parent: str, sy: 
                 f"{_label(wins)}: computed from {parent} ({method} within {EXACT_TOLERANCE:g} for most pixels) but "
                 f"{int(wrong.sum())} pixels differ from the NaN-aware {method} of their block "
                 f"({int((wrong & partial).sum())} of them in partly no-data blocks) and {int(masked.sum())} are "
-                f"no-data where the block has valid pixels", cpath), all_fill
+                f"no-data where the block has valid pixels", cpath)
     elif rel > RELATIVE_TOLERANCE:
         return RESAMPLED.finding(
             f"{_label(wins)} differ from the {method} of {parent} by {rel:.1%} (median relative, "
-            f"tolerance {RELATIVE_TOLERANCE:.0%})", cpath), all_fill
-    return None, all_fill
+            f"tolerance {RELATIVE_TOLERANCE:.0%})", cpath)
+    return None
 
 
 CHECKS = (

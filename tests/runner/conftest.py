@@ -3,45 +3,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures_s3 import s3_bucket, s3_env, s3_server  # noqa: F401
-
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
-REFERENCE_S2_L2A = (
-    SHARED / "reference" / "eopf-products"
-    / "S2A_MSIL2A_20251008T100041_N0511_R122_T32TQM_20251008T122613.json"
-)
-
-
-def run_runner(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """`python -m runner ARGS` in a subprocess (the real CLI, exit code and streams)."""
-    full_env = dict(os.environ)
-    full_env.pop("GEOZARR_PARAMS_DIR", None)
-    if env:
-        full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "runner", *args],
-        capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO, check=False,
-    )
-
-
-def json_lines(stderr: str) -> list[dict[str, object]]:
-    """Every stderr line must be one JSON object; returns them."""
-    out = []
-    for line in stderr.splitlines():
-        if not line.strip():
-            continue
-        out.append(json.loads(line))
-    return out
+from tests.runner.runnerkit import Converted, run_runner
 
 
 @pytest.fixture(scope="session")
@@ -60,19 +27,6 @@ def sample_72(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sample") / "S2_sample_72.zarr"
     write_sample(str(out), size=72, seed=3)
     return out
-
-
-@dataclass
-class Converted:
-    """One real conversion through the CLI: its streams, outputs and the store."""
-
-    output: str
-    result: subprocess.CompletedProcess[str]
-    outputs_dir: Path
-
-    @property
-    def stdout_json(self) -> dict[str, object]:
-        return json.loads(self.result.stdout)
 
 
 @pytest.fixture(scope="session")

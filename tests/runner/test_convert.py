@@ -13,7 +13,7 @@ import zarr
 
 from runner.manifest import MANIFEST_NAME
 from tests.fixtures_s3 import FailingHTTPServer
-from tests.runner.conftest import REPO, Converted, json_lines, run_runner
+from tests.runner.runnerkit import REPO, Converted, json_lines, run_runner
 
 SCHEMA = json.loads((REPO / "schemas" / "run-manifest.schema.json").read_text())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.runner.conftest import REPO
+from tests.runner.runnerkit import REPO
 
 DOCKERFILE = (REPO / "runner" / "Dockerfile").read_text()
 

@@ -15,7 +15,7 @@ import zarr
 
 from runner import derived_bands
 from runner.repair import apply, plan, repair_store
-from tests.runner.conftest import REPO, Converted, run_runner
+from tests.runner.runnerkit import REPO, Converted, run_runner
 
 NAN = np.nan
 

@@ -13,7 +13,7 @@ import pytest
 import zarr
 from pyproj import Transformer
 
-from tests.runner.conftest import REFERENCE_S2_L2A, json_lines, run_runner
+from tests.runner.runnerkit import REFERENCE_S2_L2A, json_lines, run_runner
 
 
 def _tree(node: dict, path: str = "") -> dict[str, dict]:

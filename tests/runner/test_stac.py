@@ -12,7 +12,7 @@ import referencing
 import zarr
 from pyproj import Transformer
 
-from tests.runner.conftest import SHARED, Converted, json_lines, run_runner
+from tests.runner.runnerkit import SHARED, Converted, json_lines, run_runner
 
 STAC_SCHEMAS = SHARED / "schemas" / "stac"
 

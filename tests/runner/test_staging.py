@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from runner import storage
-from tests.runner.conftest import Converted, json_lines, run_runner
+from tests.runner.runnerkit import Converted, json_lines, run_runner
 
 
 class _FailingPutsProxy(http.server.BaseHTTPRequestHandler):

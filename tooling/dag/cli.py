@@ -21,7 +21,7 @@ from tooling.dag.cluster import (
     follow,
     lint_workflow,
 )
-from tooling.dag.localrun import build_report, main_local
+from tooling.dag.localrun import build_report, main_local, show_report
 from tooling.dag.model import Unsupported, WorkflowSpec, read_workflow_template
 from tooling.dag.objectstore import read_json, s3_client
 from tooling.dag.progress import Progress
@@ -152,13 +152,8 @@ def main_cluster(env: str, size: int, as_json: bool, wait: bool,
             print(outcome.workflow)
         return outcome.exit_code
     report = outcome.report
-    verdict = ("PASSED" if report["passed"] else "FAILED") + \
-        f" (workflow {outcome.workflow} {report['workflow']['phase']}; " + \
-        f"{report['summary']['error']} errors, {report['summary']['warning']} warnings)"
-    progress.table(report.get("tasks") or [], verdict)
-    if as_json:
-        print(json.dumps(report, indent=2))
-    else:
+    show_report(report, progress, as_json, inside=f"workflow {outcome.workflow} {report['workflow']['phase']}; ")
+    if not as_json:
         for f in report.get("findings") or []:
             if f.get("severity") == "error":
                 print(f"  {f['rule']}: {f.get('path', '')}: {f['message']}", file=sys.stderr)

@@ -272,46 +272,11 @@ class LocalRun:
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="dag-task") as pool:
             try:
                 while True:
-                    changed = True
-                    while changed:
-                        changed = False
-                        for name in list(pending):
-                            task = tasks[name]
-                            deps = task.depends.tasks if task.depends else frozenset()
-                            if any(self._runs[d].phase not in TERMINAL for d in deps):
-                                continue
-                            run = self._runs[name]
-                            stop = self.registry.stopping.is_set()
-                            held = {d: results_for_phase(self._runs[d].phase) for d in deps}
-                            if stop or (task.depends is not None and not task.depends.evaluate(held)):
-                                run.phase = "Omitted"
-                                run.message = (f"not started: {self.registry.stop_reason}" if stop
-                                               else f"depends not met: {task.depends.text}")
-                                pending.remove(name)
-                                with self._lock:
-                                    self._ended.append(run)
-                                self._emit(run)
-                                changed = True
-                                continue
-                            if len(futures) >= width:
-                                continue
-                            run.phase = "Pending"
-                            futures[pool.submit(self._run_task, task, wf_scope)] = name
-                            pending.remove(name)
-                            changed = True
+                    self._start_ready(pending, tasks, futures, lambda t: pool.submit(self._run_task, t, wf_scope),
+                                      width)
                     if not futures:
                         break
-                    timeout = None
-                    if self._deadline is not None:
-                        timeout = max(0.0, self._deadline - time.monotonic())
-                    done, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
-                    if not done and self._deadline is not None and time.monotonic() >= self._deadline:
-                        self.registry.stop_all(f"workflow activeDeadlineSeconds "
-                                               f"({self.spec.deadline:g}s) exceeded")
-                        continue
-                    for f in done:
-                        futures.pop(f)
-                        f.result()
+                    self._wait_for_some(futures)
             except KeyboardInterrupt as e:
                 self.registry.stop_all(f"interrupted ({e or 'Ctrl-C'})")
                 interrupted = e
@@ -325,6 +290,56 @@ class LocalRun:
         result = self._result(time.monotonic() - start)
         result.claims_deleted = self._collect_claims(result.phase)
         return result
+
+    def _start_ready(self, pending: list[str], tasks: Mapping[str, Task], futures: dict[Future[None], str],
+                     submit: Callable[[Task], Future[None]], width: int) -> None:
+        """Start (or omit) every pending task whose dependencies ended, up to WIDTH running."""
+        changed = True
+        while changed:
+            changed = False
+            for name in list(pending):
+                task = tasks[name]
+                deps = task.depends.tasks if task.depends else frozenset()
+                if any(self._runs[d].phase not in TERMINAL for d in deps):
+                    continue
+                if self._omit_if_not_met(task, deps):
+                    pending.remove(name)
+                    changed = True
+                    continue
+                if len(futures) >= width:
+                    continue
+                self._runs[name].phase = "Pending"
+                futures[submit(task)] = name
+                pending.remove(name)
+                changed = True
+
+    def _omit_if_not_met(self, task: Task, deps: frozenset[str]) -> bool:
+        """Mark TASK Omitted when the run is stopping or its `depends` is not met."""
+        run = self._runs[task.name]
+        stop = self.registry.stopping.is_set()
+        held = {d: results_for_phase(self._runs[d].phase) for d in deps}
+        if not stop and (task.depends is None or task.depends.evaluate(held)):
+            return False
+        run.phase = "Omitted"
+        run.message = (f"not started: {self.registry.stop_reason}" if stop
+                       else f"depends not met: {task.depends.text if task.depends else ''}")
+        with self._lock:
+            self._ended.append(run)
+        self._emit(run)
+        return True
+
+    def _wait_for_some(self, futures: dict[Future[None], str]) -> None:
+        """Wait until a task ends (or the workflow's deadline passes: then stop every pod)."""
+        timeout = None
+        if self._deadline is not None:
+            timeout = max(0.0, self._deadline - time.monotonic())
+        done, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+        if not done and self._deadline is not None and time.monotonic() >= self._deadline:
+            self.registry.stop_all(f"workflow activeDeadlineSeconds ({self.spec.deadline:g}s) exceeded")
+            return
+        for f in done:
+            futures.pop(f)
+            f.result()
 
     def _collect_claims(self, phase: str) -> tuple[str, ...]:
         """volumeClaimGC: delete the claims' directories when the workflow's end calls for it."""

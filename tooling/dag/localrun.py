@@ -96,25 +96,8 @@ def run_local(
     if not output:  # the S3 server's imports overlap the render (nothing else imports them meanwhile)
         preload = threading.Thread(target=preload_s3_modules, name="preload-s3", daemon=True)
         preload.start()
-    try:
-        rendered = rendered or render_env(overlay)
-        template_doc = rendered.workflow_template()
-    except RenderError as e:
-        raise ToolingError(str(e)) from e
-    try:
-        spec = read_workflow_template(template_doc)
-    except Unsupported as e:
-        raise ToolingError("the local executor refuses this template:\n  " + "\n  ".join(e.problems)) from e
-    declared = _declared(spec)
-    overrides: dict[str, str] = {}
-    if size is not None:
-        if "size" not in declared:
-            raise ToolingError(f"WorkflowTemplate {spec.name} declares no `size` parameter")
-        overrides["size"] = str(size)
-    bucket = str(declared.get("output_bucket") or "")
-    prefix = str(declared.get("output_prefix") or "").strip("/")
-    if not bucket:
-        raise ToolingError(f"WorkflowTemplate {spec.name}: workflow parameter output_bucket is empty")
+    rendered, template_doc, spec = _template_of(overlay, rendered)
+    overrides, bucket, prefix = _run_parameters(spec, size)
     run_id = run_id or new_run_id(spec.name)
     runs_dir = runs_dir or repo.BUILD / "conformance"
     stopped = orphans.reap(runs_dir)
@@ -129,15 +112,7 @@ def run_local(
     if preload is not None:
         preload.join()  # moto's import graph is cyclic: never import it from two threads at once
     with _storage(output, bucket) as (s3, local_output):
-        if s3 is not None:
-            overrides["s3_endpoint"] = s3.endpoint
-            secrets = local_secrets(rendered, s3.env)
-            progress.line(f"object store: S3 on loopback {s3.endpoint}, bucket {bucket}")
-        else:
-            assert local_output is not None
-            overrides["s3_endpoint"] = ""
-            secrets = local_secrets(rendered, {k: "unused-with-output" for k in S3_CREDENTIAL_KEYS})
-            progress.line(f"object store: s3://{bucket} -> {local_output.root}")
+        secrets = _point_at_storage(s3, local_output, bucket, rendered, overrides, progress)
 
         def on_task(run: TaskRun) -> None:
             progress.task(run.name, run.phase, run.seconds, run.message if run.phase != "Succeeded" else "")
@@ -149,23 +124,64 @@ def run_local(
             result = runner.execute()
         except ValueError as e:  # bad parameters
             raise ToolingError(str(e)) from e
-        step_report: dict[str, Any] | None = None
-        try:
-            if s3 is not None:
-                step_report = read_json(f"s3://{bucket}/{report_key}", s3.client())
-            else:
-                assert local_output is not None
-                step_report = read_json(str(local_output.root / report_key))
-        except Exception:  # noqa: BLE001 - absent or unreadable: the report says so
-            step_report = None  # the report step did not run (or failed before writing)
+        report_uri = (f"s3://{bucket}/{report_key}" if local_output is None
+                      else str(local_output.root / report_key))
+        step_report = _step_report(report_uri, s3)
 
-    report_uri = (f"s3://{bucket}/{report_key}" if local_output is None
-                  else str(local_output.root / report_key))
     report = build_report(step_report, result, env="local", overlay=overlay,
                           template_doc=template_doc, spec=spec, report_uri=report_uri)
     report["storage"] = str(local_output.root) if local_output is not None else "s3 on loopback (moto)"
     (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return LocalOutcome(report, result, run_dir)
+
+
+def _template_of(overlay: str, rendered: Rendered | None) -> tuple[Rendered, dict[str, Any], WorkflowSpec]:
+    """The rendered set, its conformance WorkflowTemplate, and what the local executor reads of it."""
+    try:
+        rendered = rendered or render_env(overlay)
+        template_doc = rendered.workflow_template()
+    except RenderError as e:
+        raise ToolingError(str(e)) from e
+    try:
+        return rendered, template_doc, read_workflow_template(template_doc)
+    except Unsupported as e:
+        raise ToolingError("the local executor refuses this template:\n  " + "\n  ".join(e.problems)) from e
+
+
+def _run_parameters(spec: WorkflowSpec, size: int | None) -> tuple[dict[str, str], str, str]:
+    """The workflow parameters overridden for this run, the output bucket and prefix."""
+    declared = _declared(spec)
+    overrides: dict[str, str] = {}
+    if size is not None:
+        if "size" not in declared:
+            raise ToolingError(f"WorkflowTemplate {spec.name} declares no `size` parameter")
+        overrides["size"] = str(size)
+    bucket = str(declared.get("output_bucket") or "")
+    prefix = str(declared.get("output_prefix") or "").strip("/")
+    if not bucket:
+        raise ToolingError(f"WorkflowTemplate {spec.name}: workflow parameter output_bucket is empty")
+    return overrides, bucket, prefix
+
+
+def _point_at_storage(s3: LoopbackS3 | None, local_output: LocalOutput | None, bucket: str,
+                      rendered: Rendered, overrides: dict[str, str], progress: Progress) -> dict[str, dict[str, str]]:
+    """Set the run's s3_endpoint; the local values of the S3 credential secrets."""
+    if s3 is not None:
+        overrides["s3_endpoint"] = s3.endpoint
+        progress.line(f"object store: S3 on loopback {s3.endpoint}, bucket {bucket}")
+        return local_secrets(rendered, s3.env)
+    assert local_output is not None
+    overrides["s3_endpoint"] = ""
+    progress.line(f"object store: s3://{bucket} -> {local_output.root}")
+    return local_secrets(rendered, {k: "unused-with-output" for k in S3_CREDENTIAL_KEYS})
+
+
+def _step_report(uri: str, s3: LoopbackS3 | None) -> dict[str, Any] | None:
+    """What the DAG's report step wrote, or None (it did not run, or failed before writing)."""
+    try:
+        return read_json(uri, s3.client() if s3 is not None else None)
+    except Exception:  # noqa: BLE001 - absent or unreadable: the report says so
+        return None
 
 
 def build_report(step_report: dict[str, Any] | None, result: RunResult | None, *, env: str,
@@ -266,13 +282,17 @@ def main_local(overlay: str, size: int, as_json: bool, parallelism: int, output:
     for f in report.get("findings") or []:
         if f.get("severity") == "error" and not str(f.get("rule", "")).startswith("tooling.dag."):
             print(f"  {f.get('check', '')} {f['rule']}: {f.get('path', '')}: {f['message']}", file=sys.stderr)
-    verdict = ("PASSED" if report["passed"] else "FAILED") + \
-        f" ({report['summary']['error']} errors, {report['summary']['warning']} warnings)" + \
-        f"; report: {repo.relpath(outcome.run_dir / 'report.json')}"
-    progress.table(report.get("tasks") or [], verdict)
+    show_report(report, progress, as_json, after=f"; report: {repo.relpath(outcome.run_dir / 'report.json')}")
+    return outcome.exit_code
+
+
+def show_report(report: dict[str, Any], progress: Progress, as_json: bool, *, inside: str = "",
+                after: str = "") -> None:
+    """A DAG report for people (its tasks, then the verdict line) and, with --json, on stdout."""
+    counts = f"{report['summary']['error']} errors, {report['summary']['warning']} warnings"
+    progress.table(report.get("tasks") or [], ("PASSED" if report["passed"] else "FAILED") + f" ({inside}{counts}){after}")
     if as_json:
         print(json.dumps(report, indent=2))
-    return outcome.exit_code
 
 
 def _image_env(extra_env: Mapping[str, str] | None) -> dict[str, str]:

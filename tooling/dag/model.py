@@ -379,99 +379,10 @@ def read_workflow_template(doc: Mapping[str, Any]) -> WorkflowSpec:
     deadline = r.integer(spec["activeDeadlineSeconds"], "spec.activeDeadlineSeconds") \
         if "activeDeadlineSeconds" in spec else None
     parallelism = r.integer(spec["parallelism"], "spec.parallelism") if "parallelism" in spec else None
-
-    templates: dict[str, Template] = {}
-    for i, t in enumerate(spec.get("templates") or []):
-        tname = str((t or {}).get("name", f"#{i}"))
-        path = f"spec.templates[{i}] ({tname})"
-        t = r.keys(t, path, _TEMPLATE_KEYS)
-        types = [k for k in _TEMPLATE_TYPES if k in t]
-        if len(types) != 1:
-            if not types:
-                r.refuse(path, "no template type (container, script or dag)")
-            continue
-        kind = types[0]
-        if kind not in ("container", "script", "dag"):
-            continue  # already refused as an unsupported field
-        if tname in templates:
-            r.refuse(path, f"template name {tname!r} used twice")
-        inputs = r.keys(t.get("inputs") or {}, f"{path}.inputs", {"parameters"})
-        outputs = r.keys(t.get("outputs") or {}, f"{path}.outputs", {"parameters"})
-        outs: list[OutputParameter] = []
-        for j, o in enumerate(outputs.get("parameters") or []):
-            where = f"{path}.outputs.parameters[{j}]"
-            o = r.keys(o, where, {"name", "valueFrom", "description"})
-            vf = r.keys(o.get("valueFrom") or {}, f"{where}.valueFrom", {"path", "default"})
-            if "path" not in vf:
-                r.refuse(f"{where}.valueFrom", "only valueFrom.path is supported")
-                continue
-            default = vf.get("default")
-            outs.append(OutputParameter(str(o.get("name")), str(vf["path"]),
-                                        None if default is None else str(default)))
-        if kind in ("container", "script"):
-            r.container(t[kind], f"{path}.{kind}", kind)
-        tdeadline = None
-        if "activeDeadlineSeconds" in t:
-            v = r.integer(t["activeDeadlineSeconds"], f"{path}.activeDeadlineSeconds")
-            tdeadline = float(v) if v is not None else None
-        templates[tname] = Template(
-            name=tname,
-            kind=kind,
-            body=t,
-            inputs=r.parameters(inputs.get("parameters"), f"{path}.inputs.parameters", need_value=False),
-            outputs=tuple(outs),
-            deadline=tdeadline,
-            retry=r.retry(t.get("retryStrategy"), f"{path}.retryStrategy"),
-            volumes=r.volumes(t.get("volumes"), f"{path}.volumes"),
-        )
-
+    templates = _read_templates(spec.get("templates") or [], r)
     entry = str(spec.get("entrypoint", ""))
-    tasks: list[Task] = []
-    fail_fast = True
-    if entry not in templates:
-        r.refuse("spec.entrypoint", f"names no template: {entry!r}")
-    elif templates[entry].kind != "dag":
-        r.refuse("spec.entrypoint", f"template {entry!r} is a {templates[entry].kind}; the local executor runs a DAG entrypoint")
-    else:
-        idx = next(i for i, t in enumerate(spec["templates"]) if t.get("name") == entry)
-        dpath = f"spec.templates[{idx}] ({entry}).dag"
-        dag = r.keys(templates[entry].body["dag"], dpath, _DAG_KEYS)
-        fail_fast = bool(dag.get("failFast", True))
-        raw_tasks = dag.get("tasks") or []
-        names = frozenset(str((t or {}).get("name", "")) for t in raw_tasks)
-        for i, t in enumerate(raw_tasks):
-            tname = str((t or {}).get("name", f"#{i}"))
-            path = f"{dpath}.tasks[{i}] ({tname})"
-            t = r.keys(t, path, _TASK_KEYS)
-            target = str(t.get("template", ""))
-            if target not in templates:
-                r.refuse(f"{path}.template", f"names no template: {target!r}")
-            elif templates[target].kind == "dag":
-                r.refuse(f"{path}.template", f"{target!r} is a nested DAG: not supported locally")
-            depends: Depends | None = None
-            if "depends" in t and "dependencies" in t:
-                r.refuse(path, "both depends and dependencies (Argo rejects this)")
-            text = ""
-            if "depends" in t:
-                text = str(t["depends"])
-            elif t.get("dependencies"):
-                text = " && ".join(str(d) for d in t["dependencies"])
-            if text:
-                try:
-                    depends = parse_depends(text, names)
-                except ExpressionError as e:
-                    r.refuse(f"{path}.depends", str(e))
-            args = r.keys(t.get("arguments") or {}, f"{path}.arguments", {"parameters"})
-            tasks.append(Task(tname, target, depends,
-                              r.parameters(args.get("parameters"), f"{path}.arguments.parameters", True)))
-        _check_acyclic(tasks, r)
-        for i, t in enumerate(raw_tasks):
-            _check_variables((t or {}).get("arguments") or {}, f"{dpath}.tasks[{i}] ({t.get('name')}).arguments",
-                             _DAG_VARIABLES, r)
-    for i, t in enumerate(spec.get("templates") or []):
-        if isinstance(t, dict) and "dag" not in t:
-            _check_variables(t, f"spec.templates[{i}] ({t.get('name')})", _POD_VARIABLES, r)
-    _check_variables(spec.get("volumeClaimTemplates") or [], "spec.volumeClaimTemplates", _WORKFLOW_VARIABLES, r)
+    tasks, fail_fast = _read_entrypoint(spec, entry, templates, r)
+    _check_template_variables(spec, r)
     if r.problems:
         raise Unsupported(r.problems)
     return WorkflowSpec(
@@ -489,6 +400,118 @@ def read_workflow_template(doc: Mapping[str, Any]) -> WorkflowSpec:
         claims=tuple(claims),
         volume_claim_gc=claim_gc,
     )
+
+
+def _read_templates(raw_templates: list[Any], r: _Reader) -> dict[str, Template]:
+    templates: dict[str, Template] = {}
+    for i, t in enumerate(raw_templates):
+        tname = str((t or {}).get("name", f"#{i}"))
+        path = f"spec.templates[{i}] ({tname})"
+        t = r.keys(t, path, _TEMPLATE_KEYS)
+        types = [k for k in _TEMPLATE_TYPES if k in t]
+        if len(types) != 1:
+            if not types:
+                r.refuse(path, "no template type (container, script or dag)")
+            continue
+        kind = types[0]
+        if kind not in ("container", "script", "dag"):
+            continue  # already refused as an unsupported field
+        if tname in templates:
+            r.refuse(path, f"template name {tname!r} used twice")
+        templates[tname] = _read_template(t, tname, kind, path, r)
+    return templates
+
+
+def _read_template(t: Mapping[str, Any], tname: str, kind: str, path: str, r: _Reader) -> Template:
+    inputs = r.keys(t.get("inputs") or {}, f"{path}.inputs", {"parameters"})
+    if kind in ("container", "script"):
+        r.container(t[kind], f"{path}.{kind}", kind)
+    tdeadline = None
+    if "activeDeadlineSeconds" in t:
+        v = r.integer(t["activeDeadlineSeconds"], f"{path}.activeDeadlineSeconds")
+        tdeadline = float(v) if v is not None else None
+    return Template(
+        name=tname,
+        kind=kind,
+        body=t,
+        inputs=r.parameters(inputs.get("parameters"), f"{path}.inputs.parameters", need_value=False),
+        outputs=_read_outputs(t, path, r),
+        deadline=tdeadline,
+        retry=r.retry(t.get("retryStrategy"), f"{path}.retryStrategy"),
+        volumes=r.volumes(t.get("volumes"), f"{path}.volumes"),
+    )
+
+
+def _read_outputs(t: Mapping[str, Any], path: str, r: _Reader) -> tuple[OutputParameter, ...]:
+    outputs = r.keys(t.get("outputs") or {}, f"{path}.outputs", {"parameters"})
+    outs: list[OutputParameter] = []
+    for j, o in enumerate(outputs.get("parameters") or []):
+        where = f"{path}.outputs.parameters[{j}]"
+        o = r.keys(o, where, {"name", "valueFrom", "description"})
+        vf = r.keys(o.get("valueFrom") or {}, f"{where}.valueFrom", {"path", "default"})
+        if "path" not in vf:
+            r.refuse(f"{where}.valueFrom", "only valueFrom.path is supported")
+            continue
+        default = vf.get("default")
+        outs.append(OutputParameter(str(o.get("name")), str(vf["path"]),
+                                    None if default is None else str(default)))
+    return tuple(outs)
+
+
+def _read_entrypoint(spec: Mapping[str, Any], entry: str, templates: Mapping[str, Template],
+                     r: _Reader) -> tuple[list[Task], bool]:
+    """The entrypoint DAG's tasks and its failFast."""
+    if entry not in templates:
+        r.refuse("spec.entrypoint", f"names no template: {entry!r}")
+        return [], True
+    if templates[entry].kind != "dag":
+        r.refuse("spec.entrypoint", f"template {entry!r} is a {templates[entry].kind}; the local executor runs a DAG entrypoint")
+        return [], True
+    idx = next(i for i, t in enumerate(spec["templates"]) if t.get("name") == entry)
+    dpath = f"spec.templates[{idx}] ({entry}).dag"
+    dag = r.keys(templates[entry].body["dag"], dpath, _DAG_KEYS)
+    raw_tasks = dag.get("tasks") or []
+    names = frozenset(str((t or {}).get("name", "")) for t in raw_tasks)
+    tasks = [_read_task(t, i, dpath, names, templates, r) for i, t in enumerate(raw_tasks)]
+    _check_acyclic(tasks, r)
+    for i, t in enumerate(raw_tasks):
+        _check_variables((t or {}).get("arguments") or {}, f"{dpath}.tasks[{i}] ({t.get('name')}).arguments",
+                         _DAG_VARIABLES, r)
+    return tasks, bool(dag.get("failFast", True))
+
+
+def _read_task(t: Any, i: int, dpath: str, names: frozenset[str], templates: Mapping[str, Template],
+               r: _Reader) -> Task:
+    tname = str((t or {}).get("name", f"#{i}"))
+    path = f"{dpath}.tasks[{i}] ({tname})"
+    t = r.keys(t, path, _TASK_KEYS)
+    target = str(t.get("template", ""))
+    if target not in templates:
+        r.refuse(f"{path}.template", f"names no template: {target!r}")
+    elif templates[target].kind == "dag":
+        r.refuse(f"{path}.template", f"{target!r} is a nested DAG: not supported locally")
+    depends: Depends | None = None
+    if "depends" in t and "dependencies" in t:
+        r.refuse(path, "both depends and dependencies (Argo rejects this)")
+    text = ""
+    if "depends" in t:
+        text = str(t["depends"])
+    elif t.get("dependencies"):
+        text = " && ".join(str(d) for d in t["dependencies"])
+    if text:
+        try:
+            depends = parse_depends(text, names)
+        except ExpressionError as e:
+            r.refuse(f"{path}.depends", str(e))
+    args = r.keys(t.get("arguments") or {}, f"{path}.arguments", {"parameters"})
+    return Task(tname, target, depends, r.parameters(args.get("parameters"), f"{path}.arguments.parameters", True))
+
+
+def _check_template_variables(spec: Mapping[str, Any], r: _Reader) -> None:
+    for i, t in enumerate(spec.get("templates") or []):
+        if isinstance(t, dict) and "dag" not in t:
+            _check_variables(t, f"spec.templates[{i}] ({t.get('name')})", _POD_VARIABLES, r)
+    _check_variables(spec.get("volumeClaimTemplates") or [], "spec.volumeClaimTemplates", _WORKFLOW_VARIABLES, r)
 
 
 # The variables the local executor provides. A reference of another kind ({{pod.name}},

@@ -171,6 +171,28 @@ def _materialise_config_map(objects: Objects, vol: VolumeSource, run_dir: Path) 
     return target
 
 
+@dataclass(frozen=True)
+class _Where:
+    """Which template and container kind a pod's problem is named by, and the `--output` map."""
+
+    template: str
+    kind: str
+    output: LocalOutput | None
+
+    def __str__(self) -> str:
+        return f"template {self.template}"
+
+    def local_text(self, text: str, field_name: str) -> str:
+        """TEXT with the output bucket's s3:// URIs mapped to the local directory (`--output`)."""
+        if self.output is not None:
+            text = self.output.rewrite(text)
+            try:
+                self.output.check(text, f"{self}: {field_name}")
+            except StorageMapError as e:
+                raise PodError(str(e)) from e
+        return text
+
+
 def plan_pod(
     template: Template,
     scope: Mapping[str, str],
@@ -187,103 +209,129 @@ def plan_pod(
     a parameter's value, e.g. a host path from a previous step, is never rewritten), then
     `--output` maps the output bucket's s3:// URIs to the local directory.
     """
-    where = f"template {template.name}"
-    kind = template.kind
-    raw: dict[str, Any] = dict(template.body[kind])
+    where = _Where(template.name, template.kind, output)
+    raw: dict[str, Any] = dict(template.body[where.kind])
+    mounts = _mount_volumes(raw, {**spec.volumes, **template.volumes}, objects, run_dir, pod_dir, where)
+    container = _substitute_container(raw, mounts, scope, where)
+    home = pod_dir / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    env = base_env(home)
+    defined = _container_env(container, objects, where)
+    env.update(defined)
+    argv = _argv(container, defined, env, pod_dir, where)
+    cwd = _working_dir(container, mounts, pod_dir, where)
+    return PodPlan(argv, env, cwd, _output_paths(template, scope, mounts, where))
 
+
+def _volume_dir(vol: VolumeSource, objects: Objects, run_dir: Path, pod_dir: Path, where: _Where) -> Path:
+    """The local directory standing in for volume VOL."""
+    if vol.kind == "emptyDir":
+        local = pod_dir / "volumes" / vol.name
+    elif vol.kind == "configMap":
+        try:
+            return _materialise_config_map(objects, vol, run_dir)
+        except PodError as e:
+            raise PodError(f"{where}: volume {vol.name!r}: {e}") from e
+    elif vol.kind == "volumeClaimTemplate":
+        local = claim_dir(run_dir, vol.name)  # one claim per workflow, shared by its pods
+    else:
+        if not objects.has_claim(vol.ref):
+            raise PodError(f"{where}: volume {vol.name!r}: PersistentVolumeClaim {vol.ref!r} "
+                           "is not in the rendered set")
+        local = run_dir / "volumes" / f"pvc-{vol.ref}"
+    local.mkdir(parents=True, exist_ok=True)
+    return local
+
+
+def _mount_volumes(raw: Mapping[str, Any], volumes: Mapping[str, VolumeSource], objects: Objects,
+                   run_dir: Path, pod_dir: Path, where: _Where) -> MountMap:
     mounts = MountMap()
-    volumes = {**spec.volumes, **template.volumes}
     for i, m in enumerate(raw.get("volumeMounts") or []):
         vol = volumes.get(m["name"])
         if vol is None:
-            raise PodError(f"{where}: {kind}.volumeMounts[{i}]: no volume named {m['name']!r}")
-        if vol.kind == "emptyDir":
-            local = pod_dir / "volumes" / vol.name
-            local.mkdir(parents=True, exist_ok=True)
-        elif vol.kind == "configMap":
-            try:
-                local = _materialise_config_map(objects, vol, run_dir)
-            except PodError as e:
-                raise PodError(f"{where}: volume {vol.name!r}: {e}") from e
-        elif vol.kind == "volumeClaimTemplate":
-            local = claim_dir(run_dir, vol.name)  # one claim per workflow, shared by its pods
-            local.mkdir(parents=True, exist_ok=True)
-        else:
-            if not objects.has_claim(vol.ref):
-                raise PodError(f"{where}: volume {vol.name!r}: PersistentVolumeClaim {vol.ref!r} "
-                               "is not in the rendered set")
-            local = run_dir / "volumes" / f"pvc-{vol.ref}"
-            local.mkdir(parents=True, exist_ok=True)
-        mounts.add(str(m["mountPath"]), local)
+            raise PodError(f"{where}: {where.kind}.volumeMounts[{i}]: no volume named {m['name']!r}")
+        mounts.add(str(m["mountPath"]), _volume_dir(vol, objects, run_dir, pod_dir, where))
+    return mounts
 
+
+def _substitute_container(raw: Mapping[str, Any], mounts: MountMap, scope: Mapping[str, str],
+                          where: _Where) -> dict[str, Any]:
+    """The container with its paths mapped to the run's directories, then `{{…}}` substituted."""
     mapped: dict[str, Any] = dict(raw)
     for key in ("command", "args"):
         mapped[key] = [mounts.rewrite(str(a)) for a in raw.get(key) or []]
     mapped["env"] = [dict(e, value=mounts.rewrite(str(e["value"]))) if "value" in e else e
                      for e in raw.get("env") or []]
     try:
-        c = substitute(mapped, scope, kind)
+        return substitute(mapped, scope, where.kind)
     except SubstitutionError as e:
         raise PodError(f"{where}: {e}") from e
 
-    def local_text(text: str, field_name: str) -> str:
-        if output is not None:
-            text = output.rewrite(text)
-            try:
-                output.check(text, f"{where}: {field_name}")
-            except StorageMapError as e:
-                raise PodError(str(e)) from e
-        return text
 
-    home = pod_dir / "home"
-    home.mkdir(parents=True, exist_ok=True)
-    env = base_env(home)
+def _value_from(src: Mapping[str, Any], objects: Objects) -> str:
+    """An env entry's `valueFrom` (a Secret's or a ConfigMap's key)."""
+    ref = src.get("secretKeyRef") or src.get("configMapKeyRef")
+    if "secretKeyRef" in src:
+        return objects.secret_value(str(ref["name"]), str(ref["key"]))
+    data = objects.config_map(str(ref["name"]))
+    if str(ref["key"]) not in data:
+        raise PodError(f"ConfigMap {ref['name']!r} has no key {ref['key']!r}")
+    return data[str(ref["key"])]
+
+
+def _container_env(container: Mapping[str, Any], objects: Objects, where: _Where) -> dict[str, str]:
+    """The container's env entries, in order (`$(NAME)` sees the ones before it)."""
     defined: dict[str, str] = {}
-    for i, e in enumerate(c.get("env") or []):
+    for i, e in enumerate(container.get("env") or []):
         name = str(e["name"])
         if "valueFrom" in e:
             src = e["valueFrom"]
-            ref = src.get("secretKeyRef") or src.get("configMapKeyRef")
             try:
-                if "secretKeyRef" in src:
-                    value = objects.secret_value(str(ref["name"]), str(ref["key"]))
-                else:
-                    data = objects.config_map(str(ref["name"]))
-                    if str(ref["key"]) not in data:
-                        raise PodError(f"ConfigMap {ref['name']!r} has no key {ref['key']!r}")
-                    value = data[str(ref["key"])]
+                value = _value_from(src, objects)
             except PodError as err:
-                if ref.get("optional"):
+                if (src.get("secretKeyRef") or src.get("configMapKeyRef")).get("optional"):
                     continue
-                raise PodError(f"{where}: {kind}.env[{i}] ({name}): {err}") from err
+                raise PodError(f"{where}: {where.kind}.env[{i}] ({name}): {err}") from err
         else:
             value = expand_env_refs(str(e.get("value", "")), defined)
-            value = local_text(value, f"{kind}.env[{i}] ({name})")
+            value = where.local_text(value, f"{where.kind}.env[{i}] ({name})")
         defined[name] = value
-    env.update(defined)
+    return defined
 
-    argv = [local_text(expand_env_refs(str(a), defined), f"{kind}.command[{i}]")
-            for i, a in enumerate(c.get("command") or [])]
-    argv += [local_text(expand_env_refs(str(a), defined), f"{kind}.args[{i}]")
-             for i, a in enumerate(c.get("args") or [])]
+
+def _argv(container: Mapping[str, Any], defined: Mapping[str, str], env: Mapping[str, str],
+          pod_dir: Path, where: _Where) -> list[str]:
+    """command + args (+ the script's file), the executable resolved on the local PATH."""
+    kind = where.kind
+    argv = [where.local_text(expand_env_refs(str(a), defined), f"{kind}.command[{i}]")
+            for i, a in enumerate(container.get("command") or [])]
+    argv += [where.local_text(expand_env_refs(str(a), defined), f"{kind}.args[{i}]")
+             for i, a in enumerate(container.get("args") or [])]
     if kind == "script":
         script = pod_dir / "script"
-        script.write_text(str(c.get("source", "")))
+        script.write_text(str(container.get("source", "")))
         argv.append(str(script))
     exe = shutil.which(argv[0], path=env["PATH"]) if not os.path.isabs(argv[0]) else argv[0]
     if not exe or not os.path.exists(exe):
         raise PodError(f"{where}: {kind}.command[0]: {argv[0]!r} not found on the local PATH "
                        f"({venv_bin()} first)")
     argv[0] = exe
+    return argv
 
-    cwd = pod_dir
-    if c.get("workingDir"):
-        local = mounts.local_path(str(c["workingDir"]))
-        if local is None:
-            raise PodError(f"{where}: {kind}.workingDir {c['workingDir']!r} is not on a mounted volume")
-        local.mkdir(parents=True, exist_ok=True)
-        cwd = local
 
+def _working_dir(container: Mapping[str, Any], mounts: MountMap, pod_dir: Path, where: _Where) -> Path:
+    if not container.get("workingDir"):
+        return pod_dir
+    local = mounts.local_path(str(container["workingDir"]))
+    if local is None:
+        raise PodError(f"{where}: {where.kind}.workingDir {container['workingDir']!r} is not on a mounted volume")
+    local.mkdir(parents=True, exist_ok=True)
+    return local
+
+
+def _output_paths(template: Template, scope: Mapping[str, str], mounts: MountMap,
+                  where: _Where) -> list[tuple[OutputParameter, Path]]:
+    """Where each output parameter's file is, on this machine."""
     outputs: list[tuple[OutputParameter, Path]] = []
     for o in template.outputs:
         try:
@@ -295,7 +343,7 @@ def plan_pod(
             raise PodError(f"{where}: outputs.parameters {o.name}: {path} is not on a mounted volume "
                            "(a local run cannot read the container's root filesystem)")
         outputs.append((o, local))
-    return PodPlan(argv, env, cwd, outputs)
+    return outputs
 
 
 class ProcessRegistry:
