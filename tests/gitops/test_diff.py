@@ -61,7 +61,7 @@ def test_markdown_names_env_and_objects():
 def test_unknown_ref_is_a_clear_error(capsys):
     assert diff.main(["staging"], against="no-such-ref-xyz") == 2
     err = capsys.readouterr().err
-    assert err.startswith("diff: cannot read git ref 'no-such-ref-xyz'") and "Traceback" not in err
+    assert err.startswith("diff: cannot run: cannot read git ref 'no-such-ref-xyz'") and "Traceback" not in err
 
 
 @pytest.mark.fake_cluster
