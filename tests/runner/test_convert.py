@@ -12,6 +12,7 @@ import pytest
 import zarr
 
 from runner.manifest import MANIFEST_NAME
+from runner.ownership import MARKER_NAME
 from tests.fixtures_s3 import FailingHTTPServer
 from tests.runner.runnerkit import REPO, Converted, json_lines, run_runner
 
@@ -55,7 +56,8 @@ def test_manifest_is_valid_complete_and_written_last(converted_144: Converted) -
     store = Path(converted_144.output)
     doc = json.loads((store / MANIFEST_NAME).read_text())
     jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()).validate(doc)
-    files = [p for p in store.rglob("*") if p.is_file() and p.name != MANIFEST_NAME]
+    files = [p for p in store.rglob("*") if p.is_file() and p.name not in (MANIFEST_NAME, MARKER_NAME)]
+    assert (store / MARKER_NAME).is_file()  # the ownership marker: not part of the inventory
     assert doc["output"]["objects"] == len(files)
     assert doc["output"]["bytes"] == sum(p.stat().st_size for p in files)
     zarr_jsons = {str(p.relative_to(store)) for p in files if p.name == "zarr.json"}
@@ -268,6 +270,7 @@ def test_convert_to_s3(converted_s3_72, s3_server) -> None:
     body = s3_server.client().get_object(Bucket="geozarr-out", Key="tests/sentinel-2-l2a/S2_sample_72.zarr/run.json")
     doc = json.loads(body["Body"].read())
     jsonschema.Draft202012Validator(SCHEMA).validate(doc)
-    assert doc["output"]["objects"] == len(keys) - 1
+    assert f"tests/sentinel-2-l2a/S2_sample_72.zarr/{MARKER_NAME}" in keys
+    assert doc["output"]["objects"] == len(keys) - 2  # neither run.json nor the ownership marker
     r = run_runner("manifest", converted.output, "--quiet", env=env)
     assert r.returncode == 0, r.stderr
