@@ -100,7 +100,23 @@ def load_model(access: StoreAccess) -> StoreModel:
     except ValueError as exc:
         raise StoreUnavailable(f"{access.url}/zarr.json is not JSON: {exc}") from exc
     model = StoreModel(access=access, root=root if isinstance(root, dict) else None)
+    _list_store(model, access, root)
+    if model.root is not None:
+        _collect_consolidated(model, "/", model.root)
+    if model.has_consolidated:
+        model.nodes["/"] = _strip(model.root or {})
+        for entries in model.consolidated.values():
+            for path, m in entries.items():
+                model.nodes.setdefault(path, _strip(m))
+    else:
+        _read_every_node(model, access)
+    model.chunk_counts = _chunk_counts(model)
+    access.set_phase("metadata")
+    return model
 
+
+def _list_store(model: StoreModel, access: StoreAccess, root: Any) -> None:
+    """List the store once: its keys, the nodes that really exist, Zarr v2 markers."""
     access.set_phase("list")
     model.keys = access.list_keys()
     if root is None and not model.keys:
@@ -114,32 +130,28 @@ def load_model(access: StoreAccess) -> StoreModel:
     if root is None and not model.real_nodes and not model.v2_keys:
         raise StoreUnavailable(f"{access.url}: no Zarr metadata found (not a Zarr store)")
 
-    if model.root is not None:
-        _collect_consolidated(model, "/", model.root)
-    if model.has_consolidated:
-        model.nodes["/"] = _strip(model.root or {})
-        for entries in model.consolidated.values():
-            for path, m in entries.items():
-                model.nodes.setdefault(path, _strip(m))
-    else:
-        # No consolidated metadata: fall back to every zarr.json (one read per node).
-        access.set_phase("metadata")
-        got = access.read_many([key_of(n) for n in sorted(model.real_nodes)])
 
-        for key, data in got.items():
-            node = "/" + posixpath.dirname(key) if posixpath.dirname(key) else "/"
-            if data is None:
-                continue
-            try:
-                meta = bounded_json.loads(data)
-            except ValueError as exc:
-                model.unreadable[node] = str(exc)
-                continue
-            if isinstance(meta, dict):
-                model.nodes[node] = _strip(meta)
-            else:
-                model.unreadable[node] = f"not a JSON object but a {type(meta).__name__}"
+def _read_every_node(model: StoreModel, access: StoreAccess) -> None:
+    """No consolidated metadata: every zarr.json, one read per node."""
+    access.set_phase("metadata")
+    got = access.read_many([key_of(n) for n in sorted(model.real_nodes)])
+    for key, data in got.items():
+        node = "/" + posixpath.dirname(key) if posixpath.dirname(key) else "/"
+        if data is None:
+            continue
+        try:
+            meta = bounded_json.loads(data)
+        except ValueError as exc:
+            model.unreadable[node] = str(exc)
+            continue
+        if isinstance(meta, dict):
+            model.nodes[node] = _strip(meta)
+        else:
+            model.unreadable[node] = f"not a JSON object but a {type(meta).__name__}"
 
+
+def _chunk_counts(model: StoreModel) -> dict[str, int]:
+    """Objects (chunks) under each array node."""
     arrays = {p for p in model.nodes if model.nodes[p].get("node_type") == "array"}
     counts: dict[str, int] = {a: 0 for a in arrays}
     for k in model.keys:
@@ -150,6 +162,4 @@ def load_model(access: StoreAccess) -> StoreModel:
             d = posixpath.dirname(d)
         if d in counts:
             counts[d] += 1
-    model.chunk_counts = counts
-    access.set_phase("metadata")
-    return model
+    return counts

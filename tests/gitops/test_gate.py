@@ -101,7 +101,10 @@ def test_ok_pins_prod_and_writes_the_evidence_and_diff_into_the_body(clone, s3_s
     assert out["missing"] == [] and out["gate"]["ok"] and out["gate"]["first_pass"]["run_id"] == "r1"
     assert [e["run_id"] for e in out["gate"]["since"]] == ["r2", "r3"]
     assert prod_pin(clone) == D1
-    assert {(c["kind"], c["status"]) for c in out["diff"]} == {("WorkflowTemplate", "changed")}
+    # every object that runs the runner image moves with the pin: the templates, the cron jobs
+    assert {(c["kind"], c["status"]) for c in out["diff"]} <= {("WorkflowTemplate", "changed"),
+                                                              ("CronWorkflow", "changed")}
+    assert ("WorkflowTemplate", "changed") in {(c["kind"], c["status"]) for c in out["diff"]}
     body = body_file.read_text()
     assert out["body"] == body
     assert f"## Promote prod to `{D1}`" in body and "first passed report: `r1`" in body

@@ -159,21 +159,26 @@ def _duplicate_keys(node: yaml.Node, path: str, seen: set[int]) -> Iterator[tupl
             yield from _duplicate_keys(item, f"{path}[{i}]", seen)
 
 
+def _refused_before_parsing(text: str, file: str) -> list[Finding]:
+    """yaml.limits findings for a text too large or too deeply nested to parse at all."""
+    if len(text) > MAX_TEXT_CHARS:
+        return [LIMITS.finding(f"{len(text)} characters: larger than {MAX_TEXT_CHARS}", file=file)]
+    try:
+        deep = _too_deep(text)
+    except yaml.YAMLError:
+        deep = ""  # reported with its line by the loader
+    return [LIMITS.finding(deep, file=file)] if deep else []
+
+
 def load_documents(text: str, file: str) -> tuple[list[Document], list[Finding]]:
     """The mapping documents of `text` (empty ones dropped, `index` keeps their
     position) and the YAML findings. A syntax error stops at the broken document:
     the documents before it are returned."""
     docs: list[Document] = []
     problems: list[tuple[int, Finding]] = []  # (document index, finding)
-    if len(text) > MAX_TEXT_CHARS:
-        return [], [LIMITS.finding(f"{len(text)} characters: larger than {MAX_TEXT_CHARS}",
-                                   file=file)]
-    try:
-        deep = _too_deep(text)
-    except yaml.YAMLError:
-        deep = ""  # reported with its line by the loader below
-    if deep:
-        return [], [LIMITS.finding(deep, file=file)]
+    refused = _refused_before_parsing(text, file)
+    if refused:
+        return [], refused
     loader = _Loader(text)
     index = 0
     try:
