@@ -58,9 +58,11 @@ def lint(c: Context, path: str, json: bool = False) -> None:
         "store": "with stac: the store the item describes",
         "json": "print the report as JSON",
         "offline": "with stac: never fetch uncached extension schemas",
+        "allow_unknown_extensions": "with stac: an extension we have no schema for is a warning, not an error",
     }
 )
-def check(c: Context, kind: str, target: str, store: str = "", json: bool = False, offline: bool = False) -> None:
+def check(c: Context, kind: str, target: str, store: str = "", json: bool = False, offline: bool = False,
+          allow_unknown_extensions: bool = False) -> None:
     """Conformance checks of one GeoZarr store or one STAC item."""
     from conformance.__main__ import main as conformance_main
 
@@ -71,6 +73,8 @@ def check(c: Context, kind: str, target: str, store: str = "", json: bool = Fals
         argv.append("--json")
     if offline:
         argv.append("--offline")
+    if allow_unknown_extensions:
+        argv.append("--allow-unknown-extensions")
     _exit(conformance_main(argv))
 
 

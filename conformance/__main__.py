@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("item", metavar="ITEM")
     s.add_argument("--store", default="", help="the store the item describes (consistency checks)")
     s.add_argument("--offline", action="store_true", help="never fetch uncached extension schemas")
+    s.add_argument("--allow-unknown-extensions", action="store_true",
+                   help="an extension whose schema is neither vendored nor cached is a warning, not an error")
     s.add_argument("--schema-cache", default="", metavar="DIR",
                    help="extension schema cache (default $GEOZARR_STAC_SCHEMA_CACHE or the user cache dir)")
     for q in (g, s):
@@ -69,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from conformance.stac.check import check_item
 
             report = check_item(args.item, store=args.store or None, offline=args.offline,
-                                schema_cache=args.schema_cache or None, progress=progress)
+                                schema_cache=args.schema_cache or None,
+                                allow_unknown_extensions=args.allow_unknown_extensions, progress=progress)
     except KeyboardInterrupt:
         print("geozarr-conformance: interrupted", file=sys.stderr)
         return 2

@@ -49,6 +49,7 @@ def load_item(ref: str, stats: IOStats) -> dict[str, Any]:
 
 
 def check_item(ref: str, *, store: str | None = None, offline: bool = False, schema_cache: str | None = None,
+               allow_unknown_extensions: bool = False,
                progress: Callable[[str], None] | None = None) -> Report:
     report = Report(kind="stac", target=ref)
     t0 = time.perf_counter()
@@ -61,7 +62,8 @@ def check_item(ref: str, *, store: str | None = None, offline: bool = False, sch
         return report
     schemas = SchemaStore(cache_dir=Path(schema_cache) if schema_cache else default_cache_dir(), offline=offline,
                           fetch_timeout=schema_module.FETCH_TIMEOUT)
-    ctx = StacContext(item=item, schemas=schemas, store_url=store)
+    ctx = StacContext(item=item, schemas=schemas, store_url=store,
+                      allow_unknown_extensions=allow_unknown_extensions)
     access = None
     if store:
         try:

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from conformance.stac import vendored
+
 CACHE_ENV = "GEOZARR_STAC_SCHEMA_CACHE"
 # Seconds one schema download may take in all (name resolution, connection, body).
 FETCH_TIMEOUT = 5.0
@@ -92,7 +94,7 @@ class SchemaStore:
         uri = normalise(uri)
         if uri in self._loaded:
             return self._loaded[uri]
-        path: Path | None = self._bundled.get(uri)
+        path: Path | None = self._bundled.get(uri) or vendored.path_for(uri)
         if path is None and uri in self.index():
             path = self.cache_dir / self.index()[uri]
         if path is not None and path.is_file():
