@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.findings import Finding, Rule, count_by_severity, dumps, has_errors
+from conformance.stac import collection as stac_collection
 from tooling import repo
 from tooling.manifests import envconfig, params, policy, preservation, promtool, stdout
 from tooling.manifests.render import RenderError, kustomize
@@ -51,7 +52,7 @@ def rules() -> list[Rule]:
 
     own = [r for r, _ in policy.RULES] + [
         preservation.STRUCTURE, params.SCHEMA, params.KEYS, params.DEFAULTS,
-        envconfig.SCHEMA, envconfig.CONSISTENT, promtool.RULES,
+        envconfig.SCHEMA, envconfig.CONSISTENT, promtool.RULES, stac_collection.COLLECTION,
     ]
     return schema_rules() + own
 
@@ -122,6 +123,7 @@ def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[st
     env_findings, config = envconfig.check_env_schema(env_file, env)
     found += env_findings
     found += envconfig.check_env_consistency(config, rendered.docs, effective, env, repo.relpath(env_file))
+    found += _check_collection(overlay, effective)
     found = [f.with_location(env=env) for f in found]
     summary = {
         "documents": len(rendered.docs),
@@ -130,6 +132,15 @@ def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[st
         "findings": count_by_severity(found),
     }
     return found, summary
+
+
+def _check_collection(overlay: Path, effective: dict[str, Any]) -> list[Finding]:
+    """The env's STAC collection document against the vendored collection schema."""
+    from conformance.stac.collection import check_collection_file
+
+    path = overlay / "collection.json"
+    return [f.with_location(file=repo.relpath(path))
+            for f in check_collection_file(path, expected_id=str(effective.get("collection") or ""))]
 
 
 def run(envs: list[str] | None = None, progress: bool = True) -> Report:
