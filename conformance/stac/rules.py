@@ -22,6 +22,8 @@ from conformance.geozarr.context import (
 )
 from conformance.geozarr.model import StoreModel
 from conformance.report import Check
+from conformance.stac import profile
+from conformance.stac.hrefs import HREF, HrefResolver, check_hrefs
 from conformance.stac.schemas import SchemaStore, SchemaUnavailable
 
 SCHEMA_CORE = Rule("stac.schema-core", Severity.ERROR, "the item validates against the STAC core item schema")
@@ -54,6 +56,7 @@ class StacContext:
     store_url: str | None = None
     model: StoreModel | None = None
     allow_unknown_extensions: bool = False
+    hrefs: HrefResolver | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
 
@@ -400,6 +403,16 @@ def check_proj_store(ctx: StacContext) -> Iterator[Finding]:
         yield from _compare_proj(fields, gcrs, gshape, gt, f"assets.{key}")
 
 
+def check_href_resolves(ctx: StacContext) -> Iterator[Finding]:
+    if ctx.hrefs is not None:
+        yield from check_hrefs(ctx.item, ctx.hrefs)
+
+
+PROFILE_CHECKS: tuple[Check[StacContext], ...] = (
+    Check(profile.PROPERTIES, lambda ctx: profile.check_properties(ctx.item), phase="explorer-profile"),
+    Check(profile.LINKS, lambda ctx: profile.check_links(ctx.item), phase="explorer-profile"),
+    Check(profile.ASSETS, lambda ctx: profile.check_assets(ctx.item), phase="explorer-profile"),
+)
 SCHEMA_CHECKS: tuple[Check[StacContext], ...] = (
     Check(SCHEMA_CORE, check_schema_core, phase="schema"),
     Check(SCHEMA_EXT, check_schema_extensions, phase="schema"),
@@ -408,6 +421,7 @@ SCHEMA_CHECKS: tuple[Check[StacContext], ...] = (
 ITEM_CHECKS: tuple[Check[StacContext], ...] = (
     Check(DATETIME, check_datetime, phase="item"),
     Check(BBOX_GEOMETRY, check_bbox_geometry, phase="item"),
+    Check(HREF, check_href_resolves, phase="hrefs"),
 )
 STORE_CHECKS: tuple[Check[StacContext], ...] = (
     Check(BBOX_STORE, check_bbox_store, phase="consistency"),

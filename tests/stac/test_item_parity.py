@@ -18,7 +18,7 @@ import zarr
 from conformance.stac import vendored
 from conformance.stac.check import check_item
 from runner.stac_item import build_item
-from runner.stac_links import ItemLinks
+from tests.stac.env_links import STAGING_LINKS
 from tooling.repo import SHARED
 
 pytestmark = pytest.mark.slow  # the session fixture runs a real conversion
@@ -50,20 +50,10 @@ OURS_BY_DESIGN = {
     "processing:software": "the source's software plus eopf-geozarr and geozarr-runner",
     "providers": "the source product's providers (the explorer substitutes its own list)",
 }
-LINKS = ItemLinks(
-    source_item_url="https://stac.core.eopf.eodc.eu/collections/sentinel-2-l2a/items/{source_id}",
-    templates={"xyz": "https://tiles.example/collections/{collection}/items/{item_id}/tiles/{z}/{x}/{y}.png",
-               "tilejson": "https://tiles.example/collections/{collection}/items/{item_id}/tilejson.json",
-               "viewer": "https://tiles.example/collections/{collection}/items/{item_id}/viewer"},
-    collection_doc=json.loads((Path(__file__).resolve().parents[2] / "overlays" / "staging"
-                               / "collection.json").read_text()),
-)
-
-
 @pytest.fixture(scope="module")
 def full_item(converted: Path) -> dict[str, Any]:
     item = build_item(str(converted), collection="sentinel-2-l2a-staging", item_id="S2_sample_144",
-                      stac_api_url="https://stac.example/stac", links=LINKS)
+                      stac_api_url="https://stac.example/stac", links=STAGING_LINKS)
     return json.loads(json.dumps(item.to_dict(include_self_link=False, transform_hrefs=False)))
 
 
@@ -106,6 +96,7 @@ def test_item_links_match_the_explorers(full_item: dict[str, Any]) -> None:
             "S2A_MSIL2A_20251008T100041_N0511_R122_T32TQM_20251008T122613") in derived
     xyz = next(link for link in full_item["links"] if link["rel"] == "xyz")
     assert xyz["href"].endswith("/sentinel-2-l2a-staging/items/S2_sample_144/tiles/{z}/{x}/{y}.png")
+    assert {"license", "cite-as"} <= {link["rel"] for link in full_item["links"]}
 
 
 def test_links_are_absent_when_the_templates_are_unset(converted: Path) -> None:
