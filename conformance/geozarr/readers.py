@@ -32,14 +32,35 @@ READER = Rule("geozarr.reader-georef", Severity.ERROR,
 
 
 def _open_level(ctx: GeoZarrContext, node: str) -> Any:
-    """The level group as xarray opens it by default (a remote store through fsspec)."""
+    """The level group as xarray opens it with its default options. A remote store is read
+    through the check's own (counted) filesystem: its requests are in the report's io."""
     import xarray as xr
 
     url = f"{ctx.access.url.rstrip('/')}/{node.strip('/')}"
-    options = s3_storage_options() if ctx.access.remote else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a level has no consolidated metadata of its own
-        return xr.open_dataset(url, engine="zarr", storage_options=options)
+        return xr.open_dataset(url, engine="zarr", storage_options=_storage_options(ctx))
+
+
+def _storage_options(ctx: GeoZarrContext) -> dict[str, Any] | None:
+    """s3fs options for a remote store, with a session that counts every request in the
+    report's io (kind `readers`), as the check's own requests are."""
+    if not ctx.access.remote:
+        return None
+    if "readers_storage_options" in ctx.cache:  # one session (one S3 client) for every level
+        return ctx.cache["readers_storage_options"]
+    from aiobotocore.session import AioSession
+
+    session = AioSession()
+    stats = ctx.access.stats
+
+    def count(**_kwargs: Any) -> None:
+        stats.add("readers", 1, 0)
+
+    session.register("before-send.s3", count)
+    options = {**s3_storage_options(), "skip_instance_cache": False, "session": session}
+    ctx.cache["readers_storage_options"] = options
+    return options
 
 
 def _crs_findings(obj: Any, want: Any, where: str, what: str) -> Iterator[Finding]:

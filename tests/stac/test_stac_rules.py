@@ -79,13 +79,15 @@ def _bad_extension_value(item: Item) -> None:
 
 DEFECTS: list[tuple[str, Callable[[Item], None], set[str], str]] = [
     ("bbox and geometry off by a degree", _shift, {"stac.bbox-store"}, "bbox"),
-    ("dangling asset href", _dangling, {"stac.asset-href"}, "assets.{zarr}.href"),
+    # dangling in the store's model, and unresolvable by a stat: both rules say so
+    ("dangling asset href", _dangling, {"stac.asset-href", "stac.href-resolves"}, "assets.{zarr}.href"),
     ("proj:code not the store's", _proj, {"stac.proj-store"}, "properties.proj:code"),
     ("proj:shape not the store's", _proj_shape, {"stac.proj-store"}, "properties.proj:shape"),
-    ("zarr asset typed as GeoTIFF", _media, {"stac.media-type"}, "assets.{zarr}.type"),
+    # ... and the explorer no longer finds its multiscales asset
+    ("zarr asset typed as GeoTIFF", _media, {"stac.media-type", "stac.explorer-assets"}, "assets.{zarr}.type"),
     ("datetime not a date", _datetime, {"stac.datetime"}, "properties.datetime"),
     # the timestamps extension's schema requires links too (stac-validator says the same)
-    ("no links", _no_links, {"stac.schema-core", "stac.schema-extension"}, "$"),
+    ("no links", _no_links, {"stac.schema-core", "stac.schema-extension", "stac.explorer-links"}, "$"),
     ("bbox not the geometry's bounds", _bbox_vs_geometry, {"stac.bbox-geometry"}, "bbox"),
     ("eo:cloud_cover not a number", _bad_extension_value, {"stac.schema-extension"}, "properties.eo:cloud_cover"),
 ]
