@@ -58,7 +58,8 @@ def _storage_options(ctx: GeoZarrContext) -> dict[str, Any] | None:
         stats.add("readers", 1, 0)
 
     session.register("before-send.s3", count)
-    options = {**s3_storage_options(), "skip_instance_cache": False, "session": session}
+    # max_concurrency=1: one GET per object, no HEAD first (as the check's own filesystem)
+    options = {**s3_storage_options(), "skip_instance_cache": False, "max_concurrency": 1, "session": session}
     ctx.cache["readers_storage_options"] = options
     return options
 
