@@ -60,10 +60,11 @@ def lint(c: Context, path: str, json: bool = False) -> None:
         "json": "print the report as JSON",
         "online": "with stac: fetch uncached extension schemas (https, allowlisted hosts); "
         "default offline",
+        "allow_unknown_extensions": "with stac: an extension we have no schema for is a warning, not an error",
     }
 )
 def check(c: Context, kind: str, target: str, store: str = "", json: bool = False,
-          online: bool = False) -> None:
+          online: bool = False, allow_unknown_extensions: bool = False) -> None:
     """Conformance checks of one GeoZarr store or one STAC item."""
     from conformance.__main__ import main as conformance_main
 
@@ -74,6 +75,8 @@ def check(c: Context, kind: str, target: str, store: str = "", json: bool = Fals
         argv.append("--json")
     if online:
         argv.append("--online")
+    if allow_unknown_extensions:
+        argv.append("--allow-unknown-extensions")
     _exit(conformance_main(argv))
 
 

@@ -42,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fetch (and cache) uncached extension schemas, within the fetch policy "
                    "(https, allowlisted hosts: GEOZARR_STAC_SCHEMA_HOSTS); default: offline")
     s.add_argument("--offline", action="store_true", help="never fetch (the default; kept for scripts)")
+    s.add_argument("--allow-unknown-extensions", action="store_true",
+                   help="an extension whose schema is neither vendored nor cached is a warning, not an error")
+    s.add_argument("--explorer-profile", action=argparse.BooleanOptionalAction, default=None,
+                   help="check what the EOPF Explorer relies on (default: on for our collections)")
+    s.add_argument("--href-host", action="append", default=[], metavar="HOST",
+                   help="also resolve https:// asset hrefs on HOST (HEAD; repeatable; the S3 endpoint's "
+                   "host always is)")
     s.add_argument("--schema-cache", default="", metavar="DIR",
                    help="extension schema cache (default $GEOZARR_STAC_SCHEMA_CACHE or the user cache dir)")
     for q in (g, s):
@@ -71,8 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             from conformance.stac.check import check_item
 
-            report = check_item(args.item, store=args.store or None, offline=args.offline or not args.online,
-                                schema_cache=args.schema_cache or None, progress=progress)
+            report = check_item(args.item, store=args.store or None,
+                                offline=args.offline or not args.online,
+                                schema_cache=args.schema_cache or None,
+                                allow_unknown_extensions=args.allow_unknown_extensions,
+                                href_hosts=tuple(args.href_host), explorer_profile=args.explorer_profile,
+                                progress=progress)
     except KeyboardInterrupt:
         print("geozarr-conformance: interrupted", file=sys.stderr)
         return 2

@@ -140,7 +140,7 @@ def _step_convert(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
 
 
 def _step_stac(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
-    from runner import manifest, storage
+    from runner import manifest, stac_links, storage
     from runner.stac_item import run_stac
 
     params.apply_s3_endpoint(args.s3_endpoint)
@@ -154,9 +154,10 @@ def _step_stac(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
         raise BadInput("no item id: pass --item-id (or set ITEM_ID)")
     identifiers.check("collection", collection)
     identifiers.check("item id", item_id)
+    links = stac_links.from_params(vars(args), args.collection_json)
     out = run_stac(output, collection=collection, item_id=item_id, dest=args.item_out,
                    stac_api_url=urls.without_credentials(
-                       params.resolve("stac_api_url", args.stac_api_url)))
+                       params.resolve("stac_api_url", args.stac_api_url)), links=links)
     log.info("STAC item written", **out)
     return out
 
@@ -272,6 +273,11 @@ def _add_stac(sub: Any) -> None:
     p.add_argument("-o", "--item-out", dest="item_out", required=True, metavar="ITEM.json",
                    help="where to write the item: local path or s3:// URI")
     _param_flag(p, "s3_endpoint")
+    for key in ("source_item_url", "xyz_url", "tilejson_url", "viewer_url"):
+        _param_flag(p, key)
+    p.add_argument("--collection-json", default=None, metavar="FILE",
+                   help="the env's collection document, for the license and cite-as links "
+                   "(default $GEOZARR_PARAMS_DIR/collection.json when it exists)")
     _add_common(p, "stac")
     p.set_defaults(func=_step_stac)
 

@@ -86,6 +86,11 @@ PARAMS: dict[str, Param] = {
         Param("spatial_chunk", _as_int, 256, "spatial chunk edge of the output arrays"),
         Param("enable_sharding", _as_bool, False, "Zarr v3 sharding of the output"),
         Param("compression_level", _as_int, 3, "blosc zstd level 1-9"),
+        Param("source_item_url", _as_str, "",
+              "URL template of the source product's STAC item ({source_id}, {collection}, {item_id})"),
+        Param("xyz_url", _as_str, "", "URL template of the item's XYZ tiles (rel xyz; empty: no link)"),
+        Param("tilejson_url", _as_str, "", "URL template of the item's TileJSON (rel tilejson; empty: no link)"),
+        Param("viewer_url", _as_str, "", "URL template of the item's viewer page (rel viewer; empty: no link)"),
     )
 }
 

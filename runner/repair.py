@@ -1,9 +1,10 @@
-"""Post-processing of eopf-geozarr 0.12 output: three known defects of the derived levels.
+"""Post-processing of eopf-geozarr 0.12 output: four known defects.
 
 1. `proj:*` of derived levels' arrays (below);
 2. multiscales layout `transform.scale`/`translation` (below, `_layout_fixes`);
 3. the data of bands the converter derives with a wrong no-data handling
-   (b08 in r20m/r60m and the levels below them: `runner.derived_bands`).
+   (b08 in r20m/r60m and the levels below them: `runner.derived_bands`);
+4. the grid mapping is a data variable, not a coordinate (below, `_coordinate_fixes`).
 
 Every change is a `Repair`, listed in run.json `repairs`.
 
@@ -34,6 +35,13 @@ Each derived entry's `transform` is set to the ratio of the level's pixel size t
 its `derived_from` level's, and `translation` to the offset of its origin in parent
 pixels (from the level groups' `spatial:transform`), in the group's zarr.json and
 every consolidated copy.
+
+**Grid mapping coordinate.** The converter's bands say `grid_mapping: spatial_ref`, but
+nothing makes `spatial_ref` a coordinate: xarray's default decoding (`decode_coords=True`)
+loads it as a data variable, and rioxarray, which looks the grid mapping up among the
+coordinates, finds no CRS. For every array whose `grid_mapping` names a sibling array,
+the name is added to the array's CF `coordinates` attribute (space-separated, kept in
+order), which xarray's default decoding turns into a coordinate.
 """
 
 from __future__ import annotations
@@ -147,6 +155,23 @@ def _layout_fixes(node: str, doc: dict[str, Any], docs: dict[str, dict[str, Any]
     return repairs
 
 
+def _coordinate_fixes(node: str, doc: dict[str, Any], docs: dict[str, dict[str, Any]]) -> list[Repair]:
+    """`coordinates` of an array whose `grid_mapping` names a sibling array not yet listed."""
+    attrs = doc.get("attributes") or {}
+    mapping = attrs.get("grid_mapping")
+    if not isinstance(mapping, str) or not mapping.strip() or " " in mapping.strip():
+        return []  # absent, or the extended `crs: x y` form (not a plain variable name)
+    parent = node.rsplit("/", 1)[0] if "/" in node else ""
+    sibling = f"{parent}/{mapping}/zarr.json" if parent else f"{mapping}/zarr.json"
+    if (docs.get(sibling) or {}).get("node_type") != "array":
+        return []
+    old = attrs.get("coordinates")
+    names = old.split() if isinstance(old, str) else []
+    if mapping in names:
+        return []
+    return [Repair(path="/" + node, field="coordinates", old=old, new=" ".join([*names, mapping]))]
+
+
 def plan(docs: dict[str, dict[str, Any]]) -> list[Repair]:
     """The metadata repairs needed, given every zarr.json of the store keyed by relative path."""
     repairs: list[Repair] = []
@@ -163,6 +188,7 @@ def plan(docs: dict[str, dict[str, Any]]) -> list[Repair]:
             continue
         for field, new in _fixes(doc, parent_doc.get("attributes") or {}).items():
             repairs.append(Repair(path="/" + node, field=field, old=doc["attributes"].get(field), new=new))
+        repairs.extend(_coordinate_fixes(node, doc, docs))
     return repairs
 
 

@@ -12,13 +12,20 @@
   multiscales group (`...; profile=multiscales`, with the bands), and
   `run-manifest`; for `s3://` outputs the href is the HTTPS URL of the object
   and `alternate.s3` the `s3://` URI with the storage extension v2.0.0.
-- links: `derived_from` the source product.
+- properties mapped from the source product (`runner.stac_source`: sat, mgrs, grid,
+  view, product, processing, sci, eopf, providers, ...) with their extensions; `gsd`
+  (the finest pixel) and `proj:centroid`.
+- links: `derived_from` the source product, and its STAC item when the env's
+  `source_item_url` template is set; `xyz`, `tilejson`, `viewer` from the env's URL
+  templates (absent when unset); `license` and `cite-as` from the env's collection
+  document (`collection.json` in GEOZARR_PARAMS_DIR, from overlays/<env>/).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,16 +34,17 @@ import zarr
 from pyproj import CRS, Transformer
 from pystac.utils import str_to_datetime
 
-from runner import __version__, manifest, storage
+from runner import __version__, manifest, stac_source, storage
 from runner.errors import BadInput, RunnerError, classify
+from runner.stac_links import ItemLinks, add_links
 
 MEDIA_ZARR3 = "application/vnd.zarr; version=3"
 MEDIA_ZARR3_MULTISCALES = "application/vnd.zarr; version=3; profile=multiscales"
 EXT_PROJ = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
-EXT_EO = "https://stac-extensions.github.io/eo/v2.0.0/schema.json"
+EXT_EO = stac_source.EXT_EO
 EXT_ALTERNATE = "https://stac-extensions.github.io/alternate-assets/v1.2.0/schema.json"
 EXT_STORAGE = "https://stac-extensions.github.io/storage/v2.0.0/schema.json"
-EXT_PROCESSING = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
+EXT_PROCESSING = stac_source.EXT_PROCESSING
 STORAGE_SCHEME = "output-s3"
 
 
@@ -173,54 +181,91 @@ def _asset(uri: str, media_type: str, roles: list[str], title: str, extra: dict[
     return pystac.Asset(href=href, media_type=media_type, roles=roles, title=title, extra_fields=fields)
 
 
-def build_item(output: str, *, collection: str, item_id: str, stac_api_url: str = "") -> pystac.Item:
+@dataclass(frozen=True)
+class Grid:
+    """The store's finest grid: CRS code, shape, 6-element transform and native bbox."""
+
+    code: str
+    shape: list[int]
+    transform: list[float]
+    bbox: list[float]
+
+
+def finest_grid(root: zarr.Group, root_attrs: dict[str, Any]) -> Grid:
+    _, finest = _finest(_groups_with_grid(root), _multiscales_groups(root))
+    shape = [int(v) for v in finest["spatial:shape"]]
+    transform = [float(v) for v in finest["spatial:transform"]][:6]
+    bbox_native = finest.get("spatial:bbox")
+    if not bbox_native:
+        x0, y0 = transform[2], transform[5]
+        x1, y1 = x0 + transform[0] * shape[1], y0 + transform[4] * shape[0]
+        bbox_native = [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
+    return Grid(_crs_code(finest, root_attrs), shape, transform, [float(v) for v in bbox_native])
+
+
+def centroid(grid: Grid) -> dict[str, float]:
+    """proj:centroid: the grid's centre in lat/lon (5 decimals, as the explorer's items)."""
+    t = Transformer.from_crs(CRS.from_user_input(grid.code), CRS.from_epsg(4326), always_xy=True)
+    lon, lat = t.transform((grid.bbox[0] + grid.bbox[2]) / 2, (grid.bbox[1] + grid.bbox[3]) / 2)
+    return {"lat": round(lat, 5), "lon": round(lon, 5)}
+
+
+def item_properties(run: dict[str, Any], root_attrs: dict[str, Any], grid: Grid) -> tuple[dict[str, Any], list[str]]:
+    """The item's properties (besides datetime) and the extensions they need."""
+    sd_props = (root_attrs.get("stac_discovery") or {}).get("properties") or {}
+    _, dt_extra = _datetimes(sd_props)
+    props, exts = stac_source.source_properties(root_attrs)
+    software = sd_props.get("processing:software") if isinstance(sd_props.get("processing:software"), dict) else {}
+    ours = f"eopf-geozarr convert ({run['conversion_path']}) of {run['input']['uri']}"
+    lineage = props.get("processing:lineage") or sd_props.get("processing:lineage")
+    props.update({
+        **dt_extra,
+        "gsd": abs(grid.transform[0]),
+        "proj:code": grid.code,
+        "proj:shape": grid.shape,
+        "proj:transform": grid.transform,
+        "proj:bbox": grid.bbox,
+        "proj:centroid": centroid(grid),
+        "processing:software": {**software, "eopf-geozarr": run["versions"]["eopf_geozarr"],
+                                "geozarr-runner": __version__},
+        "processing:lineage": f"{lineage}; then {ours}" if isinstance(lineage, str) and lineage else ours,
+        "created": run["finished_at"],
+        "updated": run["finished_at"],
+    })
+    return props, sorted(exts | {EXT_PROJ, EXT_EO, EXT_PROCESSING})
+
+
+def build_item(output: str, *, collection: str, item_id: str, stac_api_url: str = "",
+               links: ItemLinks | None = None) -> pystac.Item:
     output = storage.normalise_uri(output)
     run = manifest.read(output)
     if run is None:
         raise BadInput(f"{output}: no {manifest.MANIFEST_NAME}: the store is incomplete; run convert first")
     root = _open_root(output)
     root_attrs = dict(root.attrs)
-    grids = _groups_with_grid(root)
-    multiscales = _multiscales_groups(root)
-    _, finest = _finest(grids, multiscales)
-    code = _crs_code(finest, root_attrs)
-    bbox_native = finest.get("spatial:bbox")
-    shape = [int(v) for v in finest["spatial:shape"]]
-    transform = [float(v) for v in finest["spatial:transform"]][:6]
-    if not bbox_native:
-        x0, y0 = transform[2], transform[5]
-        x1, y1 = x0 + transform[0] * shape[1], y0 + transform[4] * shape[0]
-        bbox_native = [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
-    geometry, bbox = footprint(bbox_native, code)
-
+    grid = finest_grid(root, root_attrs)
+    geometry, bbox = footprint(grid.bbox, grid.code)
     sd = root_attrs.get("stac_discovery") or {}
-    sd_props = sd.get("properties") or {}
-    dt, dt_extra = _datetimes(sd_props)
-
-    props: dict[str, Any] = {
-        **dt_extra,
-        "proj:code": code,
-        "proj:shape": shape,
-        "proj:transform": transform,
-        "proj:bbox": [float(v) for v in bbox_native],
-        "processing:software": {"eopf-geozarr": run["versions"]["eopf_geozarr"], "geozarr-runner": __version__},
-        "processing:lineage": f"eopf-geozarr convert ({run['conversion_path']}) of {run['input']['uri']}",
-        "created": run["finished_at"],
-        "updated": run["finished_at"],
-    }
-    for key in ("platform", "constellation"):
-        if sd_props.get(key):
-            props[key] = sd_props[key]
-    if sd_props.get("instrument"):
-        props["instruments"] = [sd_props["instrument"]]
-    if isinstance(sd_props.get("eo:cloud_cover"), (int, float)):
-        # the source declares it with the eo extension's meaning (percent): carried as is
-        props["eo:cloud_cover"] = float(sd_props["eo:cloud_cover"])
-
-    extensions = [EXT_PROJ, EXT_EO, EXT_PROCESSING]
+    dt, _ = _datetimes(sd.get("properties") or {})
+    props, extensions = item_properties(run, root_attrs, grid)
     item = pystac.Item(id=item_id, geometry=geometry, bbox=bbox, datetime=dt, properties=props,
                        collection=collection or None, stac_extensions=extensions)
+    _add_assets(item, output, root, sd.get("properties") or {})
+    if collection:
+        # STAC 1.1: an item naming a collection links to it (the API's, else the static layout's)
+        href = (f"{stac_api_url.rstrip('/')}/collections/{collection}" if stac_api_url
+                else "../collection.json")
+        item.add_link(pystac.Link(rel="collection", target=href, media_type="application/json"))
+    source_uri = run["input"]["uri"]
+    source_href = https_href(source_uri) if storage.is_s3(source_uri) else source_uri
+    item.add_link(pystac.Link(rel="derived_from", target=source_href, media_type="application/vnd.zarr",
+                              title=str(sd.get("id") or source_uri)))
+    add_links(item, links or ItemLinks(), source_id=stac_source.source_id(root_attrs))
+    return item
 
+
+def _add_assets(item: pystac.Item, output: str, root: zarr.Group, sd_props: dict[str, Any]) -> None:
+    multiscales = _multiscales_groups(root)
     item.add_asset("geozarr", _asset(output, MEDIA_ZARR3, ["data"], "GeoZarr store"))
     for path, attrs in sorted(multiscales.items()):
         layout = (attrs.get("multiscales") or {}).get("layout") or []
@@ -243,17 +288,6 @@ def build_item(output: str, *, collection: str, item_id: str, stac_api_url: str 
         item.stac_extensions += [EXT_ALTERNATE, EXT_STORAGE]
         item.properties["storage:schemes"] = {STORAGE_SCHEME: storage_scheme(output)}
 
-    source_uri = run["input"]["uri"]
-    source_href = https_href(source_uri) if storage.is_s3(source_uri) else source_uri
-    if collection:
-        # STAC 1.1: an item naming a collection links to it (the API's, else the static layout's)
-        href = (f"{stac_api_url.rstrip('/')}/collections/{collection}" if stac_api_url
-                else "../collection.json")
-        item.add_link(pystac.Link(rel="collection", target=href, media_type="application/json"))
-    item.add_link(pystac.Link(rel="derived_from", target=source_href, media_type="application/vnd.zarr",
-                              title=str(sd.get("id") or source_uri)))
-    return item
-
 
 def write_item(item: pystac.Item, dest: str) -> str:
     loc = storage.locate(dest)
@@ -261,9 +295,11 @@ def write_item(item: pystac.Item, dest: str) -> str:
     return loc.uri
 
 
-def run_stac(output: str, *, collection: str, item_id: str, dest: str, stac_api_url: str = "") -> dict[str, Any]:
+def run_stac(output: str, *, collection: str, item_id: str, dest: str, stac_api_url: str = "",
+             links: ItemLinks | None = None) -> dict[str, Any]:
     try:
-        item = build_item(output, collection=collection, item_id=item_id, stac_api_url=stac_api_url)
+        item = build_item(output, collection=collection, item_id=item_id, stac_api_url=stac_api_url,
+                          links=links)
         uri = write_item(item, dest)
     except RunnerError:
         raise

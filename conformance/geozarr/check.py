@@ -12,6 +12,7 @@ from conformance.geozarr import (
     gdal_interop,
     multiscales,
     provenance,
+    readers,
     sampling,
     spatial,
     zarr_format,
@@ -28,6 +29,7 @@ METADATA_CHECKS: tuple[Check[GeoZarrContext], ...] = (
     *multiscales.CHECKS,
     *arrays.CHECKS,
     *provenance.CHECKS,
+    *readers.CHECKS,
 )
 ALL_CHECKS = METADATA_CHECKS + sampling.CHECKS + gdal_interop.CHECKS
 

@@ -132,3 +132,17 @@ def spatial_arrays(model: StoreModel, group: str) -> list[str]:
         if len(meta.get("shape", [])) >= 2 and list(names[-2:]) == list(dims[-2:]):
             out.append(child)
     return out
+
+
+def declared_crs(model: StoreModel, *nodes: str) -> Any:
+    """The CRS the first of NODES declaring one says (proj:code, proj:wkt2 or proj:projjson);
+    None when none does or it does not parse (geozarr.proj-crs reports that)."""
+    for node in nodes:
+        attrs = model.attrs(node)
+        for key in ("proj:code", "proj:wkt2", "proj:projjson"):
+            if attrs.get(key) is not None:
+                try:
+                    return parse_crs(attrs[key], key)
+                except ValueError:
+                    return None
+    return None

@@ -11,8 +11,16 @@ from conformance.errors import ConformanceError
 from conformance.geozarr.model import load_model
 from conformance.geozarr.store import IOStats, StoreUnavailable, open_store, s3_storage_options
 from conformance.report import Report, run_checks, skip_rules
+from conformance.stac import profile
 from conformance.stac import schemas as schema_module
-from conformance.stac.rules import ITEM_CHECKS, SCHEMA_CHECKS, STORE_CHECKS, StacContext
+from conformance.stac.hrefs import HrefResolver
+from conformance.stac.rules import (
+    ITEM_CHECKS,
+    PROFILE_CHECKS,
+    SCHEMA_CHECKS,
+    STORE_CHECKS,
+    StacContext,
+)
 from conformance.stac.schemas import SchemaStore, default_cache_dir
 from runner import bounded_json
 
@@ -50,7 +58,10 @@ def load_item(ref: str, stats: IOStats) -> dict[str, Any]:
 
 
 def check_item(ref: str, *, store: str | None = None, offline: bool = True, schema_cache: str | None = None,
+               allow_unknown_extensions: bool = False, href_hosts: tuple[str, ...] = (),
+               explorer_profile: bool | None = None,
                progress: Callable[[str], None] | None = None) -> Report:
+    """Check the item at REF; EXPLORER_PROFILE None: on for our collections (conformance.stac.profile)."""
     report = Report(kind="stac", target=ref)
     t0 = time.perf_counter()
     item_stats = IOStats()
@@ -62,7 +73,11 @@ def check_item(ref: str, *, store: str | None = None, offline: bool = True, sche
         return report
     schemas = SchemaStore(cache_dir=Path(schema_cache) if schema_cache else default_cache_dir(), offline=offline,
                           fetch_timeout=schema_module.FETCH_TIMEOUT)
-    ctx = StacContext(item=item, schemas=schemas, store_url=store)
+    local = not ref.startswith(("http://", "https://", "s3://"))
+    item_dir = Path(ref.removeprefix("file://")).resolve().parent if local else Path.cwd()
+    ctx = StacContext(item=item, schemas=schemas, store_url=store,
+                      allow_unknown_extensions=allow_unknown_extensions,
+                      hrefs=HrefResolver(item_dir=item_dir, hosts=frozenset(href_hosts)))
     access = None
     if store:
         try:
@@ -76,6 +91,11 @@ def check_item(ref: str, *, store: str | None = None, offline: bool = True, sche
             return report
     run_checks(SCHEMA_CHECKS, ctx, report, progress)
     run_checks(ITEM_CHECKS, ctx, report, progress)
+    if profile.applies(item, explorer_profile):
+        run_checks(PROFILE_CHECKS, ctx, report, progress)
+    else:
+        skip_rules(PROFILE_CHECKS, report, "not one of our collections (--explorer-profile to check it)"
+                   if explorer_profile is None else "--no-explorer-profile")
     if ctx.model is not None:
         run_checks(STORE_CHECKS, ctx, report, progress)
     else:

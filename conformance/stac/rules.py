@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlparse
 
@@ -22,12 +22,15 @@ from conformance.geozarr.context import (
 )
 from conformance.geozarr.model import StoreModel
 from conformance.report import Check
+from conformance.stac import profile
+from conformance.stac.hrefs import HREF, HrefResolver, check_hrefs
 from conformance.stac.schemas import SchemaStore, SchemaUnavailable
 
 SCHEMA_CORE = Rule("stac.schema-core", Severity.ERROR, "the item validates against the STAC core item schema")
 SCHEMA_EXT = Rule("stac.schema-extension", Severity.ERROR, "the item validates against every declared extension")
-SCHEMA_UNAVAILABLE = Rule("stac.schema-unavailable", Severity.WARNING,
-                          "every schema needed is bundled or cached (else it is not validated: offline)")
+SCHEMA_UNAVAILABLE = Rule("stac.schema-unavailable", Severity.ERROR,
+                          "every schema the item declares is vendored (or cached): an extension we cannot "
+                          "validate is an error, a warning only with --allow-unknown-extensions")
 DATETIME = Rule("stac.datetime", Severity.ERROR,
                 "datetime is an RFC 3339 date-time, or null with start_datetime <= end_datetime")
 BBOX_GEOMETRY = Rule("stac.bbox-geometry", Severity.ERROR,
@@ -56,13 +59,38 @@ class StacContext:
     schemas: SchemaStore
     store_url: str | None = None
     model: StoreModel | None = None
+    allow_unknown_extensions: bool = False
+    hrefs: HrefResolver | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
 
+def _leaf(error: Any) -> Any:
+    """The most relevant innermost error under a oneOf/anyOf/allOf failure: it names the
+    field that failed instead of the whole item."""
+    from jsonschema.exceptions import best_match
+
+    while error.context:
+        deeper = best_match(error.context)
+        if deeper is None or len(deeper.absolute_path) < len(error.absolute_path):
+            break
+        error = deeper
+    return error
+
+
+def _message(e: Any) -> str:
+    """The error's message with a large instance (an object or list) not quoted in full."""
+    msg = str(e.message)
+    shown = repr(e.instance)
+    if isinstance(e.instance, (dict, list)) and len(shown) > 80 and shown in msg:
+        msg = msg.replace(shown, f"the {type(e.instance).__name__.replace('dict', 'object')}")
+    return msg
+
+
 def _errors(validator: Any, item: Any) -> Iterator[tuple[str, str]]:
-    for e in sorted(validator.iter_errors(item), key=lambda e: list(e.absolute_path)):
+    leaves = [_leaf(e) for e in validator.iter_errors(item)]
+    for e in sorted(leaves, key=lambda e: [str(p) for p in e.absolute_path]):
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path).lstrip(".")
-        msg = e.message
+        msg = _message(e)
         if e.validator == "not" and e.validator_value == {}:
             msg = f"{path or 'this field'} is not allowed here"
             if path == "collection":
@@ -110,7 +138,11 @@ def check_schema_extensions(ctx: StacContext) -> Iterator[Finding]:
 
 def check_schema_unavailable(ctx: StacContext) -> Iterator[Finding]:
     for uri, why in ctx.cache.get("unavailable", []):
-        yield SCHEMA_UNAVAILABLE.finding(f"not validated: {why}", uri)
+        finding = SCHEMA_UNAVAILABLE.finding(f"not validated: {why}", uri)
+        if ctx.allow_unknown_extensions:
+            finding = replace(finding, severity=Severity.WARNING,
+                              message=finding.message + " (allowed: --allow-unknown-extensions)")
+        yield finding
 
 
 def check_identifiers(ctx: StacContext) -> Iterator[Finding]:
@@ -386,6 +418,16 @@ def check_proj_store(ctx: StacContext) -> Iterator[Finding]:
         yield from _compare_proj(fields, gcrs, gshape, gt, f"assets.{key}")
 
 
+def check_href_resolves(ctx: StacContext) -> Iterator[Finding]:
+    if ctx.hrefs is not None:
+        yield from check_hrefs(ctx.item, ctx.hrefs)
+
+
+PROFILE_CHECKS: tuple[Check[StacContext], ...] = (
+    Check(profile.PROPERTIES, lambda ctx: profile.check_properties(ctx.item), phase="explorer-profile"),
+    Check(profile.LINKS, lambda ctx: profile.check_links(ctx.item), phase="explorer-profile"),
+    Check(profile.ASSETS, lambda ctx: profile.check_assets(ctx.item), phase="explorer-profile"),
+)
 SCHEMA_CHECKS: tuple[Check[StacContext], ...] = (
     Check(SCHEMA_CORE, check_schema_core, phase="schema"),
     Check(SCHEMA_EXT, check_schema_extensions, phase="schema"),
@@ -395,6 +437,7 @@ ITEM_CHECKS: tuple[Check[StacContext], ...] = (
     Check(IDENTIFIERS, check_identifiers, phase="item"),
     Check(DATETIME, check_datetime, phase="item"),
     Check(BBOX_GEOMETRY, check_bbox_geometry, phase="item"),
+    Check(HREF, check_href_resolves, phase="hrefs"),
 )
 STORE_CHECKS: tuple[Check[StacContext], ...] = (
     Check(BBOX_STORE, check_bbox_store, phase="consistency"),

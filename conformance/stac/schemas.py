@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from conformance.stac import vendored
+
 CACHE_ENV = "GEOZARR_STAC_SCHEMA_CACHE"
 HOSTS_ENV = "GEOZARR_STAC_SCHEMA_HOSTS"
 DEFAULT_HOSTS = ("schemas.stacspec.org", "stac-extensions.github.io", "geojson.org",
@@ -151,7 +153,7 @@ class SchemaStore:
         uri = normalise(uri)
         if uri in self._loaded:
             return self._loaded[uri]
-        path: Path | None = self._bundled.get(uri) or self.cached_path(uri)
+        path: Path | None = self._bundled.get(uri) or vendored.path_for(uri) or self.cached_path(uri)
         if path is not None and path.is_file():
             schema = _load_json(path, uri)
         elif self.offline:

@@ -16,7 +16,11 @@ from tests.geozarr.stores import copy_store, remove_node
 from tooling.repo import SCHEMAS
 
 # eopf-geozarr 0.12's derived b08 holds 0.0 where r10m is no-data (see test_geozarr_rules)
-RAW_B08 = [("geozarr.data-resampling", f"/measurements/reflectance/{level}/b08") for level in ("r20m", "r60m")]
+# the raw converter output's known defects: rioxarray finds no CRS (spatial_ref is no coordinate),
+# and b08 of r20m/r60m averaged with no-data as 0 (the runner repairs both)
+RAW_B08 = [("geozarr.reader-georef", f"/measurements/reflectance/{level}{tail}")
+           for level in ("r10m", "r20m", "r60m", "r120m", "r360m", "r720m") for tail in ("/spatial_ref", "")] + [
+    ("geozarr.data-resampling", f"/measurements/reflectance/{level}/b08") for level in ("r20m", "r60m")]
 REPORT_SCHEMA = json.loads((SCHEMAS / "conformance-report.schema.json").read_text())
 
 

@@ -224,3 +224,36 @@ def test_layout_fix_leaves_a_degenerate_level_alone() -> None:
         "g/a/zarr.json": {"node_type": "group", "attributes": {"spatial:transform": _transform(360.0)}},
         "g/b/zarr.json": {"node_type": "group", "attributes": {"spatial:transform": [1.0, 0, 0.0, 0, 1.0, 0.0]}}}
     assert plan(docs) == []
+
+
+# --- grid mapping as a coordinate ---------------------------------------------------------
+
+
+def _array(attrs: dict) -> dict:
+    return {"node_type": "array", "shape": [2, 2], "attributes": attrs}
+
+
+def test_grid_mapping_becomes_a_coordinate_in_the_array_and_every_consolidated_copy() -> None:
+    band = _array({"grid_mapping": "spatial_ref", "coordinates": "time"})
+    docs = {"zarr.json": {"node_type": "group", "attributes": {}, "consolidated_metadata": {
+                "metadata": {"g/b02": copy.deepcopy(band)}}},
+            "g/zarr.json": {"node_type": "group", "attributes": {}},
+            "g/b02/zarr.json": copy.deepcopy(band),
+            "g/b03/zarr.json": _array({"grid_mapping": "spatial_ref", "coordinates": "spatial_ref"}),
+            "g/b04/zarr.json": _array({"grid_mapping": "no_such_variable"}),
+            "g/spatial_ref/zarr.json": {"node_type": "array", "shape": [], "attributes": {"crs_wkt": "..."}}}
+    repairs = plan(docs)
+    assert [(r.path, r.field, r.old, r.new) for r in repairs] == [
+        ("/g/b02", "coordinates", "time", "time spatial_ref")]  # b03 has it, b04's mapping is no array
+    apply(docs, repairs)
+    assert docs["g/b02/zarr.json"]["attributes"]["coordinates"] == "time spatial_ref"
+    assert docs["zarr.json"]["consolidated_metadata"]["metadata"]["g/b02"]["attributes"]["coordinates"] == \
+        "time spatial_ref"
+    assert plan(docs) == []
+
+
+@pytest.mark.slow
+def test_the_coordinate_repair_is_recorded_in_run_json(converted_144: Converted) -> None:
+    doc = json.loads((Path(converted_144.output) / "run.json").read_text())
+    fixed = {r["path"] for r in doc["repairs"] if r["field"] == "coordinates" and r["new"] == "spatial_ref"}
+    assert "/measurements/reflectance/r10m/b02" in fixed and "/measurements/reflectance/r720m/b12" in fixed

@@ -37,6 +37,21 @@ def validate_item(item: dict) -> None:
         cls(schema, registry=registry).validate(item)
 
 
+def _same_verdict_as_stac_validator(item: dict, tmp_path: Path) -> None:
+    """stac-validator (on the vendored schemas) and our checker agree: both say valid."""
+    from stac_validator.validate import StacValidate
+
+    from conformance.stac import vendored
+    from conformance.stac.check import check_item
+
+    path = tmp_path / "verdict-item.json"
+    path.write_text(json.dumps(item))
+    schema_map = {uri: str(vendored.VENDORED_DIR / rel) for uri, rel in vendored.index().items()}
+    ours = check_item(str(path), offline=True, schema_cache=str(tmp_path / "no-cache"))
+    schema_errors = [f.to_dict() for f in ours.findings if f.rule.startswith("stac.schema")]
+    assert schema_errors == [] and StacValidate(str(path), schema_map=schema_map).run() is True
+
+
 @pytest.fixture(scope="module")
 def item_local(converted_144: Converted, tmp_path_factory: pytest.TempPathFactory) -> dict:
     dest = tmp_path_factory.mktemp("items") / "item.json"
@@ -53,6 +68,11 @@ def test_item_validates_against_the_official_schemas(item_local: dict) -> None:
     assert item_local["stac_version"] == "1.1.0"
     assert "https://stac-extensions.github.io/projection/v2.0.0/schema.json" in item_local["stac_extensions"]
     validate_item(item_local)
+
+
+@pytest.mark.slow
+def test_stac_validator_agrees_on_the_cli_item(item_local: dict, tmp_path: Path) -> None:
+    _same_verdict_as_stac_validator(item_local, tmp_path)
 
 
 @pytest.mark.slow
@@ -115,6 +135,49 @@ def test_item_for_an_s3_store(converted_s3_72, tmp_path: Path) -> None:
     assert geozarr["href"] == f"{env['AWS_ENDPOINT_URL']}/geozarr-out/tests/sentinel-2-l2a/S2_sample_72.zarr"
     assert geozarr["alternate"]["s3"]["href"] == converted.output
     assert geozarr["alternate"]["s3"]["storage:refs"] == ["output-s3"]
+    _same_verdict_as_stac_validator(item, tmp_path)
     scheme = item["properties"]["storage:schemes"]["output-s3"]
     assert scheme["type"] == "custom-s3" and scheme["platform"] == env["AWS_ENDPOINT_URL"]
     assert item["collection"] == "sentinel-2-l2a"
+
+
+# --- the env's links (fast) -----------------------------------------------------------------
+
+
+def test_link_templates_expand_quoted_and_keep_tile_placeholders() -> None:
+    from runner.stac_links import expand
+
+    values = {"collection": "s2 l2a", "item_id": "a/b", "source_id": "S2A_X"}
+    assert expand("https://t/{collection}/{item_id}/{z}/{x}/{y}.png?s={source_id}", key="xyz_url",
+                  values=values) == "https://t/s2%20l2a/a%2Fb/{z}/{x}/{y}.png?s=S2A_X"
+
+
+def test_an_unknown_placeholder_is_a_configuration_error(tmp_path: Path) -> None:
+    from runner.errors import BadInput
+    from runner.stac_links import expand
+
+    with pytest.raises(BadInput, match=r"unknown placeholder\(s\) \['tile'\]"):
+        expand("https://t/{tile}", key="xyz_url", values={})
+
+
+def test_templates_and_collection_come_from_the_params_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner.stac_links import from_params
+
+    (tmp_path / "params.json").write_text(json.dumps({"viewer_url": "https://v/{item_id}"}))
+    (tmp_path / "collection.json").write_text(json.dumps({"type": "Collection", "id": "c", "links": []}))
+    monkeypatch.setenv("GEOZARR_PARAMS_DIR", str(tmp_path))
+    for key in ("XYZ_URL", "TILEJSON_URL", "VIEWER_URL", "SOURCE_ITEM_URL"):
+        monkeypatch.delenv(key, raising=False)
+    links = from_params({"xyz_url": "https://x/{z}/{x}/{y}"})
+    assert links.templates == {"xyz": "https://x/{z}/{x}/{y}", "viewer": "https://v/{item_id}"}
+    assert links.collection_doc["id"] == "c" and links.source_item_url == ""
+
+
+@pytest.mark.slow
+def test_a_bad_template_exits_2_before_writing(converted_144: Converted, tmp_path: Path) -> None:
+    dest = tmp_path / "item.json"
+    r = run_runner("stac", converted_144.output, "--collection", "c", "--item-id", "i", "-o", str(dest),
+                   "--xyz-url", "https://t/{tile}")
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "unknown placeholder" in json_lines(r.stderr)[-1]["message"]
+    assert not dest.exists()

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures_s3 import s3_bucket, s3_env, s3_server  # noqa: F401
 from tests.geozarr.stores import pipeline_store
+from tests.stac.env_links import STAGING_LINKS
 from tooling.repo import SHARED
 
 
@@ -27,11 +29,12 @@ def schema_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def item(converted: Path) -> dict[str, Any]:
-    """The pipeline's own item for the converted store (runner's `build_item`), plus the
+    """The pipeline's own item for the converted store (runner's `build_item`, with an env's
+    links: it is one of our collections, so the explorer profile applies), plus the
     `collection` link STAC 1.1 requires beside the `collection` field."""
     from runner.stac_item import build_item
 
-    d = build_item(str(converted), collection="sentinel-2-l2a", item_id="sample").to_dict(
+    d = build_item(str(converted), collection="sentinel-2-l2a", item_id="sample", links=STAGING_LINKS).to_dict(
         include_self_link=False, transform_hrefs=False)
     if d.get("collection") and not any(link.get("rel") == "collection" for link in d.get("links", [])):
         d["links"].append({"rel": "collection", "href": "../collection.json", "type": "application/json"})

@@ -90,12 +90,15 @@ def _markup_collection(item: Item) -> None:
 
 DEFECTS: list[tuple[str, Callable[[Item], None], set[str], str]] = [
     ("bbox and geometry off by a degree", _shift, {"stac.bbox-store"}, "bbox"),
-    ("dangling asset href", _dangling, {"stac.asset-href"}, "assets.{zarr}.href"),
+    # dangling in the store's model, and unresolvable by a stat: both rules say so
+    ("dangling asset href", _dangling, {"stac.asset-href", "stac.href-resolves"}, "assets.{zarr}.href"),
     ("proj:code not the store's", _proj, {"stac.proj-store"}, "properties.proj:code"),
     ("proj:shape not the store's", _proj_shape, {"stac.proj-store"}, "properties.proj:shape"),
-    ("zarr asset typed as GeoTIFF", _media, {"stac.media-type"}, "assets.{zarr}.type"),
+    # ... and the explorer no longer finds its multiscales asset
+    ("zarr asset typed as GeoTIFF", _media, {"stac.media-type", "stac.explorer-assets"}, "assets.{zarr}.type"),
     ("datetime not a date", _datetime, {"stac.datetime"}, "properties.datetime"),
-    ("no links", _no_links, {"stac.schema-core"}, "$"),
+    # the timestamps extension's schema requires links too (stac-validator says the same)
+    ("no links", _no_links, {"stac.schema-core", "stac.schema-extension", "stac.explorer-links"}, "$"),
     ("bbox not the geometry's bounds", _bbox_vs_geometry, {"stac.bbox-geometry"}, "bbox"),
     ("item id with ../", _traversal_id, {"stac.identifiers"}, "id"),
     ("collection with markup", _markup_collection, {"stac.identifiers"}, "collection"),
@@ -127,23 +130,30 @@ def test_planted_defect(tmp_path: Path, item: Item, converted: Path, schema_cach
     assert report.exit_code == 1
 
 
-def test_uncached_extension_is_a_warning_not_a_crash(tmp_path: Path, item: Item, converted: Path,
-                                                     schema_cache: Path) -> None:
+def test_unknown_extension_is_an_error_unless_allowed(tmp_path: Path, item: Item, converted: Path,
+                                                      schema_cache: Path) -> None:
     bad = copy.deepcopy(item)
     uri = "https://stac-extensions.github.io/not-cached/v9.9.9/schema.json"
     bad["stac_extensions"].append(uri)
     report = _run(tmp_path, bad, converted, schema_cache, offline=True)
     unavailable = [f for f in report.findings if f.rule == "stac.schema-unavailable"]
-    assert [f.path for f in unavailable] == [uri]
-    assert unavailable[0].severity is Severity.WARNING
-    assert report.exit_code == 0
+    assert [(f.path, f.severity) for f in unavailable] == [(uri, Severity.ERROR)]
+    assert report.exit_code == 1
+    path = tmp_path / "item.json"
+    allowed = check_item(str(path), store=str(converted), offline=True, schema_cache=str(schema_cache),
+                         allow_unknown_extensions=True)
+    unavailable = [f for f in allowed.findings if f.rule == "stac.schema-unavailable"]
+    assert [(f.path, f.severity) for f in unavailable] == [(uri, Severity.WARNING)]
+    assert "--allow-unknown-extensions" in unavailable[0].message
+    assert allowed.exit_code == 0
 
 
-def test_empty_cache_offline_still_validates_core_from_pystac(tmp_path: Path, item: Item) -> None:
+def test_empty_cache_offline_validates_everything_from_the_vendored_schemas(tmp_path: Path, item: Item) -> None:
+    """No cache, no network: core and every extension we emit come from conformance/stac/vendored."""
     report = _run(tmp_path, item, None, tmp_path / "empty-cache", offline=True)
-    assert report.exit_code == 0
-    unavailable = {f.path for f in report.findings if f.rule == "stac.schema-unavailable"}
-    assert unavailable == set(item["stac_extensions"])  # core came from pystac's bundled schemas
+    assert report.exit_code == 0, [f.to_dict() for f in report.findings]
+    assert [f for f in report.findings if f.rule == "stac.schema-unavailable"] == []
+    assert report.io["schemas_fetched"] == 0
     assert any(r.get("skipped") == "no --store given" for r in report.rules)
 
 

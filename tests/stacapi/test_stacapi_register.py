@@ -49,7 +49,8 @@ def test_first_registration_creates_collection_and_item(stac_api: StacApi, tmp_p
 
     assert proc.returncode == 0, proc.stderr
     url = item_url(stac_api, collection, item_id)
-    assert json.loads(proc.stdout) == {"item_url": url, "action": "created", "collection_created": True}
+    assert json.loads(proc.stdout) == {"item_url": url, "action": "created", "collection_created": True,
+                                       "collection_updated": False}
     assert (outputs / "item_url").read_text() == url
     messages = [e["message"] for e in json_lines(proc.stderr)]
     assert messages.index("collection created") < messages.index("item created") < len(messages)
@@ -85,7 +86,7 @@ def test_reregistering_the_same_id_updates_it_idempotently(
         captured = capsys.readouterr()
         result = json.loads(captured.out)
         assert result == {"item_url": item_url(stac_api, collection, item_id), "action": "updated",
-                          "collection_created": False}
+                          "collection_created": False, "collection_updated": False}
         assert "item exists: updating" in [e["message"] for e in json_lines(captured.err)]
         doc = requests.get(result["item_url"], timeout=10).json()
         assert doc["properties"]["geozarr:revision"] == revision

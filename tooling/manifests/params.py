@@ -103,7 +103,7 @@ def effective_params(docs: Sequence[Any], base: dict[str, Any]) -> tuple[dict[st
         params = dict(base)
     problems = []
     for key, raw in data.items():
-        if key == "params.json":
+        if key.endswith(".json"):  # params.json, and files beside it (the env's collection.json)
             continue
         try:
             params[key] = decode(raw, key_type(key))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.findings import Finding, Rule, count_by_severity, dumps, has_errors
+from conformance.stac import collection as stac_collection
 from tooling import envconfig, repo, sealing
 from tooling.errors import ToolingError
 from tooling.manifests import params, policy, preservation, promtool, stdout
@@ -52,6 +53,7 @@ def rules() -> list[Rule]:
     own = [r for r, _ in policy.RULES] + [
         preservation.STRUCTURE, params.SCHEMA, params.KEYS, params.DEFAULTS,
         envconfig.SCHEMA, envconfig.RENDER_FACTS, promtool.RULES, sealing.TEST_KEY, STORAGE_SCHEMA,
+        stac_collection.COLLECTION,
     ]
     return schema_rules() + own + list(flux_rules())
 
@@ -133,10 +135,12 @@ def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[st
     found += preservation.check_preservation(base.docs, rendered.docs, env, overlay)
     found += policy.check_policy(rendered.docs, env)
     found += sealing.check_test_key(rendered.docs, repo.TEST_SEALING_KEY)
-    found += params.check_env_params(rendered.docs, base_params, env, kustomization)[0]
+    params_findings, effective = params.check_env_params(rendered.docs, base_params, env, kustomization)
+    found += params_findings
     found += envconfig.check_env_schema(repo.env_config_path(env), env)[0]
     found += envconfig.check_render_facts(rendered.docs, env, kustomization)
     found += check_storage(env)  # overlays/<env>/storage.yaml (tooling.storage)
+    found += _check_collection(overlay, effective)
     found = [f.with_location(env=env) for f in found]
     summary = {
         "documents": len(rendered.docs),
@@ -145,6 +149,15 @@ def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[st
         "findings": count_by_severity(found),
     }
     return found, summary
+
+
+def _check_collection(overlay: Path, effective: dict[str, Any]) -> list[Finding]:
+    """The env's STAC collection document against the vendored collection schema."""
+    from conformance.stac.collection import check_collection_file
+
+    path = overlay / "collection.json"
+    return [f.with_location(file=repo.relpath(path))
+            for f in check_collection_file(path, expected_id=str(effective.get("collection") or ""))]
 
 
 def run(envs: list[str] | None = None, progress: bool = True) -> Report:
