@@ -298,7 +298,8 @@ def test_check_stac_cli_is_offline_by_default(tmp_path: Path, schema_server: str
     path = tmp_path / "item.json"
     path.write_text(json.dumps(_item(f"{schema_server}/test/v1.0.0/schema.json")))
     cache = ["--schema-cache", str(tmp_path / "cache"), "--json"]
-    assert main(["stac", str(path), *cache]) == 0 and _Schemas.hits == []
+    assert main(["stac", str(path), *cache]) == 1 and _Schemas.hits == []  # unknown: an error
+    assert main(["stac", str(path), *cache, "--allow-unknown-extensions"]) == 0 and _Schemas.hits == []
     assert main(["stac", str(path), *cache, "--online"]) == 0
     assert _Schemas.hits == ["/test/v1.0.0/schema.json"]
 
