@@ -27,6 +27,7 @@ from tooling.dag.model import Unsupported, WorkflowSpec, read_workflow_template
 from tooling.dag.objectstore import read_json, s3_client
 from tooling.dag.progress import Progress
 from tooling.dag.rendering import RenderError, render
+from tooling.manifests import stdout
 
 FOLLOW_MARGIN = 600.0  # seconds beyond the template's activeDeadlineSeconds before giving up
 
@@ -120,6 +121,8 @@ def main_cluster(env: str, size: int, as_json: bool, wait: bool,
                               size=size, wait=wait)
     except (EnvConfigError, RenderError, ClusterError, ValueError) as e:
         print(f"conformance --env {env}: {e}", file=sys.stderr)
+        if as_json:
+            stdout.cannot_run_report(str(e))
         return 2
     if outcome.report is None:
         if outcome.follow is not None:

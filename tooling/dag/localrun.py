@@ -30,6 +30,7 @@ from tooling.dag.objectstore import (
 from tooling.dag.pods import Objects
 from tooling.dag.progress import Progress
 from tooling.dag.rendering import RenderedSet, RenderError, git_revision, render, rendered_hash
+from tooling.manifests import stdout
 
 S3_CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 EXECUTED_WITH = "local processes: the venv's console scripts stand in for the image"
@@ -256,6 +257,8 @@ def main_local(overlay: str, size: int, as_json: bool, parallelism: int, output:
             outcome = run_local(overlay, size, parallelism, output, progress, runs_dir=runs_dir)
     except CannotRun as e:
         print(f"conformance: {e}", file=sys.stderr)
+        if as_json:
+            stdout.cannot_run_report(str(e))
         return 2
     except KeyboardInterrupt as e:
         why = f" ({e})" if str(e) else ""
