@@ -149,7 +149,7 @@ def test_without_moto_the_run_cannot_start(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setitem(sys.modules, "moto.moto_server.werkzeug_app", None)  # import raises ImportError
     assert main_local("staging", 144, True, 2, None, runs_dir=tmp_path / "runs") == 2
     captured = capsys.readouterr()
-    assert captured.out == ""
+    assert [f["rule"] for f in json.loads(captured.out)["findings"]] == ["cannot-run"]  # --json
     assert captured.err.startswith("conformance: the loopback S3 server needs moto[server]")
     assert "--output DIR" in captured.err and len(captured.err.splitlines()) == 1
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("tasks"))

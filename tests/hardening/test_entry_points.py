@@ -143,3 +143,29 @@ def test_invoke_task_mains(bad: Path, name: str, capsys: pytest.CaptureFixture[s
     fn = dict(_mains(bad))[name]
     code = fn()
     _one_line_exit_2(code, capsys.readouterr().err)
+
+
+def test_json_always_prints_a_report(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 9, case 5: a command given --json that cannot run still prints a JSON report whose
+    one finding is `cannot-run` (validate, lint, diff, conformance in both modes)."""
+    from tooling.dag import cli as dag
+    from tooling.dag import localrun
+    from tooling.gitops import diff
+    from tooling.manifests import lint, validate
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise localrun.CannotRun("no render here")
+
+    monkeypatch.setattr(localrun, "run_local", refuse)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no kubectl: the cluster mode cannot render
+    for run in (lambda: validate.main(["qa"], as_json=True),
+                lambda: lint.main(str(tmp_path / "missing"), as_json=True),
+                lambda: diff.main(["qa"], as_json=True),
+                lambda: localrun.main_local("staging", 144, True, 2, None),
+                lambda: dag.main_cluster("staging", 144, True, False)):
+        assert run() == 2
+        out = capsys.readouterr().out
+        report = json.loads(out)
+        assert [f["rule"] for f in report["findings"]] == ["cannot-run"]
+        assert report["summary"]["cannot_run"] is True

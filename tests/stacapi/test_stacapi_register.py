@@ -167,7 +167,7 @@ BAD_INPUT: list[tuple[str, Any, tuple[str, ...], str]] = [
     ("not-a-feature", {"type": "FeatureCollection", "features": []}, (), "not a STAC item"),
     ("json-array", [1, 2], (), "not a STAC item"),
     ("no-id", {"type": "Feature"}, (), "has no id"),
-    ("slash-in-id", {"type": "Feature", "id": "a/b", "collection": "c"}, (), "contains '/'"),
+    ("slash-in-id", {"type": "Feature", "id": "a/b", "collection": "c"}, (), "no '/'"),
     ("collection-mismatch", "ITEM", ("--collection", "other-collection"), "does not match"),
     ("no-collection-anywhere", "ITEM-WITHOUT-COLLECTION", (), "has no collection"),
     ("missing-file", None, (), "not found"),

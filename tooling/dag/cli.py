@@ -27,6 +27,7 @@ from tooling.dag.objectstore import read_json, s3_client
 from tooling.dag.progress import Progress
 from tooling.envconfig import EnvConfig, env_config, read_env_file
 from tooling.errors import ToolingError
+from tooling.manifests import stdout
 from tooling.manifests.rendered import render_env
 
 FOLLOW_MARGIN = 600.0  # seconds beyond the template's activeDeadlineSeconds before giving up
@@ -141,6 +142,8 @@ def main_cluster(env: str, size: int, as_json: bool, wait: bool,
                               size=size, wait=wait)
     except (ToolingError, ValueError) as e:
         print(f"conformance --env {env}: {e}", file=sys.stderr)
+        if as_json:
+            stdout.cannot_run_report(str(e))
         return getattr(e, "exit_code", 2)
     if outcome.report is None:
         if outcome.follow is not None:

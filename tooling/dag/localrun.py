@@ -31,6 +31,7 @@ from tooling.dag.pods import Objects
 from tooling.dag.progress import Progress
 from tooling.dag.provenance import git_revision, rendered_hash
 from tooling.errors import ToolingError
+from tooling.manifests import stdout
 from tooling.manifests.render import RenderError
 from tooling.manifests.rendered import Rendered, render_env
 
@@ -271,6 +272,8 @@ def main_local(overlay: str, size: int, as_json: bool, parallelism: int, output:
             outcome = run_local(overlay, size, parallelism, output, progress, runs_dir=runs_dir)
     except ToolingError as e:
         print(f"conformance: {e}", file=sys.stderr)
+        if as_json:
+            stdout.cannot_run_report(str(e))
         return e.exit_code
     except KeyboardInterrupt as e:
         why = f" ({e})" if str(e) else ""

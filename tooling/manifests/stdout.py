@@ -39,9 +39,14 @@ def cannot_run(tool: str, message: str, *, as_json: bool) -> int:
     on stdout whose one finding is `cannot-run` (so a script reading the JSON always gets one)."""
     print(f"{tool}: cannot run: {message}", file=sys.stderr)
     if as_json:
-        from conformance.findings import Rule, Severity, dumps
-
-        rule = Rule("cannot-run", Severity.ERROR, "the command could run to the end")
-        emit(dumps({"findings": [rule.finding(message)],
-                    "summary": {"valid": False, "cannot_run": True, "findings": {"error": 1}}}) + "\n")
+        cannot_run_report(message)
     return 2
+
+
+def cannot_run_report(message: str) -> None:
+    """The JSON report of a command that cannot run: one `cannot-run` finding."""
+    from conformance.findings import Rule, Severity, dumps
+
+    rule = Rule("cannot-run", Severity.ERROR, "the command could run to the end")
+    emit(dumps({"findings": [rule.finding(message)], "passed": False,
+                "summary": {"valid": False, "cannot_run": True, "findings": {"error": 1}}}) + "\n")
