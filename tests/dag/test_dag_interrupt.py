@@ -132,6 +132,8 @@ def test_steps_of_a_sigkilled_run_are_stopped_by_the_next(tmp_path: Path) -> Non
             time.sleep(0.1)
         steps = processes_under(tmp_path)
         assert steps, "the sample step never started"
+        while not list((tmp_path / "runs").rglob(orphans.PGID_FILE)) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the step's group is recorded just after it starts
         proc.kill()  # SIGKILL to the executor only, as `kill -9 PID` does
         proc.wait(10)
         assert processes_under(tmp_path), "the step should outlive its killed executor"

@@ -151,11 +151,12 @@ def test_json_always_prints_a_report(capsys: pytest.CaptureFixture[str], tmp_pat
     one finding is `cannot-run` (validate, lint, diff, conformance in both modes)."""
     from tooling.dag import cli as dag
     from tooling.dag import localrun
+    from tooling.errors import ToolingError
     from tooling.gitops import diff
     from tooling.manifests import lint, validate
 
     def refuse(*args: object, **kwargs: object) -> None:
-        raise localrun.CannotRun("no render here")
+        raise ToolingError("no render here")
 
     monkeypatch.setattr(localrun, "run_local", refuse)
     monkeypatch.setenv("PATH", str(tmp_path))  # no kubectl: the cluster mode cannot render
