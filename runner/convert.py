@@ -223,7 +223,7 @@ def run_convert(req: ConvertRequest, log: EventLog) -> dict[str, Any]:
     if done is not None:
         log.info("output already complete for this input and these parameters: nothing to do",
                  output=output, manifest=done["output"]["manifest_uri"])
-        return {"output": output, "manifest": done["output"]["manifest_uri"], "skipped": True,
+        return {"output": output, "manifest": done["output"]["manifest_uri"], "skipped": True, "bytes": 0,
                 "item_id": done.get("item_id"), "product_type": done.get("product_type"),
                 "conversion_path": done.get("conversion_path")}
 
@@ -300,6 +300,6 @@ def run_convert(req: ConvertRequest, log: EventLog) -> dict[str, Any]:
             raise classify(exc, what=f"write the run manifest of {output}") from exc
     log.info("conversion complete", output=output, manifest=uri, bytes=doc["output"]["bytes"],
              objects=doc["output"]["objects"], seconds=round(time.monotonic() - t_start, 3))
-    return {"output": output, "manifest": uri, "skipped": False, "item_id": item_id,
+    return {"output": output, "manifest": uri, "skipped": False, "bytes": doc["output"]["bytes"], "item_id": item_id,
             "product_type": pre.product_type, "conversion_path": pre.conversion_path}
 
