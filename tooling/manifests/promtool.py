@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from conformance.findings import Finding, Rule, Severity
+from tooling import repo
 
 RULES = Rule("promtool.rules", Severity.ERROR, "PrometheusRule groups pass `promtool check rules`")
 
@@ -69,3 +70,77 @@ def _problems_for(text: str, path: str) -> list[str]:
     """promtool's error lines about PATH (they start with the file name)."""
     lines = [line.strip() for line in text.splitlines()]
     return list(dict.fromkeys(line for line in lines if line.startswith(path + ":")))
+
+
+TESTS = Rule("promtool.tests", Severity.ERROR,
+             "the env's alert unit tests pass `promtool test rules` (base/monitoring/tests/<env>/)")
+PROMQL = Rule("promtool.promql", Severity.ERROR, "every dashboard query parses (promtool check rules)")
+
+
+def _promtool() -> str:
+    exe = shutil.which("promtool")
+    if exe is None:
+        raise PromtoolMissing(INSTALL_HINT)
+    return exe
+
+
+def write_rule_files(docs: Sequence[Any], directory: Path) -> list[Path]:
+    """Each PrometheusRule's `.spec` as `<name>.rules.yaml` in DIRECTORY (what tests name in `rule_files`)."""
+    paths = []
+    for doc in (d for d in docs if d.kind == "PrometheusRule"):
+        spec = doc.obj.get("spec") if isinstance(doc.obj.get("spec"), dict) else {}
+        path = directory / f"{doc.name}.rules.yaml"
+        path.write_text(yaml.safe_dump({"groups": spec.get("groups") or []}, sort_keys=False))
+        paths.append(path)
+    return paths
+
+
+def test_rules(docs: Sequence[Any], test_files: Sequence[Path], env: str = "",
+               substitutions: dict[str, str] | None = None) -> list[Finding]:
+    """`promtool test rules` of each test file against the env's rendered PrometheusRules, after
+    replacing each key of SUBSTITUTIONS in the test's text: one finding per failing file, naming
+    the failed assertions."""
+    if not test_files:
+        return []
+    exe = _promtool()
+    out: list[Finding] = []
+    with tempfile.TemporaryDirectory(prefix="geozarr-promtool-test-") as tmp:
+        write_rule_files(docs, Path(tmp))
+        for test in test_files:
+            copy = Path(tmp) / f"test-{test.name}"
+            text = test.read_text()
+            for key, value in (substitutions or {}).items():
+                text = text.replace(key, value)
+            copy.write_text(text)
+            done = subprocess.run([exe, "test", "rules", copy.name], capture_output=True, text=True,
+                                  check=False, cwd=tmp)
+            if done.returncode != 0:
+                report = (done.stdout + done.stderr).replace(copy.name, test.name)
+                lines = [ln.strip() for ln in report.splitlines() if ln.strip() and "Unit Testing" not in ln]
+                out.append(TESTS.finding(" | ".join(lines[:12]), env=env, file=repo.relpath(test)))
+    return out
+
+
+def check_expressions(expressions: dict[str, str]) -> dict[str, str]:
+    """{key: promtool's parse error} for the PromQL expressions (key -> expr) that do not parse:
+    each is a recording rule of its own group in one temporary rule file."""
+    if not expressions:
+        return {}
+    exe = _promtool()
+    keys = list(expressions)
+    groups = [{"name": f"q{i}", "rules": [{"record": "dashboard:query", "expr": expressions[k]}]}
+              for i, k in enumerate(keys)]
+    with tempfile.TemporaryDirectory(prefix="geozarr-promql-") as tmp:
+        path = Path(tmp) / "queries.rules.yaml"
+        path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+        done = subprocess.run([exe, "check", "rules", str(path)], capture_output=True, text=True, check=False)
+    if done.returncode == 0:
+        return {}
+    errors: dict[str, str] = {}
+    for line in _problems_for(done.stdout + done.stderr, str(path)):
+        message = _strip_location(line, str(path))
+        head = message.split(",", 1)[0]  # group "q3"
+        index = head.removeprefix('group "q').rstrip('"')
+        key = keys[int(index)] if index.isdigit() and int(index) < len(keys) else "(unknown)"
+        errors[key] = message
+    return errors or {"(promtool)": (done.stdout + done.stderr).strip().splitlines()[-1]}

@@ -18,7 +18,7 @@ from typing import Any
 
 from conformance.findings import Finding, Rule, count_by_severity, dumps, has_errors
 from tooling import repo
-from tooling.manifests import envconfig, params, policy, preservation, promtool, stdout
+from tooling.manifests import envconfig, monitoring, params, policy, preservation, promtool, stdout
 from tooling.manifests.render import RenderError, kustomize
 from tooling.manifests.rendered import Rendered, from_rendered
 
@@ -53,7 +53,7 @@ def rules() -> list[Rule]:
         preservation.STRUCTURE, params.SCHEMA, params.KEYS, params.DEFAULTS,
         envconfig.SCHEMA, envconfig.CONSISTENT, promtool.RULES,
     ]
-    return schema_rules() + own
+    return schema_rules() + own + monitoring.RULES
 
 
 def _progress(message: str) -> None:
@@ -114,6 +114,7 @@ def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[st
     schema_findings, schema_summary = check_documents(rendered.docs, kubernetes_version=repo.TARGET_KUBERNETES_VERSION)
     found += schema_findings
     found += promtool.check_rules(rendered.docs, env)
+    found += monitoring.check_env(rendered.docs, env)  # alerts, runbooks, promtool tests, dashboard
     found += preservation.check_preservation(base.docs, rendered.docs, env, overlay)
     found += policy.check_policy(rendered.docs, env)
     params_findings, effective = params.check_env_params(rendered.docs, base_params, env, kustomization)
