@@ -38,7 +38,7 @@ def test_tampered_value_is_refused(keypair):
 def test_committed_secrets_unseal_where_they_render(env, keypair):
     _, key = keypair
     docs = [d for d in from_rendered(render(env), repo.overlay_dir(env), env).docs if d.kind == "SealedSecret"]
-    assert {d.name for d in docs} == {"geozarr-s3-credentials", "geozarr-stac-api-token"}
+    assert {d.name for d in docs} == {"geozarr-s3-credentials", "geozarr-stac-api-token", "geozarr-alert-receivers"}
     for d in docs:
         label = sealing.scope_label(d.namespace, d.name)
         for k, v in d.obj["spec"]["encryptedData"].items():

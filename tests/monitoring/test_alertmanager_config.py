@@ -58,7 +58,7 @@ def test_prod_pages_critical_and_chats_the_rest(rendered):
     doc = one(rendered["prod"].docs, "AlertmanagerConfig", ROUTING)
     route = doc.obj["spec"]["route"]
     assert route["receiver"] == "chat"
-    critical = [{"name": "severity", "value": "critical", "matchType": "="}]
+    critical = [{"name": "severity", "value": "critical"}]
     assert [(r["receiver"], r["matchers"], r.get("continue", False)) for r in route["routes"]] == [
         ("pager", critical, True), ("chat", critical, False)]
     assert "pagerdutyConfigs" in _receivers(doc)["pager"]
