@@ -106,16 +106,19 @@ def test_rules(docs: Sequence[Any], test_files: Sequence[Path], env: str = "",
     out: list[Finding] = []
     with tempfile.TemporaryDirectory(prefix="geozarr-promtool-test-") as tmp:
         write_rule_files(docs, Path(tmp))
-        for test in test_files:
+        running = []
+        for test in test_files:  # one promtool per file, all at once
             copy = Path(tmp) / f"test-{test.name}"
             text = test.read_text()
             for key, value in (substitutions or {}).items():
                 text = text.replace(key, value)
             copy.write_text(text)
-            done = subprocess.run([exe, "test", "rules", copy.name], capture_output=True, text=True,
-                                  check=False, cwd=tmp)
-            if done.returncode != 0:
-                report = (done.stdout + done.stderr).replace(copy.name, test.name)
+            running.append((test, copy, subprocess.Popen([exe, "test", "rules", copy.name], cwd=tmp, text=True,
+                                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)))
+        for test, copy, proc in running:
+            report, _ = proc.communicate()
+            if proc.returncode != 0:
+                report = report.replace(copy.name, test.name)
                 lines = [ln.strip() for ln in report.splitlines() if ln.strip() and "Unit Testing" not in ln]
                 out.append(TESTS.finding(" | ".join(lines[:12]), env=env, file=repo.relpath(test)))
     return out
