@@ -157,6 +157,23 @@ def test_promtool_test_rules_reports_the_failed_assertion(tmp_path):
     assert promtool.test_rules(docs, [test], "prod") == []
 
 
+def test_a_pass_is_remembered_only_for_the_same_rules_and_test(tmp_path):
+    test = tmp_path / "t.test.yaml"
+    test.write_text(textwrap.dedent("""
+        rule_files: [r.rules.yaml]
+        tests:
+          - interval: 1m
+            input_series: [{series: 'up{job="x"}', values: '0x10'}]
+            alert_rule_test: [{eval_time: 5m, alertname: GeozarrB, exp_alerts: []}]
+        """))
+    cache = tmp_path / "cache"
+    assert promtool.test_rules(_rule("absent(up)"), [test], "prod", cache_dir=cache) == []
+    assert len(list(cache.glob("*.passed"))) == 1
+    # the same test against a changed rule runs again, and fails: up is 0, GeozarrB now fires
+    found = promtool.test_rules(_rule("up == 0"), [test], "prod", cache_dir=cache)
+    assert [f.rule for f in found] == [promtool.TESTS.id] and len(list(cache.glob("*.passed"))) == 1
+
+
 def test_without_promtool_the_tests_cannot_run(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(promtool.PromtoolMissing):

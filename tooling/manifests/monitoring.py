@@ -278,5 +278,6 @@ def check_env(docs: Sequence[Any], env: str, root: Path = repo.ROOT) -> list[Fin
     catalogue = documented_metrics(catalogue_file)
     tests = alert_test_files(env, root)
     return (check_annotations(docs, env) + check_runbooks(docs, env, root) + check_scope(docs, env)
-            + check_tested(docs, env, tests) + promtool.test_rules(docs, tests, env, test_substitutions(docs))
+            + check_tested(docs, env, tests)
+            + promtool.test_rules(docs, tests, env, test_substitutions(docs), cache_dir=repo.BUILD / "promtool-tests")
             + check_metrics_documented(docs, env, catalogue) + check_dashboards(docs, env, catalogue))

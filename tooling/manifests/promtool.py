@@ -6,6 +6,7 @@ first. promtool comes from Debian's `prometheus` package (scripts/bootstrap.sh i
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -96,16 +97,17 @@ def write_rule_files(docs: Sequence[Any], directory: Path) -> list[Path]:
 
 
 def test_rules(docs: Sequence[Any], test_files: Sequence[Path], env: str = "",
-               substitutions: dict[str, str] | None = None) -> list[Finding]:
+               substitutions: dict[str, str] | None = None, cache_dir: Path | None = None) -> list[Finding]:
     """`promtool test rules` of each test file against the env's rendered PrometheusRules, after
     replacing each key of SUBSTITUTIONS in the test's text: one finding per failing file, naming
-    the failed assertions."""
+    the failed assertions. With CACHE_DIR, a pass is remembered under the hash of everything
+    promtool reads (its binary, the rule files, the test): the same inputs are not run again."""
     if not test_files:
         return []
     exe = _promtool()
     out: list[Finding] = []
     with tempfile.TemporaryDirectory(prefix="geozarr-promtool-test-") as tmp:
-        write_rule_files(docs, Path(tmp))
+        rule_files = write_rule_files(docs, Path(tmp))
         running = []
         for test in test_files:  # one promtool per file, all at once
             copy = Path(tmp) / f"test-{test.name}"
@@ -113,15 +115,34 @@ def test_rules(docs: Sequence[Any], test_files: Sequence[Path], env: str = "",
             for key, value in (substitutions or {}).items():
                 text = text.replace(key, value)
             copy.write_text(text)
-            running.append((test, copy, subprocess.Popen([exe, "test", "rules", copy.name], cwd=tmp, text=True,
-                                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)))
-        for test, copy, proc in running:
+            passed = _pass_marker(cache_dir, exe, rule_files, text)
+            if passed is not None and passed.exists():
+                continue
+            running.append((test, copy, passed, subprocess.Popen(
+                [exe, "test", "rules", copy.name], cwd=tmp, text=True, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT)))
+        for test, copy, passed, proc in running:
             report, _ = proc.communicate()
+            if proc.returncode == 0 and passed is not None:
+                passed.parent.mkdir(parents=True, exist_ok=True)
+                passed.touch()
             if proc.returncode != 0:
                 report = report.replace(copy.name, test.name)
                 lines = [ln.strip() for ln in report.splitlines() if ln.strip() and "Unit Testing" not in ln]
                 out.append(TESTS.finding(" | ".join(lines[:12]), env=env, file=repo.relpath(test)))
     return out
+
+
+def _pass_marker(cache_dir: Path | None, exe: str, rule_files: Sequence[Path], test_text: str) -> Path | None:
+    """The file that says these exact inputs passed (None without a cache)."""
+    if cache_dir is None:
+        return None
+    stat = Path(exe).stat()
+    digest = hashlib.sha256(f"{Path(exe).resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    for path in sorted(rule_files):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(test_text.encode())
+    return cache_dir / f"{digest.hexdigest()}.passed"
 
 
 def check_expressions(expressions: dict[str, str]) -> dict[str, str]:
