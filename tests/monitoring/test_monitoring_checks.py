@@ -81,6 +81,9 @@ def test_pipeline_exprs_and_labels_are_scoped_to_the_objects_namespace():
     docs[0].obj["spec"]["groups"][0]["rules"][0]["expr"] = 'up{job="x", namespace="ns1"} == 0'
     found = monitoring.check_scope(docs, "prod")
     assert [f.rule for f in found] == [monitoring.SCOPE.id] and "GeozarrA" in found[0].message
+    docs[0].obj["spec"]["groups"][0]["rules"] = [{"record": "r:x", "expr": 'sum(up{namespace="other"})'}]
+    assert [f.message for f in monitoring.check_scope(docs, "prod")][:1] == [
+        'record r:x: its first quoted string is not the matcher namespace="ns1"']
 
 
 def test_an_alert_needs_a_firing_and_a_silent_test(tmp_path):

@@ -32,7 +32,7 @@ ANNOTATIONS = Rule("monitoring.alert-annotations", Severity.ERROR,
 RUNBOOK = Rule("monitoring.runbook", Severity.ERROR,
                "every alert's runbook_url names a runbook in this repo whose title starts with the alert name")
 SCOPE = Rule("monitoring.namespace-scope", Severity.ERROR,
-             "every alert carries its env's namespace label; pipeline exprs match that namespace first")
+             "every alert carries its env's namespace label; pipeline rules match that namespace first")
 TESTED = Rule("monitoring.alert-tested", Severity.ERROR,
               "every alert has a promtool test where it fires and one where it stays silent")
 METRICS = Rule("monitoring.metric-documented", Severity.ERROR,
@@ -43,13 +43,18 @@ DASHBOARD = Rule("monitoring.dashboard", Severity.ERROR,
 RULES = [ANNOTATIONS, RUNBOOK, SCOPE, TESTED, METRICS, DASHBOARD, promtool.TESTS, promtool.PROMQL]
 
 
-def alerts_of(docs: Sequence[Any]) -> list[tuple[Any, str, dict[str, Any]]]:
-    """(document, group name, rule) of every alerting rule of the PrometheusRules."""
+def rules_of(docs: Sequence[Any]) -> list[tuple[Any, str, dict[str, Any]]]:
+    """(document, group name, rule) of every rule, alerting and recording."""
     out = []
     for doc in (d for d in docs if d.kind == "PrometheusRule"):
         for group in (doc.obj.get("spec") or {}).get("groups") or []:
-            out += [(doc, group.get("name", ""), r) for r in group.get("rules") or [] if "alert" in r]
+            out += [(doc, group.get("name", ""), r) for r in group.get("rules") or []]
     return out
+
+
+def alerts_of(docs: Sequence[Any]) -> list[tuple[Any, str, dict[str, Any]]]:
+    """(document, group name, rule) of every alerting rule of the PrometheusRules."""
+    return [(doc, group, rule) for doc, group, rule in rules_of(docs) if "alert" in rule]
 
 
 def _where(doc: Any, env: str) -> dict[str, str]:
@@ -91,23 +96,28 @@ def check_runbooks(docs: Sequence[Any], env: str, root: Path = repo.ROOT) -> lis
     return out
 
 
+def scope_problems(rule: dict[str, Any], group: str, namespace: str) -> list[str]:
+    """An alert's namespace label is NAMESPACE; in the scoped group, the first quoted string of
+    every rule's expr is the matcher namespace="NAMESPACE"."""
+    problems = []
+    label = (rule.get("labels") or {}).get("namespace", "")
+    if "alert" in rule and label != namespace:
+        problems.append(f"labels.namespace {label!r} is not the object's namespace {namespace!r}")
+    expr = rule.get("expr", "")
+    quoted = re.search(r'"([^"]*)"', expr)
+    if group == SCOPED_GROUP and not (quoted and expr[:quoted.start()].endswith("namespace=")
+                                      and quoted.group(1) == namespace):
+        problems.append(f'its first quoted string is not the matcher namespace="{namespace}"')
+    return problems
+
+
 def check_scope(docs: Sequence[Any], env: str) -> list[Finding]:
-    """Every alert's namespace label is its object's namespace; in the scoped group the first
-    quoted string of the expr (its namespace matcher) is too."""
     out = []
-    for doc, group, rule in alerts_of(docs):
+    for doc, group, rule in rules_of(docs):
         namespace = (doc.obj.get("metadata") or {}).get("namespace", "")
-        label = (rule.get("labels") or {}).get("namespace", "")
-        expr = rule.get("expr", "")
-        quoted = re.search(r'"([^"]*)"', expr)
-        problems = []
-        if label != namespace:
-            problems.append(f"labels.namespace {label!r} is not the object's namespace {namespace!r}")
-        if group == SCOPED_GROUP and not (quoted and expr[:quoted.start()].endswith("namespace=")
-                                          and quoted.group(1) == namespace):
-            problems.append(f'its first quoted string is not the matcher namespace="{namespace}"')
-        out += [SCOPE.finding(f"alert {rule['alert']}: {p}", path=f"alert {rule['alert']}", **_where(doc, env))
-                for p in problems]
+        what = f"alert {rule['alert']}" if "alert" in rule else f"record {rule.get('record')}"
+        out += [SCOPE.finding(f"{what}: {p}", path=what, **_where(doc, env))
+                for p in scope_problems(rule, group, namespace)]
     return out
 
 
