@@ -117,7 +117,8 @@ def conformance(
     )
 
 
-@task(help={"which": "validate, runner, geozarr, conformance or restore; default: all"})
+@task(help={"which": "one of benchmarks/run.py's BENCHMARKS (validate, schema, runner, geozarr, "
+                     "conformance, restore, tuning, fanout, backfill); default: all"})
 def bench(c: Context, which: str = "") -> None:
     """Run the benchmarks in benchmarks/ and print ratios against their baselines."""
     from benchmarks import run as mod

@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "geozarr": "benchmarks.geozarr_bench",
     "conformance": "benchmarks.conformance_bench",
     "restore": "benchmarks.restore_bench",
+    "tuning": "benchmarks.tuning_bench",
 }
 
 

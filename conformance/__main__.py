@@ -13,8 +13,11 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from conformance import workflow_report
+from conformance.findings import count_by_severity
+from conformance.report import Report
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,7 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--json", action="store_true", help="print the report as JSON")
         q.add_argument("--output", default="", metavar="FILE_OR_S3_URI", help="also write the JSON report there")
         q.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    g.add_argument("--outputs-dir", default="", metavar="DIR",
+                   help="write the error and warning counts there, one file each (Argo output parameters)")
     return p
+
+
+def _write_counts(directory: str, report: Report) -> None:
+    """`errors` and `warnings`: the report's finding counts (a report that could not run counts one
+    error), one file each, as the conversion DAG's step metrics read them."""
+    counts = count_by_severity(report.findings)
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "errors").write_text(str(counts["error"] + (1 if report.error else 0)))
+    (out / "warnings").write_text(str(counts["warning"]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # noqa: BLE001 - an edge: one line, exit 2
             print(f"geozarr-conformance: cannot write {args.output}: {exc}", file=sys.stderr)
             return 2
+    if getattr(args, "outputs_dir", ""):
+        _write_counts(args.outputs_dir, report)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     elif not report.error:

@@ -31,7 +31,7 @@ StepFn = Callable[[argparse.Namespace, EventLog], dict[str, Any]]
 STEP_OUTPUTS: dict[str, tuple[str, ...]] = {
     "sample": ("output",),
     "preflight": ("product_type", "conversion_path", "groups"),
-    "convert": ("output", "manifest"),
+    "convert": ("output", "manifest", "bytes", "product_type"),
     "stac": ("item",),
     "manifest": ("manifest",),
     "register": ("item_url",),

@@ -243,7 +243,7 @@ def _skipped(run: _Run, pre: Preflight, existing: dict[str, Any] | None) -> dict
         return None
     run.log.info("output already complete for this input and these parameters: nothing to do",
                  output=run.output, manifest=done["output"]["manifest_uri"])
-    return {"output": run.output, "manifest": done["output"]["manifest_uri"], "skipped": True,
+    return {"output": run.output, "manifest": done["output"]["manifest_uri"], "skipped": True, "bytes": 0,
             "item_id": done.get("item_id"), "product_type": done.get("product_type"),
             "conversion_path": done.get("conversion_path")}
 
@@ -318,5 +318,6 @@ def run_convert(req: ConvertRequest, log: EventLog) -> dict[str, Any]:
     uri = doc["output"]["manifest_uri"]
     log.info("conversion complete", output=run.output, manifest=uri, bytes=doc["output"]["bytes"],
              objects=doc["output"]["objects"], seconds=round(time.monotonic() - run.t_start, 3))
-    return {"output": run.output, "manifest": uri, "skipped": False, "item_id": item_id,
+    return {"output": run.output, "manifest": uri, "skipped": False, "bytes": doc["output"]["bytes"],
+            "item_id": item_id,
             "product_type": pre.product_type, "conversion_path": pre.conversion_path}

@@ -148,3 +148,16 @@ def test_local_report_says_gdal_reads_are_not_counted(converted: Path) -> None:
     report = check_store(str(converted))
     assert "gdal" not in report.io["by_kind"] and "GDAL's own file reads" in report.io["note"]
     assert "note" not in check_store(str(converted), gdal=False, sample=False).io
+
+
+@pytest.mark.slow
+def test_outputs_dir_holds_the_finding_counts(converted: Path, tmp_path: Path) -> None:
+    """The DAG's validate step reads these as output parameters (its check-errors metric)."""
+    assert main(["geozarr", str(converted), "--json", "--outputs-dir", str(tmp_path)]) == 1
+    assert (tmp_path / "errors").read_text() == str(len(RAW_B08))
+    assert int((tmp_path / "warnings").read_text()) >= 0
+
+
+def test_outputs_dir_counts_a_check_that_cannot_run_as_one_error(tmp_path: Path) -> None:
+    assert main(["geozarr", str(tmp_path / "missing.zarr"), "--json", "--outputs-dir", str(tmp_path / "o")]) == 2
+    assert (tmp_path / "o" / "errors").read_text() == "1"

@@ -40,7 +40,8 @@ def test_committed_secrets_are_not_readable_with_the_test_key(env, keypair):
     throwaway test certificate whose key is committed."""
     _, key = keypair
     docs = [d for d in from_rendered(render(env), repo.overlay_dir(env), env).docs if d.kind == "SealedSecret"]
-    assert {d.name for d in docs} == {"geozarr-s3-credentials", "geozarr-stac-api-token", "geozarr-pgstac-backup"}
+    assert {d.name for d in docs} == {"geozarr-s3-credentials", "geozarr-stac-api-token",
+                                      "geozarr-pgstac-backup", "geozarr-alert-receivers"}
     assert sealing.check_test_key(docs, repo.TEST_SEALING_KEY) == []
     for d in docs:
         for v in d.obj["spec"]["encryptedData"].values():

@@ -34,6 +34,9 @@ def test_convert_contract(converted_144: Converted) -> None:
     assert out["conversion_path"] == "s2-optimized" and out["product_type"] == "S02MSIL2A"
     assert (converted_144.outputs_dir / "output").read_text() == converted_144.output
     assert (converted_144.outputs_dir / "manifest").read_text() == out["manifest"]
+    # the step metrics' inputs (docs/metrics.md): bytes written this run, the product type
+    assert int((converted_144.outputs_dir / "bytes").read_text()) == out["bytes"] > 0
+    assert (converted_144.outputs_dir / "product_type").read_text() == "S02MSIL2A"
     events = json_lines(converted_144.result.stderr)  # every line is one JSON object
     assert all({"ts", "step", "level", "message"} <= set(e) for e in events)
     assert all(e["step"] == "convert" for e in events)

@@ -44,6 +44,7 @@ CLUSTER_ONLY: dict[str, str] = {
     "podMetadata": "pod labels/annotations",
     "metadata": "pod labels/annotations",
     "imagePullSecrets": "registry credentials",
+    "metrics": "Prometheus custom metrics: the Argo controller emits them (docs/metrics.md)",
 }
 
 _SPEC_KEYS = {"entrypoint", "arguments", "templates", "volumes", "activeDeadlineSeconds", "parallelism",

@@ -21,7 +21,7 @@ from conformance.findings import Finding, Rule, count_by_severity, dumps, has_er
 from conformance.stac import collection as stac_collection
 from tooling import envconfig, repo, sealing
 from tooling.errors import ToolingError
-from tooling.manifests import params, policy, preservation, promtool, stdout
+from tooling.manifests import monitoring, params, policy, preservation, promtool, stdout
 from tooling.manifests.render import RenderError, kustomize
 from tooling.manifests.rendered import Rendered, from_rendered
 from tooling.storage.policy import SCHEMA_RULE as STORAGE_SCHEMA
@@ -55,7 +55,7 @@ def rules() -> list[Rule]:
         envconfig.SCHEMA, envconfig.RENDER_FACTS, promtool.RULES, sealing.TEST_KEY, STORAGE_SCHEMA,
         stac_collection.COLLECTION,
     ]
-    return schema_rules() + own + list(flux_rules())
+    return schema_rules() + own + monitoring.RULES + list(flux_rules())
 
 
 def flux_rules() -> tuple[Rule, ...]:
@@ -132,6 +132,7 @@ def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[st
     schema_findings, schema_summary = check_documents(rendered.docs, kubernetes_version=repo.TARGET_KUBERNETES_VERSION)
     found += schema_findings
     found += promtool.check_rules(rendered.docs, env)
+    found += monitoring.check_env(rendered.docs, env)  # alerts, runbooks, promtool tests, dashboard
     found += preservation.check_preservation(base.docs, rendered.docs, env, overlay)
     found += policy.check_policy(rendered.docs, env)
     found += sealing.check_test_key(rendered.docs, repo.TEST_SEALING_KEY)
