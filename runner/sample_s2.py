@@ -27,7 +27,7 @@ import json
 import math
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -403,20 +403,8 @@ def write_sample(
 
     uri = storage.normalise_uri(out)
     if storage.is_s3(uri):
-        # written locally, then uploaded in one concurrent batch: far fewer S3 requests
-        # than zarr's node-by-node writes (existence checks, listings, one PUT per chunk)
-        with tempfile.TemporaryDirectory(prefix="geozarr-sample-") as tmp:
-            summary = write_sample(f"{tmp}/sample.zarr", size=size, seed=seed, product=product,
-                                   zarr_format=zarr_format, log=log)
-            try:
-                loc = storage.locate(uri)
-                storage.remove_tree(loc)
-                storage.upload_tree(f"{tmp}/sample.zarr", loc)
-            except BadInput:
-                raise
-            except Exception as exc:
-                raise classify(exc, what=f"upload the sample to {uri}") from exc
-        return {**summary, "output": uri}
+        return staged_upload(uri, lambda local: write_sample(
+            local, size=size, seed=seed, product=product, zarr_format=zarr_format, log=log))
     try:
         loc = storage.locate(uri)
         storage.remove_tree(loc)  # a sample is rewritten from scratch
@@ -460,6 +448,23 @@ def write_sample(
         "bbox": writer.lonlat_bbox,
         "arrays": len(arrays),
     }
+
+
+def staged_upload(uri: str, write_local: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """Write a sample locally with `write_local(path)`, then upload it to the s3:// `uri` in one
+    concurrent batch: far fewer S3 requests than zarr's node-by-node writes (existence checks,
+    listings, one PUT per chunk)."""
+    with tempfile.TemporaryDirectory(prefix="geozarr-sample-") as tmp:
+        summary = write_local(f"{tmp}/sample.zarr")
+        try:
+            loc = storage.locate(uri)
+            storage.remove_tree(loc)
+            storage.upload_tree(f"{tmp}/sample.zarr", loc)
+        except BadInput:
+            raise
+        except Exception as exc:
+            raise classify(exc, what=f"upload the sample to {uri}") from exc
+    return {**summary, "output": uri}
 
 
 @dataclass(frozen=True)
