@@ -11,6 +11,7 @@ from conformance.geozarr import (
     conventions,
     gdal_interop,
     multiscales,
+    s1,
     sampling,
     spatial,
     zarr_format,
@@ -26,6 +27,7 @@ METADATA_CHECKS: tuple[Check[GeoZarrContext], ...] = (
     *spatial.CHECKS,
     *multiscales.CHECKS,
     *arrays.CHECKS,
+    *s1.CHECKS,
 )
 ALL_CHECKS = METADATA_CHECKS + sampling.CHECKS + gdal_interop.CHECKS
 
