@@ -111,7 +111,7 @@ def conformance(
     )
 
 
-@task(help={"which": "validate, runner, geozarr or conformance; default: all"})
+@task(help={"which": "validate, schema, runner, geozarr, conformance or fanout; default: all"})
 def bench(c: Context, which: str = "") -> None:
     """Run the benchmarks in benchmarks/ and print ratios against their baselines."""
     from benchmarks import run as mod

@@ -65,7 +65,7 @@ class Run:
 
 
 def _start(cmd: list[str]) -> tuple[subprocess.Popen[bytes], float, Any, Any]:
-    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # no pipe to fill up
+    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115 - closed in _wait
     proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=REPO)
     return proc, time.perf_counter(), out, err
 
