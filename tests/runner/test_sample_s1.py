@@ -242,3 +242,13 @@ def test_bare_eopf_geozarr_takes_the_s1_path(tmp_path: Path) -> None:
         assert x.min() == pytest.approx(lon.min(), abs=2e-4) and x.max() == pytest.approx(lon.max(), abs=2e-4)
         assert y.min() == pytest.approx(lat.min(), abs=2e-4) and y.max() == pytest.approx(lat.max(), abs=2e-4)
         assert (m["grd"][:] > 0).mean() > 0.3  # the swath, rotated inside its bounding grid
+
+
+def test_sample_to_s3(s3_server, s3_bucket: str, s3_env: dict[str, str]) -> None:
+    r = run_runner("sample", f"s3://{s3_bucket}/in/S1.zarr", "--product", "s1-grd", "--size", "32",
+                   "--quiet", env=s3_env)
+    assert r.returncode == 0, r.stderr
+    keys = s3_server.keys(s3_bucket, "in/S1.zarr/")
+    assert "in/S1.zarr/.zmetadata" in keys
+    vv = next(k for k in keys if k.endswith("_VV/measurements/grd/.zarray"))
+    assert vv.replace("_VV/", "_VH/") in keys
