@@ -188,8 +188,9 @@ def _s2_split(work: Path) -> None:
     r = subprocess.run([sys.executable, "-c", S2_SPLIT, str(work)], capture_output=True, text=True,
                        cwd=REPO, check=False)
     print("s2-l2a 144 px, optimised path in parts:")
-    print(r.stdout.rstrip() or f"  failed: {r.stderr[-1500:]}")
-    skipped = [line.split("dataset_path=")[-1] for line in r.stderr.splitlines()
+    ours = [line for line in r.stdout.splitlines() if line.startswith("  ")]  # not the converter's logs
+    print("\n".join(ours) if ours else f"  failed: {r.stderr[-1500:]}")
+    skipped = [line for line in (r.stdout + r.stderr).splitlines()
                if "already exists. Skipping write" in line]
     print(f"  groups the east half skipped as 'already exists': {len(skipped)}", flush=True)
 

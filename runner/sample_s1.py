@@ -66,6 +66,7 @@ ENL = 4.4  # equivalent number of looks of IW GRDH
 SIGMA0_DB = {"VV": {"water": -21.0, "vegetation": -10.5, "soil": -13.0},
              "VH": {"water": -29.0, "vegetation": -16.5, "soil": -21.0}}
 PRODUCT = "s1-grd"
+IN_MEMORY_BYTES = 64 << 20  # measurements up to this size are filled before the files are written
 
 
 def check_size(size: int) -> None:
@@ -396,12 +397,18 @@ def write_sample(out: str, *, size: int = DEFAULT_SIZE, seed: int = 0, product: 
             "note": "synthetic values on the layout of a real EOPF Sentinel-1 IW GRDH product"}
         root = zarr.open_group(memory, mode="w", zarr_format=zarr_format, attributes=root_attrs)
         pending = _build_hierarchy(template, values, root, zarr_format)
+        # small measurements are filled in memory too (one file write per chunk, no zarr
+        # per-chunk file operations); large ones chunk by chunk in place, bounded memory
+        in_memory = swath.lines * swath.pixels * 2 * len(pending) <= IN_MEMORY_BYTES
+        for pol, path in pending if in_memory else []:
+            _fill_grd(memory, values, pol, path, zarr_format)
         zarr.consolidate_metadata(memory)
         _write_documents(documents, Path(loc.path))
         log.progress("metadata and annotation arrays written", done=0, total=len(pending))
         store = storage.zarr_store(uri, read_only=False)
         for done, (pol, path) in enumerate(pending, 1):
-            _fill_grd(store, values, pol, path, zarr_format)
+            if not in_memory:
+                _fill_grd(store, values, pol, path, zarr_format)
             log.progress("measurements written", done=done, total=len(pending))
     except BadInput:
         raise

@@ -191,6 +191,17 @@ def test_deterministic_for_a_seed(tmp_path: Path) -> None:
     assert _digest(a) != _digest(c)
 
 
+def test_large_measurements_are_filled_in_place_with_the_same_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner import sample_s1
+
+    a, b = tmp_path / "memory.zarr", tmp_path / "in_place.zarr"
+    sample_s1.write_sample(str(a), size=32, seed=5)
+    monkeypatch.setattr(sample_s1, "IN_MEMORY_BYTES", 0)
+    sample_s1.write_sample(str(b), size=32, seed=5)
+    assert _digest(a) == _digest(b)
+
+
 def test_cli_writes_it(tmp_path: Path) -> None:
     out = tmp_path / "s1.zarr"
     r = run_runner("sample", str(out), "--product", "s1-grd", "--size", "32", "--json")
