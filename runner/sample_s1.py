@@ -330,6 +330,11 @@ def _create(root: zarr.Group, path: str, node: dict[str, Any], shape: list[int],
                              overwrite=True, **kwargs)
 
 
+# the 1-D measurement axes, sized to the sample's lines or pixels
+_MEASUREMENT_AXES = {"/measurements/azimuth_time": "lines", "/measurements/line": "lines",
+                     "/measurements/pixel": "pixels", "/measurements/ground_range": "pixels"}
+
+
 def _build_hierarchy(template: dict[str, Any], values: S1Values, root: zarr.Group,
                      zarr_format: int) -> list[tuple[str, str]]:
     """Create every group and array under `root`, fill the small arrays; return the
@@ -347,10 +352,8 @@ def _build_hierarchy(template: dict[str, Any], values: S1Values, root: zarr.Grou
                 _create(root, path, node, shape, chunks, zarr_format)
                 pending.append((pol, path))
                 continue
-            shape = [values.swath.lines if rel == "/measurements/line" else
-                     values.swath.pixels if rel in ("/measurements/pixel", "/measurements/ground_range")
-                     else values.swath.lines if rel == "/measurements/azimuth_time" else n
-                     for n in node["shape"]]
+            shape = [getattr(values.swath, _MEASUREMENT_AXES[rel])] if rel in _MEASUREMENT_AXES \
+                else list(node["shape"])
             chunks = [min(c, n) for c, n in zip(node["chunks"], shape)]
             arr = _create(root, path, node, shape, chunks, zarr_format)
             arr[...] = values.small(rel, node["attributes"], shape, np.dtype(node["dtype"]))
