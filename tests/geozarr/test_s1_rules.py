@@ -32,12 +32,12 @@ def _s1_findings(store: Path) -> list[Finding]:
 
 @pytest.fixture(scope="module")
 def s1_converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 48-line S1 GRD sample converted by the real `eopf-geozarr convert` (S1 path)."""
+    """A 32-line (smallest) S1 GRD sample converted by the real `eopf-geozarr convert` (S1 path)."""
     from runner.sample_s1 import write_sample
 
     base = tmp_path_factory.mktemp("s1rules")
     src, out = base / "sample.zarr", base / NAME
-    write_sample(str(src), size=48, seed=3)
+    write_sample(str(src), size=32, seed=3)
     r = subprocess.run(["eopf-geozarr", "convert", str(src), str(out), *S1_ARGS],
                        capture_output=True, text=True, timeout=600, check=False)
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]

@@ -23,7 +23,7 @@ def test_parts_and_finalize_write_the_single_process_store(tmp_path: Path) -> No
     from runner.sample_s1 import write_sample
 
     src, single, fan = tmp_path / "s1.zarr", tmp_path / "single.zarr", tmp_path / "fan.zarr"
-    write_sample(str(src), size=48, seed=4)
+    write_sample(str(src), size=32, seed=4)
     r = subprocess.run(["eopf-geozarr", "convert", str(src), str(single), *S1_CONVERT_ARGS,
                         "--min-dimension", "16"], capture_output=True, text=True, timeout=600, check=False)
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]

@@ -230,7 +230,7 @@ def test_bare_eopf_geozarr_takes_the_s1_path(tmp_path: Path) -> None:
     from runner.sample_s1 import write_sample
 
     sample, out = tmp_path / "s1.zarr", tmp_path / "out.zarr"
-    write_sample(str(sample), size=48, seed=2)
+    write_sample(str(sample), size=32, seed=2)  # the smallest size (32 lines)
     r = subprocess.run(["eopf-geozarr", "convert", str(sample), str(out), *S1_CONVERT_ARGS,
                         "--min-dimension", "16"],
                        capture_output=True, text=True, timeout=600, check=False)
