@@ -157,8 +157,9 @@ def test_backscatter_is_realistic(s1_144: Path) -> None:
     db = {}
     for pol in ("VV", "VH"):
         g = _pol(root, pol)
-        dn = g["measurements/grd"][:].astype(float)
-        assert dn.min() >= 1 and dn.dtype == float
+        raw = g["measurements/grd"][:]
+        assert raw.dtype == np.uint16 and raw.min() >= 1  # digital numbers, no fill in the swath
+        dn = raw.astype(float)
         lut = g["quality/calibration/sigma_nought"][0]
         lut_pixels = g["quality/calibration/pixel"][:]
         a = np.interp(np.arange(dn.shape[1]), lut_pixels, lut)
