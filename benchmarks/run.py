@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "conformance": "benchmarks.conformance_bench",
     "restore": "benchmarks.restore_bench",
     "tuning": "benchmarks.tuning_bench",
+    "fanout": "benchmarks.fanout_bench",
 }
 
 

@@ -62,7 +62,10 @@ def _param_flag(p: argparse.ArgumentParser, key: str, **kwargs: Any) -> None:
 
 
 def _step_sample(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
-    from runner.sample_s2 import check_size, write_sample
+    if args.product == "s1-grd":
+        from runner.sample_s1 import check_size, write_sample
+    else:
+        from runner.sample_s2 import check_size, write_sample
 
     check_size(args.size)
     params.apply_s3_endpoint(getattr(args, "s3_endpoint", None))
@@ -192,15 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_sample(sub: Any) -> None:
-    p = sub.add_parser("sample", help="write a synthetic EOPF product (Sentinel-2 L2A)",
-                       description="Write a synthetic EOPF Sentinel-2 L2A product (Zarr v2 like real "
-                       "products) that eopf-geozarr converts exactly as a real one. "
+    p = sub.add_parser("sample", help="write a synthetic EOPF product (Sentinel-2 L2A or Sentinel-1 GRD)",
+                       description="Write a synthetic EOPF Sentinel-2 L2A or Sentinel-1 IW GRDH product "
+                       "(Zarr v2 like real products) that eopf-geozarr converts exactly as a real one. "
                        "Outputs: output.")
     p.add_argument("out", metavar="OUT", help="output store: local path or s3:// URI (replaced)")
     p.add_argument("--size", type=int, default=144,
-                   help="r10m edge in pixels of 10 m: a multiple of 6, 72..10980 (default 144)")
+                   help="s2-l2a: r10m edge in pixels of 10 m, a multiple of 6, 72..10980; s1-grd: "
+                   "azimuth lines of 10 m, 32..16677 (pixels: size x 1.563) (default 144)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the synthetic scene (default 0)")
-    p.add_argument("--product", default="s2-l2a", choices=["s2-l2a"], help="product type (default s2-l2a)")
+    p.add_argument("--product", default="s2-l2a", choices=["s2-l2a", "s1-grd"],
+                   help="product type (default s2-l2a)")
     p.add_argument("--zarr-format", type=int, default=2, choices=[2, 3],
                    help="Zarr format of the sample (default 2, like real EOPF products)")
     _param_flag(p, "s3_endpoint")

@@ -27,7 +27,7 @@ import json
 import math
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -398,7 +398,8 @@ def write_sample(
 
     uri = storage.normalise_uri(out)
     if storage.is_s3(uri):
-        return _write_then_upload(uri, size=size, seed=seed, product=product, zarr_format=zarr_format, log=log)
+        return staged_upload(uri, lambda local: write_sample(
+            local, size=size, seed=seed, product=product, zarr_format=zarr_format, log=log))
     try:
         arrays = _write_store(uri, writer, template, size, zarr_format, log)
     except BadInput:
@@ -417,11 +418,12 @@ def write_sample(
     }
 
 
-def _write_then_upload(uri: str, **kwargs: Any) -> dict[str, Any]:
-    """The sample written locally, then uploaded in one concurrent batch: far fewer S3 requests
-    than zarr's node-by-node writes (existence checks, listings, one PUT per chunk)."""
+def staged_upload(uri: str, write_local: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """Write a sample locally with `write_local(path)`, then upload it to the s3:// `uri` in one
+    concurrent batch: far fewer S3 requests than zarr's node-by-node writes (existence checks,
+    listings, one PUT per chunk)."""
     with tempfile.TemporaryDirectory(prefix="geozarr-sample-") as tmp:
-        summary = write_sample(f"{tmp}/sample.zarr", **kwargs)
+        summary = write_local(f"{tmp}/sample.zarr")
         try:
             loc = storage.locate(uri)
             storage.remove_tree(loc)

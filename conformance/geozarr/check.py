@@ -13,6 +13,7 @@ from conformance.geozarr import (
     multiscales,
     provenance,
     readers,
+    s1,
     sampling,
     spatial,
     zarr_format,
@@ -30,6 +31,7 @@ METADATA_CHECKS: tuple[Check[GeoZarrContext], ...] = (
     *arrays.CHECKS,
     *provenance.CHECKS,
     *readers.CHECKS,
+    *s1.CHECKS,
 )
 ALL_CHECKS = METADATA_CHECKS + sampling.CHECKS + gdal_interop.CHECKS
 
