@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runner import identifiers
-from tests.runner.conftest import json_lines, run_runner
+from tests.runner.runnerkit import json_lines, run_runner
 
 BAD = ["../../etc", "a\nb", "<script>alert(1)</script>", "x" * 256, "-leading-dash", "a/b", "",
        "..", "a..b"]

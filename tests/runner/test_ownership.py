@@ -16,7 +16,7 @@ import pytest
 
 from runner import ownership, scratch
 from runner.errors import BadInput
-from tests.runner.conftest import REPO, json_lines, run_runner
+from tests.runner.runnerkit import REPO, json_lines, run_runner
 
 
 def _one_error(stderr: str) -> dict[str, object]:

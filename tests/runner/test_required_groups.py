@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.runner.conftest import json_lines, run_runner
+from tests.runner.runnerkit import json_lines, run_runner
 
 R20 = "measurements/reflectance/r20m"
 

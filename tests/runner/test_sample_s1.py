@@ -13,7 +13,7 @@ import pytest
 import zarr
 from pyproj import Geod
 
-from tests.runner.conftest import SHARED, json_lines, run_runner
+from tests.runner.runnerkit import SHARED, json_lines, run_runner
 
 REFERENCES = sorted((SHARED / "reference" / "eopf-products").glob("S1A_IW_GRDH_*.json"))
 S1_CONVERT_ARGS = ["--groups", "/measurements", "--gcp-group", "/conditions/gcp",

@@ -14,7 +14,7 @@ import pytest
 
 from runner import urls
 from runner.events import EventLog
-from tests.runner.conftest import run_runner
+from tests.runner.runnerkit import run_runner
 
 SECRET = "s3cr3t-pw"
 
