@@ -35,6 +35,8 @@ STEP_OUTPUTS: dict[str, tuple[str, ...]] = {
     "stac": ("item",),
     "manifest": ("manifest",),
     "register": ("item_url",),
+    "plan": ("plan", "planned"),
+    "bulk-register": ("registered", "dead_lettered", "dead_letter"),
 }
 
 
@@ -191,6 +193,23 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_arguments(p)
     _add_common(p, "register")
     p.set_defaults(func=register.run)
+
+    from runner.backfill import plan
+
+    p = sub.add_parser("plan", help="plan a backfill: the source products not converted yet",
+                       description=plan.__doc__.split("\n\n")[0] + " Outputs: plan, planned.")
+    plan.add_arguments(p)
+    _add_common(p, "plan")
+    p.set_defaults(func=plan.run)
+
+    from runner.backfill import bulk_register
+
+    p = sub.add_parser("bulk-register", help="upsert many STAC items in bulk; dead-letter what fails",
+                       description=bulk_register.__doc__.split("\n\n")[0]
+                       + " Outputs: registered, dead_lettered, dead_letter.")
+    bulk_register.add_arguments(p)
+    _add_common(p, "bulk-register")
+    p.set_defaults(func=bulk_register.run)
 
     p = sub.add_parser("preflight", help="check the input and the requested groups; say the conversion path",
                        description="Read the input's hierarchy (consolidated metadata when present), check "
