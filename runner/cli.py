@@ -37,6 +37,9 @@ STEP_OUTPUTS: dict[str, tuple[str, ...]] = {
     "register": ("item_url",),
     "plan": ("plan", "planned"),
     "bulk-register": ("registered", "dead_lettered", "dead_letter"),
+    "convert-batch": ("converted", "failed", "already"),
+    "backfill-report": ("report", "planned", "converted", "skipped", "failed", "registered",
+                        "dead_lettered"),
 }
 
 
@@ -210,6 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
     bulk_register.add_arguments(p)
     _add_common(p, "bulk-register")
     p.set_defaults(func=bulk_register.run)
+
+    from runner.backfill import batch, report
+
+    for name, module, what in (("convert-batch", batch, "convert a backfill batch, product by product"),
+                               ("backfill-report", report, "count what a backfill run did")):
+        p = sub.add_parser(name, help=what, description=module.__doc__.split("\n\n")[0]
+                           + f" Outputs: {', '.join(STEP_OUTPUTS[name])}.")
+        module.add_arguments(p)
+        _add_common(p, name)
+        p.set_defaults(func=module.run)
 
     p = sub.add_parser("preflight", help="check the input and the requested groups; say the conversion path",
                        description="Read the input's hierarchy (consolidated metadata when present), check "

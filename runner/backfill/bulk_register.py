@@ -219,7 +219,7 @@ def _policy(args: Any) -> Policy:
 def run(args: Any, log: EventLog) -> dict[str, Any]:
     policy = _policy(args)
     url = register.api_url(args.stac_api_url)
-    with register._session() as session:  # noqa: SLF001 - the register step's own session setup
+    with register._session() as session:
         api = register.Api(url=url, session=session, timeout=args.timeout)
         health_check(api)
         uris = item_uris(args.items)

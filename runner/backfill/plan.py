@@ -177,8 +177,19 @@ def read_plan(uri: str) -> list[PlanEntry] | None:
         raise RunnerError(f"the existing plan {uri} is unreadable ({exc}); move it away to replan") from exc
 
 
-def write_plan(uri: str, entries: list[PlanEntry]) -> None:
-    """All entries at once: a plan is either there whole or not at all."""
+def summary_uri(plan_uri: str) -> str:
+    """Where the plan's counts are kept, beside it (the report reads `skipped` there)."""
+    return plan_uri + ".summary.json"
+
+
+def read_summary(plan_uri: str) -> dict[str, int]:
+    loc = storage.locate(summary_uri(plan_uri))
+    return json.loads(storage.read_text(loc)) if storage.exists(loc) else {}
+
+
+def write_plan(uri: str, entries: list[PlanEntry], counts: PlanCounts) -> None:
+    """The counts, then all entries at once: a plan is either there whole or not at all."""
+    storage.write_text(storage.locate(summary_uri(uri)), json.dumps(counts.to_dict()))
     storage.write_text(storage.locate(uri), "".join(e.to_line() + "\n" for e in entries))
 
 
@@ -189,12 +200,13 @@ def make_plan(*, source_api: str, request: BackfillRequest, output_root: str, pl
     existing = read_plan(plan_uri)
     if existing is not None:
         log.info("resuming: the plan exists", plan=plan_uri, planned=len(existing))
-        return {"plan": plan_uri, "resumed": True, "counts": {"planned": len(existing)}}
+        counts = {**read_summary(plan_uri), "planned": len(existing)}
+        return {"plan": plan_uri, "resumed": True, "counts": counts}
     check_collection(source_api, request.collection)
     counts = PlanCounts()
     items = search_source(source_api, request, page_size)
     entries = list(select(items, request, output_root, target_api, counts, log))
-    write_plan(plan_uri, entries)
+    write_plan(plan_uri, entries, counts)
     log.info("plan written", plan=plan_uri, **counts.to_dict())
     return {"plan": plan_uri, "resumed": False, "counts": counts.to_dict()}
 

@@ -46,7 +46,7 @@ def _iso(moment: datetime) -> str:
 def parse_datetime(text: str, what: str) -> datetime:
     """An ISO 8601 date or date-time; a naive one is UTC."""
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.strip())
     except ValueError:
         raise BadInput(f"{what} {text!r} is not an ISO 8601 date or date-time") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

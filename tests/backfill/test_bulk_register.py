@@ -40,7 +40,7 @@ class _DownForWrites(http.server.BaseHTTPRequestHandler):
 
     posts = 0
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         body = json.dumps({"type": "Catalog", "id": "x", "links": []}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -48,14 +48,14 @@ class _DownForWrites(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         type(self).posts += 1
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.send_response(503)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

@@ -28,7 +28,7 @@ def _lines(plan: Path) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def source(stac_api) -> str:  # noqa: ANN001 - the session STAC API
+def source(stac_api) -> str:
     return seed_source(stac_api.url, 12)
 
 
