@@ -13,14 +13,18 @@
   exists (a resumed run) it is read back instead of searching again, so a resumed backfill
   never plans more than its first run did.
 - The plan is one JSON object per line (`item`, `source`, `output`, `datetime`), written
-  atomically; `--json` prints the counts.
+  atomically, with its counts beside it (`PLAN.summary.json`, incl. `covered_until`: how far
+  the window was covered). `--from last-success --to now` is the sliding window of the
+  geozarr-ingest CronWorkflow: it starts where the last successful run's coverage ended.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -51,9 +55,31 @@ class PlanCounts:
     planned: int = 0
     skipped: int = 0
     unusable: int = 0
+    covered_until: str = ""  # the window's end, or the last planned product's when the limit hit
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+LAST_SUCCESS = "last-success"
+DEFAULT_LOOKBACK = timedelta(days=1)
+
+
+def last_success_uri(output_root: str) -> str:
+    """Where a successful run records how far it covered (the next sliding window's start)."""
+    return f"{output_root.rstrip('/')}/backfill/{LAST_SUCCESS}.json"
+
+
+def resolve_window(start: str, end: str, output_root: str) -> tuple[str, str]:
+    """`now` and `last-success` (the end of the last good run, else a day back) as ISO 8601."""
+    end_iso = datetime.now(UTC).isoformat() if end == "now" else end
+    if start != LAST_SUCCESS:
+        return start, end_iso
+    loc = storage.locate(last_success_uri(output_root))
+    if storage.exists(loc):
+        return str(json.loads(storage.read_text(loc))["covered_until"]), end_iso
+    fallback = datetime.fromisoformat(end_iso) - DEFAULT_LOOKBACK
+    return fallback.isoformat(), end_iso
 
 
 def source_href(item: dict[str, Any]) -> str | None:
@@ -91,6 +117,9 @@ def search_source(api_url: str, request: BackfillRequest, page_size: int) -> Ite
 
     try:
         client = Client.open(api_url)
+        # oldest first, so a run cut by its limit covers a contiguous window; pgSTAC sorts without
+        # declaring the sort conformance class (pystac-client warns, then sends it anyway)
+        warnings.filterwarnings("ignore", message=".*does not conform to SORT", module="pystac_client")
         search = client.search(collections=[request.collection], datetime=request.datetime_range,
                                bbox=request.bbox, ids=list(request.ids) or None, limit=page_size,
                                sortby=["+properties.datetime", "+id"])
@@ -135,6 +164,7 @@ def output_uri(output_root: str, item_id: str) -> str:
 def select(items: Iterable[dict[str, Any]], request: BackfillRequest, output_root: str,
            target_api: str | None, counts: PlanCounts, log: EventLog) -> Iterator[PlanEntry]:
     """Plan entries for the items not done yet, stopping at the request's limit."""
+    latest, ordered = "", True
     for item in items:
         counts.found += 1
         entry = _entry(item, output_root)
@@ -147,8 +177,12 @@ def select(items: Iterable[dict[str, Any]], request: BackfillRequest, output_roo
             continue
         counts.planned += 1
         yield entry
+        ordered, latest = ordered and entry.datetime >= latest, entry.datetime
         if counts.planned >= request.limit:
+            # a window cut short is covered up to its last entry only if the API sorted oldest first
+            counts.covered_until = entry.datetime if ordered else ""
             return
+    counts.covered_until = request.datetime_range.split("/")[1]
 
 
 def _entry(item: dict[str, Any], output_root: str) -> PlanEntry | None:
@@ -215,8 +249,10 @@ def add_arguments(p: Any) -> None:
     """The step's own arguments (runner.cli adds --outputs-dir, --json, --quiet)."""
     p.add_argument("--source-api", required=True, metavar="URL", help="the source STAC API")
     p.add_argument("--collection", required=True, help="the source collection")
-    p.add_argument("--from", dest="start", required=True, metavar="DATE", help="window start (ISO 8601)")
-    p.add_argument("--to", dest="end", required=True, metavar="DATE", help="window end (ISO 8601)")
+    p.add_argument("--from", dest="start", required=True, metavar="DATE",
+                   help=f"window start: ISO 8601, or {LAST_SUCCESS} (where the last good run stopped; "
+                   "a day back when none did)")
+    p.add_argument("--to", dest="end", required=True, metavar="DATE", help="window end: ISO 8601 or now")
     p.add_argument("--bbox", default="", metavar="W,S,E,N", help="only items intersecting this box")
     p.add_argument("--ids", default="", metavar="FILE", help="only these item ids (one per line)")
     p.add_argument("--limit", type=int, required=True, metavar="N", help="plan at most N products")
@@ -229,14 +265,16 @@ def add_arguments(p: Any) -> None:
                    help=f"items per search page (default {DEFAULT_PAGE_SIZE})")
 
 
-def _read_ids(path: str) -> list[str]:
-    if not path:
+def _read_ids(uri: str) -> list[str]:
+    """The ids file (local or s3://), at most 64 MiB."""
+    if not uri:
         return []
+    loc = storage.locate(uri)
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read(64 * 1024 * 1024).splitlines()
+        with loc.fs.open(loc.path, "rb") as f:
+            return f.read(64 * 1024 * 1024).decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"--ids {path}: cannot read: {exc}") from exc
+        raise BadInput(f"--ids {uri}: cannot read: {exc}") from exc
 
 
 def run(args: Any, log: EventLog) -> dict[str, Any]:
@@ -244,7 +282,8 @@ def run(args: Any, log: EventLog) -> dict[str, Any]:
 
     if not 1 <= args.page_size <= 10_000:
         raise BadInput(f"--page-size must be within 1..10000, not {args.page_size}")
-    request = parse_request(collection=args.collection, start=args.start, end=args.end,
+    start, end = resolve_window(args.start, args.end, args.output_root)
+    request = parse_request(collection=args.collection, start=start, end=end,
                             bbox=args.bbox, ids=_read_ids(args.ids), limit=args.limit)
     result = make_plan(source_api=args.source_api, request=request, output_root=args.output_root,
                        plan_uri=args.plan_uri, target_api=args.target_api or None,

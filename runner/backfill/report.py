@@ -19,7 +19,7 @@ from typing import Any
 from runner import storage
 from runner.backfill.batch import CONVERTED, FAILED, Outcome
 from runner.backfill.bulk_register import read_dead_letters
-from runner.backfill.plan import read_plan, read_summary
+from runner.backfill.plan import last_success_uri, read_plan, read_summary
 from runner.backfill.request import parse_datetime
 from runner.errors import BadInput, RunnerError
 from runner.events import EventLog
@@ -57,6 +57,14 @@ def build_report(run: str, plan: str, state: str, dead_letter: str, seconds: flo
             "products_per_hour": round(converted * 3600 / seconds, 2) if seconds > 0 else None}
 
 
+def record_success(output_root: str, plan: str, run: str) -> None:
+    """The next sliding window starts where this clean run's coverage ended."""
+    covered = read_summary(plan).get("covered_until")
+    if covered:
+        storage.write_text(storage.locate(last_success_uri(output_root)),
+                           json.dumps({"covered_until": covered, "run": run}))
+
+
 def add_arguments(p: Any) -> None:
     p.add_argument("--run", required=True, help="the backfill run's name (the workflow's)")
     p.add_argument("--plan", required=True, metavar="URI")
@@ -64,6 +72,8 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--dead-letter", required=True, metavar="URI")
     p.add_argument("--started", default="", metavar="ISO", help="when the run started")
     p.add_argument("-o", "--report-out", dest="report_out", default="", metavar="URI")
+    p.add_argument("--output-root", default="", metavar="URI",
+                   help="the stores' root: a clean run records its coverage there (last-success)")
 
 
 def run(args: Any, log: EventLog) -> dict[str, Any]:
@@ -73,7 +83,10 @@ def run(args: Any, log: EventLog) -> dict[str, Any]:
     out = args.report_out or f"{args.state.rstrip('/')}/report.json"
     storage.write_text(storage.locate(out), json.dumps(report, indent=2) + "\n")
     log.info("backfill report", report=out, **report["counts"])
-    if report["counts"]["failed"] or report["counts"]["dead_lettered"]:
+    clean = not (report["counts"]["failed"] or report["counts"]["dead_lettered"])
+    if clean and args.output_root:
+        record_success(args.output_root, args.plan, args.run)
+    if not clean:
         raise RunnerError(f"backfill {args.run}: {report['counts']['failed']} failed, "
                           f"{report['counts']['dead_lettered']} dead-lettered: see {out}",
                           report=out)

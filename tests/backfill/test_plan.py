@@ -116,3 +116,21 @@ def test_a_failing_source_catalog_is_transient(tmp_path, capsys):
 def test_plan_entries_round_trip():
     entry = PlanEntry("a", "s3://x/a.zarr", "s3://y/a.zarr", "2025-06-01T00:00:00Z")
     assert PlanEntry(**json.loads(entry.to_line())) == entry
+
+
+def test_a_window_cut_by_the_limit_is_covered_up_to_its_last_product(stac_api, source, tmp_path):
+    assert _plan(stac_api.url, source, tmp_path, "--limit", "3")[0] == 0
+    summary = json.loads((tmp_path / "plan.jsonl.summary.json").read_text())
+    assert summary["planned"] == 3 and summary["covered_until"] == _lines(tmp_path / "plan.jsonl")[-1]["datetime"]
+
+
+def test_last_success_starts_where_the_last_clean_run_stopped(stac_api, source, tmp_path):
+    marker = tmp_path / "stores" / "backfill" / "last-success.json"
+    marker.parent.mkdir(parents=True)
+    marker.write_text(json.dumps({"covered_until": "2025-06-01T09:00:00Z", "run": "r0"}))
+    plan = tmp_path / "plan.jsonl"
+    code = cli.main(["plan", "--source-api", stac_api.url, "--collection", source,
+                     "--from", "last-success", "--to", "2025-06-01T10:30:00Z", "--limit", "50",
+                     "--output-root", str(tmp_path / "stores"), "--plan", str(plan), "--quiet"])
+    assert code == 0
+    assert [e["item"] for e in _lines(plan)] == ["S2A_MSIL2A_00009", "S2A_MSIL2A_00010"]
