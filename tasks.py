@@ -155,6 +155,56 @@ def promote(c: Context, digest: str, env: str = "prod") -> None:
     _exit(mod.main(digest, env=env))
 
 
+@task(
+    name="run",
+    default=True,
+    help={
+        "env": "staging or prod: submit there",
+        "collection": "the source catalog's collection (e.g. sentinel-2-l2a)",
+        "from_": "window start, ISO 8601 (or last-success)",
+        "to": "window end, ISO 8601 (or now)",
+        "bbox": "only products intersecting W,S,E,N",
+        "ids": "only the item ids listed in this file (one per line)",
+        "limit": "hard cap on products converted by this run (> 0)",
+        "batches": "convert pods (each takes a slot of the env's semaphore)",
+        "run": "the run's name (its state's; the same name resumes); default from the window",
+        "source_api": "the source STAC API (default EOPF's)",
+        "target_collection": "the collection to register into (default the env's)",
+        "dry_run": "search the source and print what would be planned; submit nothing",
+        "json": "print JSON",
+    },
+)
+def backfill_run(c: Context, env: str, collection: str, from_: str, to: str, bbox: str = "",
+                 ids: str = "", limit: int = 100, batches: int = 4, run: str = "",
+                 source_api: str = "", target_collection: str = "", dry_run: bool = False,
+                 json: bool = False) -> None:
+    """Submit a bounded, resumable backfill of a collection's window (geozarr-backfill)."""
+    from tooling.backfill import cli
+
+    _exit(cli.main_submit(env=env, collection=collection, start=from_, end=to, bbox=bbox, ids=ids,
+                          limit=limit, batches=batches, run=run, source_api=source_api,
+                          target_collection=target_collection, dry_run=dry_run, as_json=json))
+
+
+@task(name="status", help={"run": "the backfill run's name", "env": "staging or prod",
+                           "json": "print the report (counts, failed, seconds)"})
+def backfill_status(c: Context, run: str, env: str = "staging", json: bool = False) -> None:
+    """Progress of a backfill run, from its state in the env's object store."""
+    from tooling.backfill import cli
+
+    _exit(cli.main_status(run=run, env=env, as_json=json))
+
+
+@task(help={"run": "the backfill run's name", "env": "staging or prod",
+            "batches": "convert pods", "json": "print JSON"})
+def replay(c: Context, run: str, env: str = "staging", batches: int = 4, json: bool = False) -> None:
+    """Resubmit a backfill run for its failed and dead-lettered products only."""
+    from tooling.backfill import cli
+
+    _exit(cli.main_replay(run=run, env=env, batches=batches, as_json=json))
+
+
 # The task tree. A top-level task is added here; an area with several verbs gets its own
 # Collection (`ns.add_collection(Collection("storage", check, apply))` -> `invoke storage.check`).
-ns = Collection(render, validate, lint, check, conformance, bench, test, diff, promote)
+ns = Collection(render, validate, lint, check, conformance, bench, test, diff, promote, replay)
+ns.add_collection(Collection("backfill", backfill_run, backfill_status))

@@ -216,14 +216,17 @@ def summary_uri(plan_uri: str) -> str:
     return plan_uri + ".summary.json"
 
 
-def read_summary(plan_uri: str) -> dict[str, int]:
+def read_summary(plan_uri: str) -> dict[str, Any]:
     loc = storage.locate(summary_uri(plan_uri))
     return json.loads(storage.read_text(loc)) if storage.exists(loc) else {}
 
 
-def write_plan(uri: str, entries: list[PlanEntry], counts: PlanCounts) -> None:
-    """The counts, then all entries at once: a plan is either there whole or not at all."""
-    storage.write_text(storage.locate(summary_uri(uri)), json.dumps(counts.to_dict()))
+def write_plan(uri: str, entries: list[PlanEntry], counts: PlanCounts,
+               request: dict[str, Any] | None = None) -> None:
+    """The summary (counts, the request), then all entries at once: a plan is there whole or not
+    at all, and a replay can resubmit the same request."""
+    summary = {**counts.to_dict(), "request": request or {}}
+    storage.write_text(storage.locate(summary_uri(uri)), json.dumps(summary))
     storage.write_text(storage.locate(uri), "".join(e.to_line() + "\n" for e in entries))
 
 
@@ -240,7 +243,7 @@ def make_plan(*, source_api: str, request: BackfillRequest, output_root: str, pl
     counts = PlanCounts()
     items = search_source(source_api, request, page_size)
     entries = list(select(items, request, output_root, target_api, counts, log))
-    write_plan(plan_uri, entries, counts)
+    write_plan(plan_uri, entries, counts, {**request.to_dict(), "source_api": source_api})
     log.info("plan written", plan=plan_uri, **counts.to_dict())
     return {"plan": plan_uri, "resumed": False, "counts": counts.to_dict()}
 

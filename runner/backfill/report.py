@@ -39,6 +39,16 @@ def read_outcomes(state: str) -> list[Outcome]:
     return outcomes
 
 
+def report_uri(state: str) -> str:
+    return f"{state.rstrip('/')}/report.json"
+
+
+def read_report(state: str) -> dict[str, Any] | None:
+    """The report a finished run wrote, or None."""
+    loc = storage.locate(report_uri(state))
+    return json.loads(storage.read_text(loc)) if storage.exists(loc) else None
+
+
 def build_report(run: str, plan: str, state: str, dead_letter: str, seconds: float) -> dict[str, Any]:
     entries = read_plan(plan)
     if entries is None:
@@ -80,7 +90,7 @@ def run(args: Any, log: EventLog) -> dict[str, Any]:
     started = parse_datetime(args.started, "--started") if args.started else None
     seconds = (datetime.now(UTC) - started).total_seconds() if started else 0.0
     report = build_report(args.run, args.plan, args.state, args.dead_letter, seconds)
-    out = args.report_out or f"{args.state.rstrip('/')}/report.json"
+    out = args.report_out or report_uri(args.state)
     storage.write_text(storage.locate(out), json.dumps(report, indent=2) + "\n")
     log.info("backfill report", report=out, **report["counts"])
     clean = not (report["counts"]["failed"] or report["counts"]["dead_lettered"])

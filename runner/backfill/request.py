@@ -35,7 +35,7 @@ class BackfillRequest:
 
     def to_dict(self) -> dict[str, object]:
         return {"collection": self.collection, "datetime": self.datetime_range,
-                "bbox": list(self.bbox) if self.bbox else None, "ids": len(self.ids),
+                "bbox": list(self.bbox) if self.bbox else None, "ids": list(self.ids),
                 "limit": self.limit}
 
 
