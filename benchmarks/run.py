@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, str] = {
     "runner": "benchmarks.runner_bench",
     "geozarr": "benchmarks.geozarr_bench",
     "conformance": "benchmarks.conformance_bench",
+    "backfill": "benchmarks.backfill_bench",
 }
 
 

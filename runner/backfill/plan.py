@@ -122,7 +122,9 @@ def search_source(api_url: str, request: BackfillRequest, page_size: int) -> Ite
         warnings.filterwarnings("ignore", message=".*does not conform to SORT", module="pystac_client")
         search = client.search(collections=[request.collection], datetime=request.datetime_range,
                                bbox=request.bbox, ids=list(request.ids) or None, limit=page_size,
-                               sortby=["+properties.datetime", "+id"])
+                               sortby=["+properties.datetime", "+id"],
+                               fields={"include": ["id", "properties.datetime", "assets"],
+                                       "exclude": ["geometry", "bbox", "links"]})
         for page in search.pages_as_dicts():
             yield from page.get("features") or []
     except APIError as exc:
@@ -161,10 +163,22 @@ def output_uri(output_root: str, item_id: str) -> str:
     return f"{output_root.rstrip('/')}/{item_id}.zarr"
 
 
+def existing_stores(output_root: str) -> set[str]:
+    """The names of the stores under OUTPUT_ROOT: one listing (S3: by delimiter), instead of a
+    request per product; only these can be done."""
+    loc = storage.locate(output_root)
+    try:
+        names = loc.fs.ls(loc.path, detail=False)
+    except FileNotFoundError:
+        return set()
+    return {str(n).rstrip("/").rsplit("/", 1)[-1] for n in names}
+
+
 def select(items: Iterable[dict[str, Any]], request: BackfillRequest, output_root: str,
            target_api: str | None, counts: PlanCounts, log: EventLog) -> Iterator[PlanEntry]:
     """Plan entries for the items not done yet, stopping at the request's limit."""
     latest, ordered = "", True
+    stores = existing_stores(output_root)
     for item in items:
         counts.found += 1
         entry = _entry(item, output_root)
@@ -172,7 +186,7 @@ def select(items: Iterable[dict[str, Any]], request: BackfillRequest, output_roo
             counts.unusable += 1
             log.warning("source item without a Zarr product asset", item=item.get("id"))
             continue
-        if _is_done(entry, request.collection, target_api):
+        if entry.output.rsplit("/", 1)[-1] in stores and _is_done(entry, request.collection, target_api):
             counts.skipped += 1
             continue
         counts.planned += 1
