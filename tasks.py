@@ -166,23 +166,35 @@ def promote(c: Context, digest: str, env: str = "prod") -> None:
         "bbox": "only products intersecting W,S,E,N",
         "ids": "only the item ids listed in this file (one per line)",
         "limit": "hard cap on products converted by this run (> 0)",
-        "batches": "convert pods (each takes a slot of the env's semaphore)",
+        "batches": "convert pods, each a slot of the env's semaphore (default 4; 2 with --local)",
         "run": "the run's name (its state's; the same name resumes); default from the window",
         "source_api": "the source STAC API (default EOPF's)",
         "target_collection": "the collection to register into (default the env's)",
         "dry_run": "search the source and print what would be planned; submit nothing",
-        "json": "print JSON",
+        "json": "print JSON (the report, with --local)",
+        "local": "run the rendered template here: generated products, a local STAC API",
+        "products": "with --local: how many sample products the source catalog holds",
+        "size": "with --local: r10m edge of the sample products, in pixels",
+        "parallelism": "with --local: tasks run at once",
+        "state_dir": "with --local: the run's state (a second run on it resumes); default build/backfill",
     },
 )
-def backfill_run(c: Context, env: str, collection: str, from_: str, to: str, bbox: str = "",
-                 ids: str = "", limit: int = 100, batches: int = 4, run: str = "",
+def backfill_run(c: Context, env: str = "", collection: str = "", from_: str = "", to: str = "",
+                 bbox: str = "", ids: str = "", limit: int = 100, batches: int = 0, run: str = "",
                  source_api: str = "", target_collection: str = "", dry_run: bool = False,
-                 json: bool = False) -> None:
+                 json: bool = False, local: bool = False, products: int = 12, size: int = 144,
+                 parallelism: int = 2, state_dir: str = "") -> None:
     """Submit a bounded, resumable backfill of a collection's window (geozarr-backfill)."""
     from tooling.backfill import cli
 
+    if local:
+        _exit(cli.main_local(products=products, size=size, limit=limit, batches=batches or 2,
+                             parallelism=parallelism, state_dir=state_dir, as_json=json))
+        return
+    if not (env and collection and from_ and to):
+        _exit(cli.usage("--env, --collection, --from and --to are required (or --local)"))
     _exit(cli.main_submit(env=env, collection=collection, start=from_, end=to, bbox=bbox, ids=ids,
-                          limit=limit, batches=batches, run=run, source_api=source_api,
+                          limit=limit, batches=batches or 4, run=run, source_api=source_api,
                           target_collection=target_collection, dry_run=dry_run, as_json=json))
 
 

@@ -20,6 +20,10 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
     return code
 
 
+def usage(message: str) -> int:
+    return _fail(message)
+
+
 def _guarded(fn: Callable[[], int]) -> int:
     """Runner and cluster failures as one line with their exit code."""
     try:
@@ -99,3 +103,22 @@ def main_replay(*, run: str, env: str, batches: int = 4, as_json: bool = False,
               f"{len(targets['dead_lettered'])} dead-lettered")
         return 0
     return _guarded(go)
+
+
+def main_local(*, products: int, size: int, limit: int, batches: int, parallelism: int,
+               state_dir: str, as_json: bool = False) -> int:
+    """`invoke backfill --local`: exit 0 all converted and registered, 1 some failed, 2 cannot run."""
+    from tooling.backfill.local import DEFAULT_STATE, CannotRun, LocalBackfill, run_local_backfill
+    from tooling.dag.progress import Progress
+
+    if products < 1 or limit < 1 or batches < 1 or parallelism < 1:
+        return _fail("--products, --limit, --batches and --parallelism must be at least 1")
+    job = LocalBackfill(products=products, size=size, limit=limit, batches=batches,
+                        parallelism=parallelism, state_dir=Path(state_dir) if state_dir else DEFAULT_STATE)
+    try:
+        report = run_local_backfill(job, Progress(quiet=as_json))
+    except CannotRun as exc:
+        return _fail(str(exc))
+    print(cluster.as_json(report) if as_json else cluster.progress_line({**report, "finished": True}))
+    counts = report["counts"]
+    return 1 if counts["failed"] or counts["dead_lettered"] or report["phase"] != "Succeeded" else 0
