@@ -319,9 +319,71 @@ def seal(c: Context, reseal: bool = False, env: str = "", old_key: str = "", cer
     _exit(resealing.main(env, old_key, cert))
 
 
+@task(
+    name="run",
+    default=True,
+    help={
+        "env": "staging or prod: submit there",
+        "collection": "the source catalog's collection (e.g. sentinel-2-l2a)",
+        "from_": "window start, ISO 8601 (or last-success)",
+        "to": "window end, ISO 8601 (or now)",
+        "bbox": "only products intersecting W,S,E,N",
+        "ids": "only the item ids listed in this file (one per line)",
+        "limit": "hard cap on products converted by this run (> 0)",
+        "batches": "convert pods, each a slot of the env's semaphore (default 4; 2 with --local)",
+        "run": "the run's name (its state's; the same name resumes); default from the window",
+        "source_api": "the source STAC API (default EOPF's)",
+        "target_collection": "the collection to register into (default the env's)",
+        "dry_run": "search the source and print what would be planned; submit nothing",
+        "json": "print JSON (the report, with --local)",
+        "local": "run the rendered template here: generated products, a local STAC API",
+        "products": "with --local: how many sample products the source catalog holds",
+        "size": "with --local: r10m edge of the sample products, in pixels",
+        "parallelism": "with --local: tasks run at once",
+        "state_dir": "with --local: the run's state (a second run on it resumes); default build/backfill",
+    },
+)
+def backfill_run(c: Context, env: str = "", collection: str = "", from_: str = "", to: str = "",
+                 bbox: str = "", ids: str = "", limit: int = 100, batches: int = 0, run: str = "",
+                 source_api: str = "", target_collection: str = "", dry_run: bool = False,
+                 json: bool = False, local: bool = False, products: int = 12, size: int = 144,
+                 parallelism: int = 2, state_dir: str = "") -> None:
+    """Submit a bounded, resumable backfill of a collection's window (geozarr-backfill)."""
+    from tooling.backfill import cli
+
+    if local:
+        _exit(cli.main_local(products=products, size=size, limit=limit, batches=batches or 2,
+                             parallelism=parallelism, state_dir=state_dir, as_json=json))
+        return
+    if not (env and collection and from_ and to):
+        _exit(cli.usage("--env, --collection, --from and --to are required (or --local)"))
+    _exit(cli.main_submit(env=env, collection=collection, start=from_, end=to, bbox=bbox, ids=ids,
+                          limit=limit, batches=batches or 4, run=run, source_api=source_api,
+                          target_collection=target_collection, dry_run=dry_run, as_json=json))
+
+
+@task(name="status", help={"run": "the backfill run's name", "env": "staging or prod",
+                           "json": "print the report (counts, failed, seconds)"})
+def backfill_status(c: Context, run: str, env: str = "staging", json: bool = False) -> None:
+    """Progress of a backfill run, from its state in the env's object store."""
+    from tooling.backfill import cli
+
+    _exit(cli.main_status(run=run, env=env, as_json=json))
+
+
+@task(help={"run": "the backfill run's name", "env": "staging or prod",
+            "batches": "convert pods", "json": "print JSON"})
+def replay(c: Context, run: str, env: str = "staging", batches: int = 4, json: bool = False) -> None:
+    """Resubmit a backfill run for its failed and dead-lettered products only."""
+    from tooling.backfill import cli
+
+    _exit(cli.main_replay(run=run, env=env, batches=batches, as_json=json))
+
+
 # The task tree. A top-level task is added here; an area with several verbs gets its own
 # Collection (`ns.add_collection(Collection("storage", check, apply))` -> `invoke storage.check`).
 ns = Collection(render, validate, lint, check, conformance, bench, test, diff, promote, rollback, drift,
-                restore_drill, seal)
+                restore_drill, seal, replay)
+ns.add_collection(Collection("backfill", backfill_run, backfill_status))
 ns.add_collection(Collection("storage", storage_check, storage_apply))
 ns.add_collection(Collection("item", item_show, item_delete, item_restore))

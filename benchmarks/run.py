@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "restore": "benchmarks.restore_bench",
     "tuning": "benchmarks.tuning_bench",
     "fanout": "benchmarks.fanout_bench",
+    "backfill": "benchmarks.backfill_bench",
 }
 
 

@@ -35,6 +35,11 @@ STEP_OUTPUTS: dict[str, tuple[str, ...]] = {
     "stac": ("item",),
     "manifest": ("manifest",),
     "register": ("item_url",),
+    "plan": ("plan", "planned"),
+    "bulk-register": ("registered", "dead_lettered", "dead_letter"),
+    "convert-batch": ("converted", "failed", "already"),
+    "backfill-report": ("report", "planned", "converted", "skipped", "failed", "registered",
+                        "dead_lettered"),
 }
 
 
@@ -189,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="geozarr-runner", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="step", required=True, parser_class=_Parser)
-    for add_step in (_add_sample, _add_register, _add_preflight, _add_convert, _add_stac, _add_manifest):
+    for add_step in (_add_sample, _add_register, _add_preflight, _add_convert, _add_stac, _add_manifest,
+                     _add_backfill_steps):
         add_step(sub)
     return parser
 
@@ -222,6 +228,23 @@ def _add_register(sub: Any) -> None:
     register.add_arguments(p)
     _add_common(p, "register")
     p.set_defaults(func=register.run)
+
+
+
+def _add_backfill_steps(sub: Any) -> None:
+    """The backfill's steps (runner.backfill): plan, convert-batch, bulk-register, backfill-report."""
+    from runner.backfill import batch, bulk_register, plan, report
+
+    for name, module, what in (
+            ("plan", plan, "plan a backfill: the source products not converted yet"),
+            ("convert-batch", batch, "convert a backfill batch, product by product"),
+            ("bulk-register", bulk_register, "upsert many STAC items in bulk; dead-letter what fails"),
+            ("backfill-report", report, "count what a backfill run did")):
+        p = sub.add_parser(name, help=what, description=(module.__doc__ or "").split("\n\n")[0]
+                           + f" Outputs: {', '.join(STEP_OUTPUTS[name])}.")
+        module.add_arguments(p)
+        _add_common(p, name)
+        p.set_defaults(func=module.run)
 
 
 def _add_preflight(sub: Any) -> None:

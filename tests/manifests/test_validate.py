@@ -28,14 +28,14 @@ def test_repo_validates_clean(repo_report):
     summary = repo_report.summary()
     assert summary["valid"] is True and set(summary["envs"]) == set(repo.ENVS)
     for env, s in summary["envs"].items():
-        assert s["kinds"]["WorkflowTemplate"] == 2 and s["kinds"]["SealedSecret"] == 4, env
+        assert s["kinds"]["WorkflowTemplate"] == 3 and s["kinds"]["SealedSecret"] == 4, env
         assert s["schema"]["documents"] == s["documents"] and s["schema"]["skipped"] == []
 
 
 def test_table_names_each_env(repo_report):
     table = validate.format_table(repo_report)
     for env in ("staging", "prod"):
-        assert re.search(rf"^{env}: valid: \d+ documents checked \(.*WorkflowTemplate 2\)", table, re.MULTILINE), table
+        assert re.search(rf"^{env}: valid: \d+ documents checked \(.*WorkflowTemplate 3\)", table, re.MULTILINE), table
     assert table.splitlines()[-1].startswith("valid: 0 error(s)")
 
 

@@ -45,6 +45,8 @@ CLUSTER_ONLY: dict[str, str] = {
     "metadata": "pod labels/annotations",
     "imagePullSecrets": "registry credentials",
     "metrics": "Prometheus custom metrics: the Argo controller emits them (docs/metrics.md)",
+    "workflowMetadata": "labels/annotations of the Workflow object",
+    "synchronization": "semaphores bound concurrency across a namespace; locally --parallelism does",
 }
 
 _SPEC_KEYS = {"entrypoint", "arguments", "templates", "volumes", "activeDeadlineSeconds", "parallelism",
@@ -56,7 +58,7 @@ _SCRIPT_KEYS = _CONTAINER_KEYS | {"source"}
 _TASK_KEYS = {"name", "template", "depends", "dependencies", "arguments"}
 _DAG_KEYS = {"tasks", "failFast"}
 _RETRY_KEYS = {"limit", "retryPolicy", "expression", "backoff"}
-_BACKOFF_KEYS = {"duration", "factor", "maxDuration"}
+_BACKOFF_KEYS = {"duration", "factor", "maxDuration", "cap"}
 _MOUNT_KEYS = {"name", "mountPath", "readOnly"}
 # a volumeClaimTemplates entry (a PersistentVolumeClaim): one directory of the run locally. Access
 # modes, size and storage class only matter to a cluster's provisioner; a claim bound to existing
@@ -95,10 +97,12 @@ class Backoff:
     duration: float = 0.0
     factor: float = 1.0
     max_duration: float | None = None
+    cap: float | None = None
 
     def delay(self, retry: int) -> float:
-        """Seconds to wait before retry number RETRY (1-based)."""
-        return self.duration * self.factor ** (retry - 1)
+        """Seconds to wait before retry number RETRY (1-based), at most `cap`."""
+        delay = self.duration * self.factor ** (retry - 1)
+        return delay if self.cap is None else min(delay, self.cap)
 
 
 @dataclass(frozen=True)
@@ -343,6 +347,7 @@ class _Reader:
                 duration=parse_duration(b.get("duration", 0)),
                 factor=float(str(b.get("factor", 1))),
                 max_duration=parse_duration(b["maxDuration"]) if "maxDuration" in b else None,
+                cap=parse_duration(b["cap"]) if "cap" in b else None,
             )
         except ValueError as e:
             self.refuse(f"{path}.backoff", str(e))

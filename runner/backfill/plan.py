@@ -1,0 +1,308 @@
+"""The backfill's `plan` step: which source products to convert, written as JSON lines.
+
+    geozarr-runner plan --source-api URL --collection C --from DATE --to DATE [--bbox W,S,E,N]
+        [--ids FILE] --limit N --output-root s3://bucket/prefix/collection --plan URI
+        [--target-api URL] [--page-size 100]
+
+- The source catalog is searched page by page (pystac-client): memory is bounded by the page
+  size, never by the collection's size.
+- A product is *done* (skipped) when its store's `run.json` says it was converted from the same
+  source by the same pipeline versions and, with `--target-api`, the target catalog has its
+  item made by the same software. Skipped products do not count against the limit.
+- At most `--limit` products are planned, whatever the catalog holds. When the plan already
+  exists (a resumed run) it is read back instead of searching again, so a resumed backfill
+  never plans more than its first run did.
+- The plan is one JSON object per line (`item`, `source`, `output`, `datetime`), written
+  atomically, with its counts beside it (`PLAN.summary.json`, incl. `covered_until`: how far
+  the window was covered). `--from last-success --to now` is the sliding window of the
+  geozarr-ingest CronWorkflow: it starts where the last successful run's coverage ended.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+
+from runner import manifest, storage
+from runner.backfill.request import BackfillRequest
+from runner.errors import BadInput, RunnerError, TransientFailure
+from runner.events import EventLog
+
+DEFAULT_PAGE_SIZE = 100
+SOURCE_ASSET_KEYS = ("product", "zarr", "data")
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    item: str
+    source: str
+    output: str
+    datetime: str
+
+    def to_line(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass
+class PlanCounts:
+    found: int = 0
+    planned: int = 0
+    skipped: int = 0
+    unusable: int = 0
+    covered_until: str = ""  # the window's end, or the last planned product's when the limit hit
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+LAST_SUCCESS = "last-success"
+DEFAULT_LOOKBACK = timedelta(days=1)
+
+
+def last_success_uri(output_root: str) -> str:
+    """Where a successful run records how far it covered (the next sliding window's start)."""
+    return f"{output_root.rstrip('/')}/backfill/{LAST_SUCCESS}.json"
+
+
+def resolve_window(start: str, end: str, output_root: str) -> tuple[str, str]:
+    """`now` and `last-success` (the end of the last good run, else a day back) as ISO 8601."""
+    end_iso = datetime.now(UTC).isoformat() if end == "now" else end
+    if start != LAST_SUCCESS:
+        return start, end_iso
+    loc = storage.locate(last_success_uri(output_root))
+    if storage.exists(loc):
+        return str(json.loads(storage.read_text(loc))["covered_until"]), end_iso
+    fallback = datetime.fromisoformat(end_iso) - DEFAULT_LOOKBACK
+    return fallback.isoformat(), end_iso
+
+
+def source_href(item: dict[str, Any]) -> str | None:
+    """The Zarr product an EOPF catalog item points at (its `product` asset, else a zarr one)."""
+    assets = item.get("assets") or {}
+    for key in SOURCE_ASSET_KEYS:
+        href = (assets.get(key) or {}).get("href")
+        if href:
+            return str(href)
+    for asset in assets.values():
+        if "zarr" in str(asset.get("type", "")) and asset.get("href"):
+            return str(asset["href"])
+    return None
+
+
+def check_collection(api_url: str, collection: str, timeout: float = 30.0) -> None:
+    """BadInput when the source catalog has no such collection; TransientFailure when it is down."""
+    url = f"{api_url.rstrip('/')}/collections/{collection}"
+    try:
+        response = requests.get(url, timeout=timeout)
+    except requests.RequestException as exc:
+        raise TransientFailure(f"source catalog unreachable at {api_url}: {type(exc).__name__}") from exc
+    if response.status_code == 404:
+        raise BadInput(f"unknown collection {collection!r} in the source catalog {api_url}")
+    if response.status_code >= 500:
+        raise TransientFailure(f"source catalog {api_url} answered {response.status_code}")
+    if not response.ok:
+        raise BadInput(f"source catalog {api_url} refused {url}: HTTP {response.status_code}")
+
+
+def search_source(api_url: str, request: BackfillRequest, page_size: int) -> Iterator[dict[str, Any]]:
+    """The source items of REQUEST, page by page, oldest first where the API sorts."""
+    from pystac_client import Client
+    from pystac_client.exceptions import APIError
+
+    try:
+        client = Client.open(api_url)
+        # oldest first, so a run cut by its limit covers a contiguous window; pgSTAC sorts without
+        # declaring the sort conformance class (pystac-client warns, then sends it anyway)
+        warnings.filterwarnings("ignore", message=".*does not conform to SORT", module="pystac_client")
+        search = client.search(collections=[request.collection], datetime=request.datetime_range,
+                               bbox=request.bbox, ids=list(request.ids) or None, limit=page_size,
+                               sortby=["+properties.datetime", "+id"],
+                               fields={"include": ["id", "properties.datetime", "assets"],
+                                       "exclude": ["geometry", "bbox", "links"]})
+        for page in search.pages_as_dicts():
+            yield from page.get("features") or []
+    except APIError as exc:
+        raise TransientFailure(f"source catalog search failed: {str(exc)[:200]}") from exc
+    except requests.RequestException as exc:
+        raise TransientFailure(f"source catalog unreachable at {api_url}: {type(exc).__name__}") from exc
+
+
+def store_is_done(output: str, source: str) -> bool:
+    """The store has a run.json from the same source and the same pipeline versions."""
+    try:
+        run = json.loads(storage.read_text(manifest.manifest_location(output)))
+    except (FileNotFoundError, json.JSONDecodeError, OSError):
+        return False
+    current = manifest.versions()
+    same_versions = all(run.get("versions", {}).get(k) == current[k] for k in ("runner", "eopf_geozarr"))
+    return same_versions and (run.get("input") or {}).get("uri") == source
+
+
+def item_is_registered(target_api: str, collection: str, item_id: str, timeout: float = 30.0) -> bool:
+    """The target catalog has the item, made by this pipeline's software versions."""
+    url = f"{target_api.rstrip('/')}/collections/{collection}/items/{item_id}"
+    try:
+        response = requests.get(url, timeout=timeout)
+    except requests.RequestException as exc:
+        raise TransientFailure(f"target catalog unreachable at {target_api}: {type(exc).__name__}") from exc
+    if response.status_code != 200:
+        return False
+    software = (response.json().get("properties") or {}).get("processing:software") or {}
+    current = manifest.versions()
+    return software.get("geozarr-runner") == current["runner"] and \
+        software.get("eopf-geozarr") == current["eopf_geozarr"]
+
+
+def output_uri(output_root: str, item_id: str) -> str:
+    return f"{output_root.rstrip('/')}/{item_id}.zarr"
+
+
+def existing_stores(output_root: str) -> set[str]:
+    """The names of the stores under OUTPUT_ROOT: one listing (S3: by delimiter), instead of a
+    request per product; only these can be done."""
+    loc = storage.locate(output_root)
+    try:
+        names = loc.fs.ls(loc.path, detail=False)
+    except FileNotFoundError:
+        return set()
+    return {str(n).rstrip("/").rsplit("/", 1)[-1] for n in names}
+
+
+def select(items: Iterable[dict[str, Any]], request: BackfillRequest, output_root: str,
+           target_api: str | None, counts: PlanCounts, log: EventLog) -> Iterator[PlanEntry]:
+    """Plan entries for the items not done yet, stopping at the request's limit."""
+    latest, ordered = "", True
+    stores = existing_stores(output_root)
+    for item in items:
+        counts.found += 1
+        entry = _entry(item, output_root)
+        if entry is None:
+            counts.unusable += 1
+            log.warning("source item without a Zarr product asset", item=item.get("id"))
+            continue
+        if entry.output.rsplit("/", 1)[-1] in stores and _is_done(entry, request.collection, target_api):
+            counts.skipped += 1
+            continue
+        counts.planned += 1
+        yield entry
+        ordered, latest = ordered and entry.datetime >= latest, entry.datetime
+        if counts.planned >= request.limit:
+            # a window cut short is covered up to its last entry only if the API sorted oldest first
+            counts.covered_until = entry.datetime if ordered else ""
+            return
+    counts.covered_until = request.datetime_range.split("/")[1]
+
+
+def _entry(item: dict[str, Any], output_root: str) -> PlanEntry | None:
+    href = source_href(item)
+    item_id = str(item.get("id") or "")
+    if not href or not item_id:
+        return None
+    when = str((item.get("properties") or {}).get("datetime") or "")
+    return PlanEntry(item_id, href, output_uri(output_root, item_id), when)
+
+
+def _is_done(entry: PlanEntry, collection: str, target_api: str | None) -> bool:
+    if not store_is_done(entry.output, entry.source):
+        return False
+    return target_api is None or item_is_registered(target_api, collection, entry.item)
+
+
+def read_plan(uri: str) -> list[PlanEntry] | None:
+    """The plan at URI, or None when there is none yet."""
+    loc = storage.locate(uri)
+    if not storage.exists(loc):
+        return None
+    try:
+        return [PlanEntry(**json.loads(line)) for line in storage.read_text(loc).splitlines() if line]
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise RunnerError(f"the existing plan {uri} is unreadable ({exc}); move it away to replan") from exc
+
+
+def summary_uri(plan_uri: str) -> str:
+    """Where the plan's counts are kept, beside it (the report reads `skipped` there)."""
+    return plan_uri + ".summary.json"
+
+
+def read_summary(plan_uri: str) -> dict[str, Any]:
+    loc = storage.locate(summary_uri(plan_uri))
+    return json.loads(storage.read_text(loc)) if storage.exists(loc) else {}
+
+
+def write_plan(uri: str, entries: list[PlanEntry], counts: PlanCounts,
+               request: dict[str, Any] | None = None) -> None:
+    """The summary (counts, the request), then all entries at once: a plan is there whole or not
+    at all, and a replay can resubmit the same request."""
+    summary = {**counts.to_dict(), "request": request or {}}
+    storage.write_text(storage.locate(summary_uri(uri)), json.dumps(summary))
+    storage.write_text(storage.locate(uri), "".join(e.to_line() + "\n" for e in entries))
+
+
+def make_plan(*, source_api: str, request: BackfillRequest, output_root: str, plan_uri: str,
+              target_api: str | None = None, page_size: int = DEFAULT_PAGE_SIZE,
+              log: EventLog) -> dict[str, Any]:
+    """Search, select and write the plan; or read back the plan a previous run wrote."""
+    existing = read_plan(plan_uri)
+    if existing is not None:
+        log.info("resuming: the plan exists", plan=plan_uri, planned=len(existing))
+        counts = {**read_summary(plan_uri), "planned": len(existing)}
+        return {"plan": plan_uri, "resumed": True, "counts": counts}
+    check_collection(source_api, request.collection)
+    counts = PlanCounts()
+    items = search_source(source_api, request, page_size)
+    entries = list(select(items, request, output_root, target_api, counts, log))
+    write_plan(plan_uri, entries, counts, {**request.to_dict(), "source_api": source_api})
+    log.info("plan written", plan=plan_uri, **counts.to_dict())
+    return {"plan": plan_uri, "resumed": False, "counts": counts.to_dict()}
+
+
+def add_arguments(p: Any) -> None:
+    """The step's own arguments (runner.cli adds --outputs-dir, --json, --quiet)."""
+    p.add_argument("--source-api", required=True, metavar="URL", help="the source STAC API")
+    p.add_argument("--collection", required=True, help="the source collection")
+    p.add_argument("--from", dest="start", required=True, metavar="DATE",
+                   help=f"window start: ISO 8601, or {LAST_SUCCESS} (where the last good run stopped; "
+                   "a day back when none did)")
+    p.add_argument("--to", dest="end", required=True, metavar="DATE", help="window end: ISO 8601 or now")
+    p.add_argument("--bbox", default="", metavar="W,S,E,N", help="only items intersecting this box")
+    p.add_argument("--ids", default="", metavar="FILE", help="only these item ids (one per line)")
+    p.add_argument("--limit", type=int, required=True, metavar="N", help="plan at most N products")
+    p.add_argument("--output-root", required=True, metavar="URI",
+                   help="where stores go: OUTPUT_ROOT/ITEM.zarr (s3:// or a local path)")
+    p.add_argument("--plan", dest="plan_uri", required=True, metavar="URI", help="where to write the plan")
+    p.add_argument("--target-api", default="", metavar="URL",
+                   help="the target STAC API: products registered there by this pipeline are done")
+    p.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, metavar="N",
+                   help=f"items per search page (default {DEFAULT_PAGE_SIZE})")
+
+
+def _read_ids(uri: str) -> list[str]:
+    """The ids file (local or s3://), at most 64 MiB."""
+    if not uri:
+        return []
+    loc = storage.locate(uri)
+    try:
+        with loc.fs.open(loc.path, "rb") as f:
+            return f.read(64 * 1024 * 1024).decode("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"--ids {uri}: cannot read: {exc}") from exc
+
+
+def run(args: Any, log: EventLog) -> dict[str, Any]:
+    from runner.backfill.request import parse_request
+
+    if not 1 <= args.page_size <= 10_000:
+        raise BadInput(f"--page-size must be within 1..10000, not {args.page_size}")
+    start, end = resolve_window(args.start, args.end, args.output_root)
+    request = parse_request(collection=args.collection, start=start, end=end,
+                            bbox=args.bbox, ids=_read_ids(args.ids), limit=args.limit)
+    result = make_plan(source_api=args.source_api, request=request, output_root=args.output_root,
+                       plan_uri=args.plan_uri, target_api=args.target_api or None,
+                       page_size=args.page_size, log=log)
+    return {**result, "planned": result["counts"]["planned"]}

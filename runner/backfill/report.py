@@ -1,0 +1,103 @@
+"""The backfill's `backfill-report` step: what the run did, as JSON on S3 and as outputs.
+
+    geozarr-runner backfill-report --run RUN --plan PLAN --state STATE --dead-letter URI
+        [--started ISO] [-o URI]
+
+Counts `planned`, `converted`, `skipped` (done before: from the plan's summary), `failed`
+(with the step, reason and exit code of each), `registered` (converted and not dead-lettered)
+and `dead_lettered`; `seconds` since `--started`, and throughput. The report is written to
+`-o` (default STATE/report.json). Exit 0 when nothing failed or was dead-lettered, else 1: the
+workflow's verdict; the report says what to replay.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from runner import storage
+from runner.backfill.batch import CONVERTED, FAILED, Outcome
+from runner.backfill.bulk_register import read_dead_letters
+from runner.backfill.plan import last_success_uri, read_plan, read_summary
+from runner.backfill.request import parse_datetime
+from runner.errors import BadInput, RunnerError
+from runner.events import EventLog
+
+
+def read_outcomes(state: str) -> list[Outcome]:
+    """Every product outcome recorded under STATE/status/."""
+    loc = storage.locate(f"{state.rstrip('/')}/status")
+    if not storage.exists(loc):
+        return []
+    outcomes = []
+    for rel in sorted(storage.list_files(loc)):
+        try:
+            outcomes.append(Outcome(**json.loads(storage.read_text(loc.child(rel)))))
+        except (json.JSONDecodeError, TypeError):
+            continue
+    return outcomes
+
+
+def report_uri(state: str) -> str:
+    return f"{state.rstrip('/')}/report.json"
+
+
+def read_report(state: str) -> dict[str, Any] | None:
+    """The report a finished run wrote, or None."""
+    loc = storage.locate(report_uri(state))
+    return json.loads(storage.read_text(loc)) if storage.exists(loc) else None
+
+
+def build_report(run: str, plan: str, state: str, dead_letter: str, seconds: float) -> dict[str, Any]:
+    entries = read_plan(plan)
+    if entries is None:
+        raise BadInput(f"no plan at {plan}")
+    planned = {e.item for e in entries}
+    outcomes = [o for o in read_outcomes(state) if o.item in planned]
+    dead = read_dead_letters(dead_letter)
+    converted = sum(o.status == CONVERTED for o in outcomes)
+    failed = [{"item": o.item, "step": o.step, "reason": o.reason, "exit_code": o.exit_code}
+              for o in outcomes if o.status == FAILED]
+    counts = {"planned": len(entries), "converted": converted,
+              "skipped": int(read_summary(plan).get("skipped", 0)), "failed": len(failed),
+              "registered": max(0, converted - len(dead)), "dead_lettered": len(dead)}
+    return {"run": run, "counts": counts, "failed": failed,
+            "dead_lettered": [d.item for d in dead], "seconds": round(seconds, 3),
+            "products_per_hour": round(converted * 3600 / seconds, 2) if seconds > 0 else None}
+
+
+def record_success(output_root: str, plan: str, run: str) -> None:
+    """The next sliding window starts where this clean run's coverage ended."""
+    covered = read_summary(plan).get("covered_until")
+    if covered:
+        storage.write_text(storage.locate(last_success_uri(output_root)),
+                           json.dumps({"covered_until": covered, "run": run}))
+
+
+def add_arguments(p: Any) -> None:
+    p.add_argument("--run", required=True, help="the backfill run's name (the workflow's)")
+    p.add_argument("--plan", required=True, metavar="URI")
+    p.add_argument("--state", required=True, metavar="URI")
+    p.add_argument("--dead-letter", required=True, metavar="URI")
+    p.add_argument("--started", default="", metavar="ISO", help="when the run started")
+    p.add_argument("-o", "--report-out", dest="report_out", default="", metavar="URI")
+    p.add_argument("--output-root", default="", metavar="URI",
+                   help="the stores' root: a clean run records its coverage there (last-success)")
+
+
+def run(args: Any, log: EventLog) -> dict[str, Any]:
+    started = parse_datetime(args.started, "--started") if args.started else None
+    seconds = (datetime.now(UTC) - started).total_seconds() if started else 0.0
+    report = build_report(args.run, args.plan, args.state, args.dead_letter, seconds)
+    out = args.report_out or report_uri(args.state)
+    storage.write_text(storage.locate(out), json.dumps(report, indent=2) + "\n")
+    log.info("backfill report", report=out, **report["counts"])
+    clean = not (report["counts"]["failed"] or report["counts"]["dead_lettered"])
+    if clean and args.output_root:
+        record_success(args.output_root, args.plan, args.run)
+    if not clean:
+        raise RunnerError(f"backfill {args.run}: {report['counts']['failed']} failed, "
+                          f"{report['counts']['dead_lettered']} dead-lettered: see {out}",
+                          report=out)
+    return {"report": out, **report["counts"]}

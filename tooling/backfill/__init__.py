@@ -1,0 +1,1 @@
+"""Backfill tooling: submit, dry-run, status and replay of geozarr-backfill runs."""
