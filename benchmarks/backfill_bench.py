@@ -67,7 +67,7 @@ def bench_registration(url: str) -> tuple[float, float]:
             uris.append(str(path))
         _collection(url, "bulk")
         t0 = time.perf_counter()
-        outcome = register_all(api, "bulk", uris, Policy(), log)
+        outcome = register_all(api, register.collection_for({}, "bulk"), uris, Policy(), log)
         bulk = ITEMS / (time.perf_counter() - t0)
         assert outcome.registered == ITEMS and not outcome.dead, outcome.dead[:3]
     return sequential, bulk

@@ -349,7 +349,7 @@ def run(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
     collection = target_collection(item, str(params.resolve("collection", args.collection) or ""),
                                    uri=args.item)
     item = {**item, "collection": collection}
-    doc = _collection_doc(args.collection_json, item, collection)
+    doc = collection_document(args.collection_json, item, collection)
     started = time.monotonic()
     log.info("registering item", item=args.item, item_id=item["id"], collection=collection,
              stac_api_url=url, token=bool(os.environ.get(TOKEN_ENV, "").strip()))
@@ -364,7 +364,7 @@ def run(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
             "collection_updated": updated}
 
 
-def _collection_doc(path: str | None, item: dict[str, Any], collection: str) -> dict[str, Any]:
+def collection_document(path: str | None, item: dict[str, Any], collection: str) -> dict[str, Any]:
     """The env's collection document (git), which must name the item's collection."""
     from runner.stac_links import read_collection_doc
 

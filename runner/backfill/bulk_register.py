@@ -8,6 +8,8 @@
   objects are the items.
 - Before anything, a health check (`GET /` of the API): an API that does not answer fails the
   step at once (exit 3), before any item is read.
+- The collection is the env's document from git (as `register` uses it), created when missing and
+  its extent widened to cover each chunk.
 - Items go in chunks to `POST /collections/C/bulk_items` with `method: upsert` (idempotent).
   A transient failure (connection, timeout, 5xx, 408, 429) is retried with exponential backoff;
   a chunk the API refuses (4xx) is dead-lettered with the API's reason.
@@ -116,12 +118,14 @@ def load_chunk(uris: Sequence[str], collection: str) -> tuple[dict[str, Any], di
     return items, where, bad
 
 
-def post_chunk(api: register.Api, collection: str, items: dict[str, Any], policy: Policy,
+def post_chunk(api: register.Api, collection: dict[str, Any], items: dict[str, Any], policy: Policy,
                log: EventLog) -> None:
-    """One bulk upsert, retried with exponential backoff on transient failures."""
-    path = f"/collections/{quote(collection, safe='')}/bulk_items"
+    """One bulk upsert (the collection first widened to cover it), retried with exponential
+    backoff on transient failures."""
+    path = f"/collections/{quote(collection['id'], safe='')}/bulk_items"
     for attempt in range(1, policy.attempts + 1):
         try:
+            register.ensure_collection(api, envelope(items), collection, log)
             resp = api.request("POST", path, what=f"upsert {len(items)} items",
                                body={"items": items, "method": "upsert"})
             if resp.status_code in (200, 201):
@@ -136,10 +140,24 @@ def post_chunk(api: register.Api, collection: str, items: dict[str, Any], policy
             time.sleep(delay)
 
 
-def register_chunk(api: register.Api, collection: str, uris: Sequence[str], policy: Policy,
+def envelope(items: dict[str, Any]) -> dict[str, Any]:
+    """One pseudo-item whose bbox and datetimes cover every item of a chunk (the collection's
+    extent widens once per chunk, not once per item)."""
+    from runner.register import widen_extent
+
+    extent: dict[str, Any] | None = None
+    for item in items.values():
+        extent = widen_extent(extent, item)
+    box = extent["spatial"]["bbox"][0] if extent else None
+    start, end = extent["temporal"]["interval"][0] if extent else (None, None)
+    return {"bbox": box, "properties": {"start_datetime": start, "end_datetime": end, "datetime": None}}
+
+
+def register_chunk(api: register.Api, collection: dict[str, Any], uris: Sequence[str], policy: Policy,
                    outcome: Outcome, log: EventLog) -> None:
-    """Register one chunk, or dead-letter it; updates OUTCOME and the breaker's count."""
-    items, where, bad = load_chunk(uris, collection)
+    """Widen the collection (the env's document from git) to the chunk, register the chunk, or
+    dead-letter it; updates OUTCOME and the breaker's count."""
+    items, where, bad = load_chunk(uris, collection["id"])
     outcome.dead += bad
     if not items:
         return
@@ -155,8 +173,9 @@ def register_chunk(api: register.Api, collection: str, uris: Sequence[str], poli
     log.progress("items registered", done=outcome.registered + len(outcome.dead), total=outcome.total)
 
 
-def register_all(api: register.Api, collection: str, uris: Sequence[str], policy: Policy,
+def register_all(api: register.Api, collection: dict[str, Any], uris: Sequence[str], policy: Policy,
                  log: EventLog) -> Outcome:
+    """Every item of URIS into COLLECTION (the collection document: created or widened as needed)."""
     outcome = Outcome(total=len(uris))
     for chunk in chunks(uris, policy.chunk_size):
         if outcome.failed_in_a_row >= policy.breaker:
@@ -205,6 +224,9 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--breaker", type=int, default=3, metavar="N",
                    help="failed chunks in a row that open the circuit (default 3)")
     p.add_argument("--timeout", type=float, default=register.DEFAULT_TIMEOUT_S, metavar="S")
+    p.add_argument("--collection-json", default=None, metavar="FILE",
+                   help="the env's collection document (default $GEOZARR_PARAMS_DIR/collection.json; "
+                   "none: a minimal one); created, or widened to cover the items")
 
 
 def _policy(args: Any) -> Policy:
@@ -224,9 +246,8 @@ def run(args: Any, log: EventLog) -> dict[str, Any]:
         health_check(api)
         uris = item_uris(args.items)
         log.info("registering items in bulk", items=len(uris), collection=args.collection)
-        if uris:
-            register.ensure_collection(api, _first_readable(uris), args.collection, log)
-        outcome = register_all(api, args.collection, uris, policy, log)
+        doc = register.collection_document(args.collection_json, _first_readable(uris), args.collection)
+        outcome = register_all(api, doc, uris, policy, log)
     write_dead_letters(args.dead_letter, outcome.dead)
     if outcome.dead:
         log.warning("items dead-lettered", dead_lettered=len(outcome.dead), dead_letter=args.dead_letter)

@@ -36,7 +36,7 @@ def _count(api: str, collection: str) -> int:
 
 
 class _DownForWrites(http.server.BaseHTTPRequestHandler):
-    """Healthy landing page and collections; every POST answers 503. Counts POSTs."""
+    """Healthy landing page and reads; every write (POST, PUT) answers 503. Counts them."""
 
     posts = 0
 
@@ -49,11 +49,13 @@ class _DownForWrites(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_POST(self) -> None:
-        type(self).posts += 1
+        type(self).posts += 1  # POST and PUT: the writes
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.send_response(503)
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    do_PUT = do_POST
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -64,6 +66,8 @@ def test_every_item_is_registered_in_chunks_and_a_rerun_is_idempotent(stac_api, 
     listing, dead = _items(tmp_path, collection, 23), tmp_path / "dead.jsonl"
     assert _run(stac_api.url, collection, listing, dead, "--chunk-size", "5") == 0
     assert _count(stac_api.url, collection) == 23 and read_dead_letters(str(dead)) == []
+    extent = requests.get(f"{stac_api.url}/collections/{collection}", timeout=10).json()["extent"]
+    assert extent["spatial"]["bbox"][0] == [11.0, 45.0, 11.5, 45.4]  # widened to the items
     assert _run(stac_api.url, collection, tmp_path / "items", dead) == 0  # a folder of items
     assert _count(stac_api.url, collection) == 23
 
@@ -95,7 +99,7 @@ def test_the_breaker_opens_then_replay_registers_the_dead_letters(stac_api, tmp_
     assert code == 0  # an outage does not fail the conversions
     letters = read_dead_letters(str(dead))
     assert len(letters) == 20 and {d.exit_code for d in letters} == {3}
-    assert handler.posts == 3 * 2  # 3 chunks x 2 attempts, then the circuit stays open
+    assert handler.posts == 3 * 2  # 3 chunks x 2 attempts (one write each), then the circuit stays open
     assert sum("circuit open" in d.reason for d in letters) == 14
     # the API is back: replay the dead-letter list itself
     assert _run(stac_api.url, collection, dead, dead) == 0
