@@ -37,7 +37,10 @@ REQUIRED_LINKS = ("collection", "derived_from", "xyz", "tilejson", "viewer", "li
 
 def applies(item: dict[str, Any], explicit: bool | None) -> bool:
     """Whether the profile runs: as asked, else for an item of one of our collections."""
-    return explicit if explicit is not None else item.get("collection") in EXPLORER_COLLECTIONS
+    if explicit is not None:
+        return explicit
+    collection = item.get("collection")  # any JSON value: only a string names one of ours
+    return isinstance(collection, str) and collection in EXPLORER_COLLECTIONS
 
 
 def check_properties(item: dict[str, Any]) -> Iterator[Finding]:

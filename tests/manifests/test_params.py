@@ -106,6 +106,7 @@ def test_repo_templates_match_params_json():
 
     base = from_rendered(kustomize(repo.BASE), repo.BASE, "base")
     keys = json.loads(repo.PARAMS_JSON.read_text())
-    assert {d.name for d in base.docs if d.kind == "WorkflowTemplate"} == {"geozarr-convert", "geozarr-conformance"}
+    assert {d.name for d in base.docs if d.kind == "WorkflowTemplate"} == {"geozarr-convert", "geozarr-conformance",
+                                                                                 "geozarr-backfill"}
     assert params.check_keys(base.docs, list(keys)) == []
     assert params.check_defaults(base.docs, keys) == []

@@ -122,4 +122,4 @@ def test_secrets_of_the_committed_shape_reseal(tmp_path: Path) -> None:
     before = _open(secrets, fixture / "tls.key")
     new_key, new_cert = _throwaway_key(tmp_path, "new")
     assert resealing.main("staging", str(fixture / "tls.key"), str(new_cert), str(secrets)) == 0
-    assert _open(secrets, new_key) == before and len(before) == 3
+    assert _open(secrets, new_key) == before and len(before) == 4
