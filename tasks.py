@@ -126,10 +126,13 @@ def bench(c: Context, which: str = "") -> None:
     _exit(mod.main(which or None))
 
 
-@task(help={"args": "extra arguments for pytest", "fast": "skip tests that run real conversions"})
-def test(c: Context, args: str = "", fast: bool = False) -> None:
+@task(help={"args": "extra arguments for pytest", "fast": "skip tests that run real conversions",
+            "workers": "pytest-xdist workers (default 2: one per core here; 0: in this process)"})
+def test(c: Context, args: str = "", fast: bool = False, workers: int = 2) -> None:
     """Run the test suite (pytest)."""
     cmd = [sys.executable, "-m", "pytest"]
+    if workers > 0:  # a module's tests stay on one worker: its shared fixtures are built once
+        cmd += ["-n", str(workers), "--dist", "loadfile"]
     if fast:
         cmd += ["-m", "not slow"]
     c.run(" ".join(cmd + ([args] if args else [])), pty=False)
