@@ -516,7 +516,8 @@ def _read_task(t: Any, i: int, dpath: str, names: frozenset[str], templates: Map
 def _check_template_variables(spec: Mapping[str, Any], r: _Reader) -> None:
     for i, t in enumerate(spec.get("templates") or []):
         if isinstance(t, dict) and "dag" not in t:
-            _check_variables(t, f"spec.templates[{i}] ({t.get('name')})", _POD_VARIABLES, r)
+            in_pods = {k: v for k, v in t.items() if k not in CLUSTER_ONLY}  # metrics: the controller's
+            _check_variables(in_pods, f"spec.templates[{i}] ({t.get('name')})", _POD_VARIABLES, r)
     _check_variables(spec.get("volumeClaimTemplates") or [], "spec.volumeClaimTemplates", _WORKFLOW_VARIABLES, r)
 
 
