@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from cryptography.exceptions import InvalidTag
 
-from tooling import repo, sealing
+from tooling import repo, sealing, yamlio
 
 CLUSTER_WIDE = "sealedsecrets.bitnami.com/cluster-wide"
 NAMESPACE_WIDE = "sealedsecrets.bitnami.com/namespace-wide"
@@ -87,7 +87,7 @@ def _header(text: str) -> str:
 def reseal_file(path: Path, namespace: str, old_key: bytes, new_cert: bytes) -> Resealed:
     text = path.read_text()
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        docs = [d for d in yamlio.load_all(text) if d is not None]
     except yaml.YAMLError as e:
         raise ResealError(f"{repo.relpath(path)}: not YAML ({e})") from e
     values = sum(

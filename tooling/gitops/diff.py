@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from tooling import envconfig, repo
+from tooling import envconfig, repo, yamlio
 from tooling.errors import ToolingError
 from tooling.gitops.drift import redact
 from tooling.manifests import render, stdout
@@ -77,7 +77,7 @@ def render_at_ref(ref: str, env: str) -> str:
 def objects(rendered: str) -> dict[Key, str]:
     """Rendered YAML split into objects, each re-dumped canonically (sorted keys)."""
     out: dict[Key, str] = {}
-    for doc in yaml.safe_load_all(rendered):
+    for doc in yamlio.load_all(rendered):
         if not isinstance(doc, dict):
             continue
         meta = doc.get("metadata") or {}

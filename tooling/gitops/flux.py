@@ -19,16 +19,16 @@ CEL rules (`x-kubernetes-validations`) are not evaluated: in these two CRDs they
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
 
 from conformance.findings import Finding, Rule, Severity
-from tooling import repo
+from tooling import repo, yamlio
 from tooling.manifests.render import RenderError, kustomize
 from tooling.manifests.rendered import from_rendered
 from tooling.schema.jsonschema_errors import findings_from_errors
@@ -81,11 +81,13 @@ def strict_schema(node: Any) -> Any:
     return out
 
 
+@functools.lru_cache(maxsize=4)
 def crd_schemas(crd_dir: Path = CRD_DIR) -> dict[tuple[str, str], dict[str, Any]]:
-    """(apiVersion, kind) -> strict schema, for every served version of the CRDs in CRD_DIR."""
+    """(apiVersion, kind) -> strict schema, for every served version of the CRDs in CRD_DIR
+    (read once per process: the CRD files are large)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for name in CRD_FILES:
-        crd = yaml.safe_load((crd_dir / name).read_text())
+        crd = yamlio.load((crd_dir / name).read_text())
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
         for version in crd["spec"]["versions"]:
             if not version.get("served"):
@@ -166,7 +168,7 @@ def render_path(doc: Any, directory: Path,
     text = renders[directory]
     if isinstance(text, RenderError):
         return [], [PATH.finding(f"spec.path does not render: {text}", path="spec.path", **doc.where())]
-    return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)], []
+    return [d for d in yamlio.load_all(text) if isinstance(d, dict)], []
 
 
 def check_references(docs: list[Any]) -> list[Finding]:

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from conformance.findings import Finding, Rule, Severity
-from tooling import repo
+from tooling import repo, yamlio
 from tooling.gitops.evidence import Evidence
 
 SCHEMA_PATH = repo.SCHEMAS / "promotion.schema.json"
@@ -57,7 +57,7 @@ def read_policy(env: str, root: Path = repo.ROOT) -> Policy | None:
     if not path.is_file():
         return None
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yamlio.load(path.read_text())
         jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text()))
     except (OSError, yaml.YAMLError) as e:
         raise GateError(f"{repo.relpath(path)}: {e}") from e

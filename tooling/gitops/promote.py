@@ -19,9 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tooling import repo
+from tooling import repo, yamlio
 from tooling.gitops.evidence import RUNNER_IMAGE
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -35,7 +33,7 @@ def pin_digest(text: str, image: str, digest: str) -> str:
     """Return kustomization TEXT with IMAGE's `images:` entry pinned to DIGEST."""
     if not DIGEST.match(digest):
         raise PromoteError(f"not an image digest: {digest!r} (expected sha256: and 64 hex digits)")
-    data = yaml.safe_load(text) or {}
+    data = yamlio.load(text) or {}
     entries = [e for e in data.get("images") or [] if isinstance(e, dict) and e.get("name") == image]
     if len(entries) != 1:
         raise PromoteError(f"expected one `images:` entry named {image}, found {len(entries)}")
@@ -56,7 +54,7 @@ def pin_digest(text: str, image: str, digest: str) -> str:
     if not nl and new.endswith("\n") and not text.endswith("\n"):
         new = new[:-1]
 
-    check = [e for e in (yaml.safe_load(new) or {}).get("images") or [] if e.get("name") == image]
+    check = [e for e in (yamlio.load(new) or {}).get("images") or [] if e.get("name") == image]
     if len(check) != 1 or check[0].get("digest") != digest or "newTag" in check[0]:
         raise PromoteError("could not rewrite the images entry safely; edit it by hand")
     return new
@@ -76,7 +74,7 @@ def runner_repository(env: str) -> str:
 
 def current_ref(text: str, image: str) -> str:
     """IMAGE's pin in kustomization TEXT: `sha256:…`, `tag:…`, or "" when it has none."""
-    data = yaml.safe_load(text) or {}
+    data = yamlio.load(text) or {}
     for e in data.get("images") or []:
         if isinstance(e, dict) and e.get("name") == image:
             return str(e.get("digest") or (f"tag:{e['newTag']}" if e.get("newTag") else ""))

@@ -15,10 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from conformance.findings import Finding, Rule, Severity
-from tooling import repo
+from tooling import repo, yamlio
 from tooling.manifests import promtool
 
 RUNBOOK_BASE = "https://github.com/EOPF-Explorer/eopf-geozarr-gitops/blob/main/"
@@ -141,7 +139,7 @@ def tested_alerts(test_files: Sequence[Path]) -> dict[str, set[str]]:
     """alert name -> {"fires", "silent"}: what the tests assert about it."""
     seen: dict[str, set[str]] = {}
     for path in test_files:
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = yamlio.load(path.read_text()) or {}
         for test in doc.get("tests") or []:
             for case in test.get("alert_rule_test") or []:
                 seen.setdefault(case.get("alertname", ""), set()).add("fires" if case.get("exp_alerts") else "silent")

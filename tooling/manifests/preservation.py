@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from conformance.findings import Finding, Rule, Severity
-from tooling import repo
+from tooling import repo, yamlio
 from tooling.manifests.workloads import ARGO_KINDS, templates, workflow_spec
 
 STRUCTURE = Rule("preservation.structure", Severity.ERROR,
@@ -122,9 +122,9 @@ def _load_patch(entry: dict[str, Any], base_dir: Path) -> list[Any]:
     """The documents of a patch entry (its file or its inline text)."""
     try:
         if entry.get("path"):
-            return list(yaml.safe_load_all((base_dir / str(entry["path"])).read_text()))
+            return list(yamlio.load_all((base_dir / str(entry["path"])).read_text()))
         inline = entry.get("patch")
-        return list(yaml.safe_load_all(inline)) if isinstance(inline, str) else [inline]
+        return list(yamlio.load_all(inline)) if isinstance(inline, str) else [inline]
     except (OSError, yaml.YAMLError):
         return []
 
@@ -167,7 +167,7 @@ def patches_for(kustomization_dir: Path, kind: str, name: str) -> list[Patch]:
     if kfile is None:
         return []
     try:
-        k = _dict(yaml.safe_load(kfile.read_text()))
+        k = _dict(yamlio.load(kfile.read_text()))
     except (OSError, yaml.YAMLError):
         return []
     found: list[Patch] = []

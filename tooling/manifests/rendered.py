@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from conformance.findings import Finding
-from tooling import repo
+from tooling import repo, yamlio
 from tooling.manifests.render import RenderError, kustomize
 
 ORIGIN = "config.kubernetes.io/origin"
@@ -79,7 +79,7 @@ def source_file(obj: dict[str, Any], directory: Path) -> str:
     origin: dict[str, Any] = {}
     if isinstance(raw, str):
         try:
-            loaded = yaml.safe_load(raw)
+            loaded = yamlio.load(raw)
         except yaml.YAMLError:
             loaded = None
         origin = loaded if isinstance(loaded, dict) else {}

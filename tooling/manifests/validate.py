@@ -19,7 +19,7 @@ from typing import Any
 
 from conformance.findings import Finding, Rule, count_by_severity, dumps, has_errors
 from conformance.stac import collection as stac_collection
-from tooling import envconfig, repo, sealing
+from tooling import envconfig, repo, sealing, yamlio
 from tooling.errors import ToolingError
 from tooling.manifests import monitoring, params, policy, preservation, promtool, stdout
 from tooling.manifests.render import RenderError, kustomize
@@ -93,7 +93,7 @@ def patch_files(root: Path = repo.ROOT) -> set[Path]:
     for d in SOURCE_DIRS:
         for k in (root / d).rglob("kustomization.yaml"):
             try:
-                data = yaml.safe_load(k.read_text()) or {}
+                data = yamlio.load(k.read_text()) or {}
             except (OSError, yaml.YAMLError):
                 continue  # check_yaml_file reports it
             entries = (data.get("patches") or []) + (data.get("patchesJson6902") or []) if isinstance(data, dict) else []

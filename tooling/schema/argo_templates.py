@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from conformance.findings import Finding, Rule, Severity
+from tooling import yamlio
 from tooling.schema.argo_fields import field_name_problem, is_leaf, template_type
 from tooling.schema.argo_lint import CheckFn, LintMode
 from tooling.schema.argo_model import Call, TemplateAt, WorkflowView, as_dict, as_list
@@ -245,7 +246,7 @@ def _resource_problems(t: TemplateAt) -> list[tuple[str, str]]:
         return [(f"{path}.manifestFrom.artifact.name", f"artifact {artifact!r} in manifestFrom is not an input artifact")]
     if isinstance(manifest, str) and manifest and not _ARGO_VARIABLE.match(manifest.strip()):
         try:
-            yaml.safe_load(_TAG.sub("placeholder", _EXPRESSION.sub("placeholder", manifest)))
+            yamlio.load(_TAG.sub("placeholder", _EXPRESSION.sub("placeholder", manifest)))
         except yaml.YAMLError:
             return [(f"{path}.manifest", "resource.manifest must be a valid yaml")]
     return []

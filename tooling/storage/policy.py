@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from conformance.findings import Finding, Rule, Severity
-from tooling import repo
+from tooling import repo, yamlio
 
 SCHEMA_PATH = repo.SCHEMAS / "storage.schema.json"
 NONCURRENT_RULE = "noncurrent-versions"
@@ -88,7 +88,7 @@ def load(path: Path) -> BucketPolicy:
     """The declared policy of PATH (StoragePolicyError when unreadable or invalid)."""
     where = repo.relpath(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yamlio.load(path.read_text())
     except OSError as e:
         raise StoragePolicyError(f"{where}: cannot read ({e.strerror})") from e
     except yaml.YAMLError as e:
