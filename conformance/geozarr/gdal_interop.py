@@ -11,6 +11,7 @@ from conformance.geozarr import gdal_network_stats
 from conformance.geozarr.context import (
     GeoZarrContext,
     close,
+    declared_crs,
     entry_geometry,
     layout_levels,
     parse_crs,
@@ -36,15 +37,7 @@ def _level_crs(ctx: GeoZarrContext, band: str, level_path: str, group: str):  # 
                 return parse_crs(wkt, "crs_wkt")
             except ValueError:
                 return None
-    for node in (level_path, group):
-        attrs = ctx.model.attrs(node)
-        for key in ("proj:code", "proj:wkt2", "proj:projjson"):
-            if attrs.get(key) is not None:
-                try:
-                    return parse_crs(attrs[key], key)
-                except ValueError:
-                    return None
-    return None
+    return declared_crs(ctx.model, level_path, group)
 
 
 def check_gdal(ctx: GeoZarrContext) -> Iterator[Finding]:
