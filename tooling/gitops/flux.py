@@ -11,8 +11,8 @@
   applies (a Secret: one a rendered SealedSecret unseals into).
 - `flux.wait-health-checks`: `wait: true` makes kustomize-controller ignore `healthChecks`.
 
-`strict_schema` (an openAPIV3Schema to a strict JSON Schema) is deliberately small and separate:
-the generic CRD engine in tooling/schema can replace it without touching the rules.
+The CRD schemas come from the schema engine's conversion (tooling.schema.openapi), as for every
+other custom resource `invoke validate` checks.
 CEL rules (`x-kubernetes-validations`) are not evaluated: in these two CRDs they guard only
 `spec.kubeConfig` and GitRepository `spec.serviceAccountName`, which clusters/ does not set.
 """
@@ -52,39 +52,13 @@ GIT_REPOSITORY = ("source.toolkit.fluxcd.io/v1", "GitRepository")
 ObjectKey = tuple[str, str, str, str]  # (apiVersion, kind, namespace, name)
 
 
-def strict_schema(node: Any) -> Any:
-    """A CRD's openAPIV3Schema as a strict JSON Schema: objects with `properties` reject unknown
-    fields (unless `x-kubernetes-preserve-unknown-fields`), `nullable` allows null,
-    `x-kubernetes-int-or-string` allows both; descriptions and other x- keys are dropped."""
-    if isinstance(node, list):
-        return [strict_schema(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key.startswith("x-kubernetes-") or key in ("description", "nullable"):
-            continue
-        if key == "properties":
-            out[key] = {name: strict_schema(sub) for name, sub in value.items()}
-        elif key in ("items", "additionalProperties", "not", "anyOf", "allOf", "oneOf"):
-            out[key] = strict_schema(value)
-        else:
-            out[key] = value
-    if node.get("x-kubernetes-int-or-string"):
-        out.pop("type", None)
-        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if node.get("nullable") and isinstance(out.get("type"), str):
-        out["type"] = [out["type"], "null"]
-    if "properties" in out and "additionalProperties" not in out \
-            and not node.get("x-kubernetes-preserve-unknown-fields"):
-        out["additionalProperties"] = False
-    return out
-
-
 @functools.lru_cache(maxsize=4)
 def crd_schemas(crd_dir: Path = CRD_DIR) -> dict[tuple[str, str], dict[str, Any]]:
-    """(apiVersion, kind) -> strict schema, for every served version of the CRDs in CRD_DIR
-    (read once per process: the CRD files are large)."""
+    """(apiVersion, kind) -> strict schema (the schema engine's conversion, `metadata` as
+    Kubernetes' ObjectMeta), for every served version of the CRDs in CRD_DIR (read once per
+    process: the CRD files are large)."""
+    from tooling.schema.openapi import resource_schema
+
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for name in CRD_FILES:
         crd = yamlio.load((crd_dir / name).read_text())
@@ -93,7 +67,7 @@ def crd_schemas(crd_dir: Path = CRD_DIR) -> dict[tuple[str, str], dict[str, Any]
             if not version.get("served"):
                 continue
             api = f"{group}/{version['name']}"
-            schema = strict_schema(version["schema"]["openAPIV3Schema"])
+            schema = resource_schema(version["schema"]["openAPIV3Schema"])
             schema["properties"]["apiVersion"] = {"const": api}
             schema["properties"]["kind"] = {"const": kind}
             schema["required"] = sorted({*schema.get("required", []), "apiVersion", "kind", "metadata"})
@@ -101,19 +75,15 @@ def crd_schemas(crd_dir: Path = CRD_DIR) -> dict[tuple[str, str], dict[str, Any]
     return out
 
 
-OBJECT_META = "https://kubernetes.io/api/_definitions.json#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
-
-
 @cache
 def _validators(crd_dir: Path = CRD_DIR) -> dict[tuple[str, str], Draft202012Validator]:
-    """Validators of the strict CRD schemas, `metadata` checked as Kubernetes' ObjectMeta (strict,
-    from the same definitions as the built-in kinds)."""
+    """Validators of the strict CRD schemas, `metadata` resolved against the same Kubernetes
+    definitions as the built-in kinds."""
     from tooling.schema import kubernetes
 
     registry = kubernetes.registry(kubernetes.schema_dir(repo.TARGET_KUBERNETES_VERSION))
     out = {}
     for key, schema in crd_schemas(crd_dir).items():
-        schema["properties"]["metadata"] = {"$ref": OBJECT_META}
         out[key] = Draft202012Validator(schema, registry=registry)
     return out
 
