@@ -1,6 +1,7 @@
 """The README and docs say only what the code does: every task they name exists, the
 `invoke --list` block is the real one, and every task has a docstring."""
 
+import functools
 import json
 import re
 import subprocess
@@ -11,12 +12,18 @@ from tooling import repo
 README = (repo.ROOT / "README.md").read_text()
 
 
-def _tasks() -> dict[str, str]:
+@functools.cache
+def _task_tree() -> dict:
+    """`invoke --list --list-format=json`, run once for the module."""
     out = subprocess.run(
         [sys.executable, "-m", "invoke", "--list", "--list-format=json"],
         cwd=repo.ROOT, capture_output=True, text=True, check=True,
     ).stdout
-    tree = json.loads(out)
+    return json.loads(out)
+
+
+def _tasks() -> dict[str, str]:
+    tree = _task_tree()
     tasks = {t["name"]: t["help"] for t in tree["tasks"]}
     for sub in tree.get("collections") or []:  # namespaced areas: `storage.check`
         tasks |= {f"{sub['name']}.{t['name']}": t["help"] for t in sub["tasks"]}
@@ -25,11 +32,7 @@ def _tasks() -> dict[str, str]:
 
 def _defaults() -> set[str]:
     """Collections with a default task: `invoke backfill` runs `backfill.run`."""
-    out = subprocess.run(
-        [sys.executable, "-m", "invoke", "--list", "--list-format=json"],
-        cwd=repo.ROOT, capture_output=True, text=True, check=True,
-    ).stdout
-    return {sub["name"] for sub in json.loads(out).get("collections") or [] if sub.get("default")}
+    return {sub["name"] for sub in _task_tree().get("collections") or [] if sub.get("default")}
 
 
 def test_every_task_is_documented_by_its_docstring():

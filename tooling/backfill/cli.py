@@ -12,7 +12,7 @@ from runner.backfill.request import BackfillRequest, parse_ids, parse_request
 from runner.errors import EXIT_BAD_INPUT, BadInput, RunnerError
 from tooling.backfill import cluster
 from tooling.dag.cluster import ClusterError
-from tooling.envconfig import EnvConfig, EnvConfigError, read_env_config
+from tooling.envconfig import EnvConfigError, read_env_config
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
@@ -74,13 +74,9 @@ def _run_name(request: BackfillRequest) -> str:
     return f"{request.collection}-{request.start:%Y%m%d}-{request.end:%Y%m%d}".lower()
 
 
-def _config(env: str) -> EnvConfig:
-    return read_env_config(env)
-
-
 def main_status(*, run: str, env: str, as_json: bool = False) -> int:
     def go() -> int:
-        doc = cluster.status(cluster.state_uri(_config(env), run), run)
+        doc = cluster.status(cluster.state_uri(read_env_config(env), run), run)
         print(cluster.as_json(doc) if as_json else cluster.progress_line(doc))
         failed = doc["counts"]["failed"] or doc["counts"]["dead_lettered"]
         return 1 if doc.get("finished") and failed else 0
@@ -90,7 +86,7 @@ def main_status(*, run: str, env: str, as_json: bool = False) -> int:
 def main_replay(*, run: str, env: str, batches: int = 4, as_json: bool = False,
                 client: Any = None) -> int:
     def go() -> int:
-        cfg = _config(env)
+        cfg = read_env_config(env)
         state = cluster.state_uri(cfg, run)
         targets = cluster.replay_targets(state)
         if not targets["failed"] and not targets["dead_lettered"]:
