@@ -134,7 +134,8 @@ def test_silent_server_gives_up_within_the_timeout(silent_port: int) -> None:
     # the network is out of reach: the next miss fails at once instead of waiting again
     with pytest.raises(SchemaUnavailable, match="an earlier fetch failed"):
         store.get(f"http://127.0.0.1:{silent_port}/b/v1.0.0/schema.json")
-    assert time.perf_counter() - t0 < 1.5
+    # a hang guard, not a speed goal: the messages above prove the second miss did not wait
+    assert time.perf_counter() - t0 < 10
 
 
 def test_check_with_a_silent_network_is_a_warning_not_a_hang(tmp_path: Path, silent_port: int,
@@ -143,9 +144,11 @@ def test_check_with_a_silent_network_is_a_warning_not_a_hang(tmp_path: Path, sil
     uris = [f"http://127.0.0.1:{silent_port}/{name}/v1.0.0/schema.json" for name in ("a", "b", "c")]
     t0 = time.perf_counter()
     report = _check(tmp_path, _item(*uris), tmp_path / "cache", offline=False)
-    assert time.perf_counter() - t0 < 2.0
+    assert time.perf_counter() - t0 < 10  # a hang guard; the messages show only one fetch waited
     assert {(f.rule, f.severity, f.path) for f in report.findings} == {
         ("stac.schema-unavailable", Severity.WARNING, u) for u in uris}
+    not_retried = [f for f in report.findings if "an earlier fetch failed" in f.message]
+    assert len(not_retried) == len(uris) - 1
     assert report.exit_code == 0
 
 
