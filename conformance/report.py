@@ -62,7 +62,7 @@ class Report:
     findings (a workflow that did not succeed; a diff with differences, exit 1 as `kubectl diff`).
     `extra` holds the kind's own machine-readable fields (a validate run's `envs`, a DAG run's
     `tasks` and `checks`, …), written at the top level of the JSON; `sections` and `notes` are
-    for people only (table and Markdown).
+    for people only (table and Markdown). `tool` names the command that made it.
     """
 
     kind: str
@@ -78,6 +78,7 @@ class Report:
     extra: dict[str, Any] = field(default_factory=dict)
     sections: list[Section] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    tool: str = "geozarr-conformance"
 
     @property
     def all_findings(self) -> list[Finding]:
@@ -114,7 +115,7 @@ class Report:
             "passed": self.passed,
             "exit_code": self.exit_code,
             "started_at": self.started_at,
-            "tool": {"name": "geozarr-conformance", "version": _version()},
+            "tool": {"name": self.tool, "version": _version()},
             "summary": self.summary,
             "findings": [f.to_dict() for f in self.all_findings],  # every key, empty or not
             "rules": self.rules,
@@ -135,6 +136,8 @@ class Report:
             findings = [f for f in findings if not (f.rule == CANNOT_RUN.id and f.message == error)]
         timings = data.get("timings") if isinstance(data.get("timings"), Mapping) else {}
         when = {"started_at": str(data["started_at"])} if data.get("started_at") else {}
+        tool = data.get("tool") if isinstance(data.get("tool"), Mapping) else {}
+        when |= {"tool": str(tool["name"])} if tool.get("name") else {}
         return cls(
             kind=str(data.get("kind") or ""), target=str(data.get("target") or ""), findings=findings,
             rules=list(data.get("rules") or []), phases=dict(timings.get("phases") or {}),
@@ -145,9 +148,9 @@ class Report:
         )
 
 
-def cannot_run_report(kind: str, target: str, message: str) -> Report:
+def cannot_run_report(kind: str, target: str, message: str, tool: str = "") -> Report:
     """The report of a command that could not run: exit 2, one `cannot-run` finding."""
-    return Report(kind=kind, target=target, error=message)
+    return Report(kind=kind, target=target, error=message, tool=tool or f"invoke {kind}")
 
 
 def _version() -> str:

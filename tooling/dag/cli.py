@@ -152,7 +152,7 @@ def main_cluster(env: str, size: int, as_json: bool, wait: bool,
         outcome = run_cluster(cfg, template_doc, client or KubectlClient(cfg.context), progress,
                               size=size, wait=wait)
     except (ToolingError, ValueError) as e:
-        stdout.cannot_run(f"conformance --env {env}", str(e), fmt=fmt, target=env)
+        stdout.cannot_run("conformance", str(e), fmt=fmt, target=env, prefix=f"conformance --env {env}")
         return getattr(e, "exit_code", 2)
     if outcome.report is None:
         if outcome.follow is not None:
@@ -167,7 +167,8 @@ def main_cluster(env: str, size: int, as_json: bool, wait: bool,
 
 
 def main(env: str = "local", overlay: str = "staging", size: int = 144, as_json: bool = False,
-         wait: bool = True, parallelism: int = 2, output: str | None = None) -> int:
+         wait: bool = True, parallelism: int = 2, output: str | None = None,
+         fmt: str = "") -> int:
     if env == "local":
         if overlay not in repo.ENVS:
             print(f"conformance: unknown overlay {overlay!r}: expected one of {', '.join(repo.ENVS)}",
@@ -176,7 +177,7 @@ def main(env: str = "local", overlay: str = "staging", size: int = 144, as_json:
         if parallelism < 1:
             print("conformance: --parallelism must be at least 1", file=sys.stderr)
             return 2
-        return main_local(overlay, size, as_json, parallelism, output)
+        return main_local(overlay, size, as_json, parallelism, output, fmt=fmt)
     if env not in repo.ENVS:
         print(f"conformance: unknown env {env!r}: expected local, {', '.join(repo.ENVS)}", file=sys.stderr)
         return 2
@@ -184,4 +185,4 @@ def main(env: str = "local", overlay: str = "staging", size: int = 144, as_json:
         print("conformance: --output is for local runs; on a cluster the env's bucket is used",
               file=sys.stderr)
         return 2
-    return main_cluster(env, size, as_json, wait)
+    return main_cluster(env, size, as_json, wait, fmt=fmt)

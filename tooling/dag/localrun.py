@@ -207,9 +207,9 @@ def build_report(step_report: dict[str, Any] | None, result: RunResult | None, *
     if env == "local":
         extra["executed_with"] = EXECUTED_WITH
     if result is None:
-        return dataclasses.replace(base, extra=extra | facts)
+        return dataclasses.replace(base, extra=extra | facts, tool="invoke conformance")
     return dataclasses.replace(
-        base, target=result.run_id, findings=base.findings + run_findings(result, base.findings),
+        base, target=result.run_id, tool="invoke conformance", findings=base.findings + run_findings(result, base.findings),
         ok=base.ok and result.phase == "Succeeded", total_seconds=result.seconds,
         extra=extra | {"run_id": result.run_id, "tasks": tasks} | facts, sections=[tasks_section(tasks)])
 

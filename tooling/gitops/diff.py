@@ -143,7 +143,7 @@ def diff_report(per_env: dict[str, list[ObjectChange]], against: str) -> Report:
                                       if changes else "no change"),
                         text="".join(c.diff for c in changes), lang="diff")
                 for env, changes in per_env.items()]
-    return Report(kind="diff", target=f"{against} → this change", ok=not any(per_env.values()),
+    return Report(kind="diff", target=f"{against} -> this change", ok=not any(per_env.values()), tool="invoke diff",
                   extra={"changes": {env: [{"kind": c.kind, "namespace": c.namespace, "name": c.name,
                                             "status": c.status} for c in changes]
                                      for env, changes in per_env.items()}},
@@ -152,7 +152,7 @@ def diff_report(per_env: dict[str, list[ObjectChange]], against: str) -> Report:
 
 def live_report(per_env: dict[str, tuple[int, str]]) -> Report:
     """`kubectl diff` of each env as the one report (its output redacted; `envs` in its JSON)."""
-    return Report(kind="diff", target="live cluster", ok=not any(code for code, _ in per_env.values()),
+    return Report(kind="diff", target="live cluster", tool="invoke diff", ok=not any(code for code, _ in per_env.values()),
                   extra={"envs": {env: {"differs": bool(code)} for env, (code, _) in per_env.items()}},
                   sections=[Section(f"{env}: " + ("differs" if code else "no difference"), text=redact(text),
                                     lang="diff") for env, (code, text) in per_env.items()])

@@ -80,7 +80,7 @@ def lint_report(target: str, found: list[Finding], summary: dict[str, Any]) -> R
             f"{sum(summary['ignored'].values())} other documents ignored")
     skips = [f"skipped {s.get('kind')}/{s.get('name')} ({s.get('file')}): {s.get('reason')}"
              for s in summary["skipped"]]
-    return Report(kind="lint", target=target, findings=found,
+    return Report(kind="lint", target=target, findings=found, tool="invoke lint",
                   extra={k: v for k, v in summary.items() if k != "findings"}, notes=[note, *skips])
 
 

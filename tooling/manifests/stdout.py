@@ -44,10 +44,11 @@ def show(report: Report, fmt: str = "table") -> int:
     return report.exit_code
 
 
-def cannot_run(kind: str, message: str, *, fmt: str = "table", target: str = "") -> int:
-    """Exit 2 the same way for every command: the message on stderr and, in JSON or Markdown, the
-    report of a run that could not run (one `cannot-run` finding: a script always gets one)."""
-    print(f"{kind}: cannot run: {message}", file=sys.stderr)
+def cannot_run(kind: str, message: str, *, fmt: str = "table", target: str = "", prefix: str = "") -> int:
+    """Exit 2 the same way for every command: the message on stderr (after PREFIX, default KIND)
+    and, in JSON or Markdown, the report of a run that could not run (one `cannot-run` finding: a
+    script always gets one)."""
+    print(f"{prefix or kind}: cannot run: {message}", file=sys.stderr)
     if fmt != "table":
         emit(render(cannot_run_report(kind, target, message), fmt) + "\n")
     return 2

@@ -41,7 +41,7 @@ class Validation:
 
     def report(self) -> Report:
         """The run as the one report (kind `validate`, target the envs; `envs` in its JSON)."""
-        return Report(kind="validate", target=", ".join(self.envs), findings=list(self.findings),
+        return Report(kind="validate", target=", ".join(self.envs), findings=list(self.findings), tool="invoke validate",
                       rules=[{"id": r.id, "severity": str(r.severity), "summary": r.summary} for r in rules()],
                       total_seconds=round(self.seconds, 3), extra={"envs": self.envs},
                       notes=env_lines(self.envs))
