@@ -1,6 +1,6 @@
 """`geozarr-conformance` / `python -m conformance`: GeoZarr and STAC conformance checks.
 
-    python -m conformance geozarr STORE [--json] [--output FILE_OR_S3_URI]
+    python -m conformance geozarr STORE [--json | --format table|json|markdown] [--output FILE_OR_S3_URI]
     python -m conformance stac ITEM.json [--store STORE] [--json] [--output ...]
     python -m conformance report --run-id ID --check URI … --output URI   (the DAG's report step)
 
