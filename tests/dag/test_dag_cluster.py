@@ -10,8 +10,10 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
+from tooling import repo
 from tooling.dag.cli import main_cluster, run_cluster
 from tooling.dag.cluster import ClusterError, KubectlClient, build_workflow, lint_workflow
 from tooling.dag.progress import Progress
@@ -107,6 +109,7 @@ def test_success(cfg: EnvConfig, s3_server, rendered_staging: Rendered) -> None:
                       "size": "144"}
     assert out.report is not None and out.report.passed is True
     report = out.report.to_dict()
+    jsonschema.validate(report, json.loads((repo.SCHEMAS / "conformance-report.schema.json").read_text()))
     assert [t["name"] for t in report["tasks"]] == TASKS
     assert all(t["seconds"] == 4.0 for t in report["tasks"])
     assert report["env"] == "staging" and report["run_id"] == NAME
