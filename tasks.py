@@ -29,10 +29,11 @@ def render(c: Context, env: str = "staging") -> None:
 @task(
     help={
         "env": "only this env (staging|prod); default: every env",
-        "json": "print findings and summary as JSON",
+        "json": "print the report as JSON",
+        "format": "table (default), json or markdown (--json is --format json)",
     }
 )
-def validate(c: Context, env: str = "", json: bool = False) -> None:
+def validate(c: Context, env: str = "", json: bool = False, format: str = "") -> None:
     """Render every env and check it offline; exit 0 clean, 1 errors, 2 cannot run.
 
     Checks: source YAML sanity, strict Kubernetes and Argo schemas, Argo semantic
@@ -41,15 +42,16 @@ def validate(c: Context, env: str = "", json: bool = False) -> None:
     """
     from tooling.manifests import validate as mod
 
-    _exit(mod.main(envs=[env] if env else None, as_json=json))
+    _exit(mod.main(envs=[env] if env else None, as_json=json, fmt=format))
 
 
-@task(help={"path": "a manifest file, or a directory searched for YAML", "json": "JSON output"})
-def lint(c: Context, path: str, json: bool = False) -> None:
+@task(help={"path": "a manifest file, or a directory searched for YAML", "json": "JSON output",
+            "format": "table (default), json or markdown (--json is --format json)"})
+def lint(c: Context, path: str, json: bool = False, format: str = "") -> None:
     """Argo schema and semantic lint of standalone manifests (like `argo lint --offline`)."""
     from tooling.manifests import lint as mod
 
-    _exit(mod.main(path, as_json=json))
+    _exit(mod.main(path, as_json=json, fmt=format))
 
 
 @task(
@@ -61,10 +63,11 @@ def lint(c: Context, path: str, json: bool = False) -> None:
         "online": "with stac: fetch uncached extension schemas (https, allowlisted hosts); "
         "default offline",
         "allow_unknown_extensions": "with stac: an extension we have no schema for is a warning, not an error",
+        "format": "table (default), json or markdown (--json is --format json)",
     }
 )
 def check(c: Context, kind: str, target: str, store: str = "", json: bool = False,
-          online: bool = False, allow_unknown_extensions: bool = False) -> None:
+          online: bool = False, allow_unknown_extensions: bool = False, format: str = "") -> None:
     """Conformance checks of one GeoZarr store or one STAC item."""
     from conformance.__main__ import main as conformance_main
 
@@ -73,6 +76,8 @@ def check(c: Context, kind: str, target: str, store: str = "", json: bool = Fals
         argv += ["--store", store]
     if json:
         argv.append("--json")
+    if format:
+        argv += ["--format", format]
     if online:
         argv.append("--online")
     if allow_unknown_extensions:
@@ -89,6 +94,7 @@ def check(c: Context, kind: str, target: str, store: str = "", json: bool = Fals
         "wait": "cluster mode: follow the workflow until it ends (default) or return at once",
         "parallelism": "local mode: tasks run at once",
         "output": "local mode: write outputs to this local path instead of the loopback S3 server",
+        "format": "table (default), json or markdown (--json is --format json)",
     }
 )
 def conformance(
@@ -100,6 +106,7 @@ def conformance(
     wait: bool = True,
     parallelism: int = 2,
     output: str = "",
+    format: str = "",
 ) -> None:
     """Run the deployed `geozarr-conformance` WorkflowTemplate: locally by default, on Argo with --env."""
     from tooling.dag import cli
@@ -113,6 +120,7 @@ def conformance(
             wait=wait,
             parallelism=parallelism,
             output=output or None,
+            fmt=format,
         )
     )
 
@@ -144,17 +152,19 @@ def test(c: Context, args: str = "", fast: bool = False, workers: int = 2) -> No
         "against": "git ref to compare the working tree with (default HEAD)",
         "live": "compare with the live cluster instead (`kubectl diff`, env.yaml's context)",
         "markdown": "print a Markdown summary (the PR comment)",
-        "json": "print the changed objects as JSON",
+        "json": "print the report (the changed objects) as JSON",
+        "format": "table (default), json or markdown (--json is --format json)",
     }
 )
 def diff(c: Context, env: str = "", against: str = "HEAD", live: bool = False,
-         markdown: bool = False, json: bool = False) -> None:
+         markdown: bool = False, json: bool = False, format: str = "") -> None:
     """Rendered diff per env: a git ref against the working tree, or against the cluster.
 
     Exit 0 no difference, 1 differences, 2 cannot run (as `kubectl diff`)."""
     from tooling.gitops import diff as mod
 
-    _exit(mod.main([env] if env else None, against=against, live=live, markdown=markdown, as_json=json))
+    _exit(mod.main([env] if env else None, against=against, live=live, markdown=markdown, as_json=json,
+                   fmt=format))
 
 
 @task(

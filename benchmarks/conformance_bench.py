@@ -101,8 +101,8 @@ def run_dag(output: str | None, instrumented: bool = False, size: int = SIZE) ->
     outcome = run_local("staging", size=size, parallelism=2, output=output, extra_env=env)
     t1 = time.time()
     assert outcome.result is not None
-    measured = timing(outcome.result, t0, t1, bool(outcome.report["passed"]), instrumented)
-    if outcome.report["passed"]:
+    measured = timing(outcome.result, t0, t1, outcome.report.passed, instrumented)
+    if outcome.report.passed:
         shutil.rmtree(outcome.run_dir, ignore_errors=True)
     else:
         print(f"  (run failed: kept {outcome.run_dir})", flush=True)

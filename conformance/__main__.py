@@ -1,6 +1,6 @@
 """`geozarr-conformance` / `python -m conformance`: GeoZarr and STAC conformance checks.
 
-    python -m conformance geozarr STORE [--json] [--output FILE_OR_S3_URI]
+    python -m conformance geozarr STORE [--json | --format table|json|markdown] [--output FILE_OR_S3_URI]
     python -m conformance stac ITEM.json [--store STORE] [--json] [--output ...]
     python -m conformance report --run-id ID --check URI … --output URI   (the DAG's report step)
 
@@ -10,14 +10,12 @@ Exit 0 pass, 1 error findings, 2 cannot run (one line on stderr).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from conformance import workflow_report
-from conformance.findings import count_by_severity
-from conformance.report import Report
+from conformance.report import FORMATS, Report
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--schema-cache", default="", metavar="DIR",
                    help="extension schema cache (default $GEOZARR_STAC_SCHEMA_CACHE or the user cache dir)")
     for q in (g, s):
-        q.add_argument("--json", action="store_true", help="print the report as JSON")
+        q.add_argument("--json", action="store_true", help="print the report as JSON (--format json)")
+        q.add_argument("--format", choices=FORMATS, default="", help="table (default), json or markdown")
         q.add_argument("--output", default="", metavar="FILE_OR_S3_URI", help="also write the JSON report there")
         q.add_argument("--quiet", action="store_true", help="no progress on stderr")
     g.add_argument("--outputs-dir", default="", metavar="DIR",
@@ -66,15 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
 def _write_counts(directory: str, report: Report) -> None:
     """`errors` and `warnings`: the report's finding counts (a report that could not run counts one
     error), one file each, as the conversion DAG's step metrics read them."""
-    counts = count_by_severity(report.findings)
+    counts = report.summary
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "errors").write_text(str(counts["error"] + (1 if report.error else 0)))
+    (out / "errors").write_text(str(counts["error"]))
     (out / "warnings").write_text(str(counts["warning"]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from conformance.report import progress_printer, render_table, write_output
+    from conformance.report import progress_printer, render, write_output
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -83,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     if args.kind == "report":
         return workflow_report.run(args)
-    progress = progress_printer(not args.quiet and not args.json and sys.stderr.isatty())
+    fmt = args.format or ("json" if args.json else "table")
+    progress = progress_printer(not args.quiet and fmt == "table" and sys.stderr.isatty())
     try:
         if args.kind == "geozarr":
             from conformance.geozarr.check import check_store
@@ -112,10 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     if getattr(args, "outputs_dir", ""):
         _write_counts(args.outputs_dir, report)
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    elif not report.error:
-        print(render_table(report))
+    if fmt != "table" or not report.error:  # a table that cannot run is the line on stderr
+        print(render(report, fmt))
     return report.exit_code
 
 

@@ -1,15 +1,15 @@
 """The one shape every check in this project reports: a Finding.
 
 Checks are small functions that return findings (errors as values); only the
-command-line edges turn findings into exit codes, tables or JSON.
+command-line edges turn findings into exit codes, tables or JSON (`conformance.report`).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
+from typing import Any
 
 
 class Severity(StrEnum):
@@ -26,7 +26,7 @@ class Finding:
     manifest (`spec.templates[2].container.image`), a node path in a Zarr
     store (`/measurements/reflectance/r10m/b02`) or a JSON path in a STAC item.
     `env`, `file`, `kind` and `name` locate the object for manifest checks and
-    stay empty elsewhere.
+    stay empty elsewhere; `check` names the sub-report a DAG report's finding came from.
     """
 
     rule: str
@@ -37,6 +37,20 @@ class Finding:
     file: str = ""
     kind: str = ""
     name: str = ""
+    check: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        """A finding read back from a JSON report (unknown keys dropped; an unknown severity is an
+        error: a report we cannot read whole must not pass)."""
+        try:
+            severity = Severity(str(data.get("severity", "error")))
+        except ValueError:
+            severity = Severity.ERROR
+        names = {f.name for f in fields(cls)} - {"severity"}
+        values = {"rule": "?", "message": "(no message)"} | {
+            k: str(v) for k, v in data.items() if k in names and v is not None}
+        return cls(severity=severity, **values)
 
     def to_dict(self) -> dict[str, str]:
         d = asdict(self)
@@ -71,15 +85,3 @@ def count_by_severity(findings: Iterable[Finding]) -> dict[str, int]:
     for f in findings:
         counts[str(f.severity)] += 1
     return counts
-
-
-def dumps(obj: object) -> str:
-    """JSON as every `--json` flag in this project prints it."""
-
-    def default(o: object) -> object:
-        if isinstance(o, Finding):
-            return o.to_dict()
-        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-    return json.dumps(obj, indent=2, sort_keys=False, default=default)
-

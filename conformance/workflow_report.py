@@ -12,28 +12,35 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from conformance.findings import Severity
+from conformance.findings import Finding, Rule, Severity, has_errors
+from conformance.report import Report, Section, render_json
 
-SCHEMA_VERSION = "1"
 RULE_CHECK_MISSING = "conformance.report.check-missing"
 RULE_TASK_FAILED = "conformance.dag.task-failed"
 RULE_RUN_FAILED = "conformance.dag.run-failed"
+CHECK_MISSING = Rule(RULE_CHECK_MISSING, Severity.ERROR, "every check step wrote a report that passed")
+TASK_FAILED = Rule(RULE_TASK_FAILED, Severity.ERROR, "every task of the DAG succeeded (or was skipped)")
+RUN_FAILED = Rule(RULE_RUN_FAILED, Severity.ERROR, "the DAG run succeeded")
 
 
-def finding(rule: str, message: str, path: str = "", severity: str = "error") -> dict[str, str]:
-    return {"rule": rule, "severity": severity, "path": path, "message": message}
+def tasks_section(tasks: Sequence[Mapping[str, Any]]) -> Section:
+    """The DAG's tasks as a table for people (name, phase, seconds)."""
+    return Section("tasks", ("task", "phase", "seconds"),
+                   tuple((str(t.get("name", "")), str(t.get("phase", "")), f"{float(t.get('seconds') or 0):.1f}")
+                         for t in tasks))
 
 
-def summary(findings: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    counts = {str(s): 0 for s in Severity}
-    for f in findings:
-        counts[str(f.get("severity", "error"))] = counts.get(str(f.get("severity", "error")), 0) + 1
-    return counts
+def dag_report(run_id: str, findings: list[Finding], tasks: Sequence[Mapping[str, Any]],
+               checks: Mapping[str, Any], *, ok: bool = True, **extra: Any) -> Report:
+    """The conformance report of one DAG run (kind `conformance`, target the run id)."""
+    return Report(kind="conformance", target=run_id, findings=findings, ok=ok,
+                  extra={"run_id": run_id, "tasks": [dict(t) for t in tasks], "checks": dict(checks), **extra},
+                  sections=[tasks_section(tasks)] if tasks else [])
 
 
 def parse_tasks(text: str) -> list[dict[str, Any]]:
@@ -57,40 +64,26 @@ def parse_tasks(text: str) -> list[dict[str, Any]]:
 
 
 def merge(run_id: str, tasks: Sequence[Mapping[str, Any]],
-          checks: Mapping[str, Mapping[str, Any] | str]) -> dict[str, Any]:
+          checks: Mapping[str, Mapping[str, Any] | str]) -> Report:
     """One conformance report from the tasks and the check reports (or why one is missing)."""
-    findings: list[dict[str, Any]] = []
+    findings: list[Finding] = []
     sub: dict[str, Any] = {}
     for name, report in checks.items():
         if isinstance(report, str):  # the reason it could not be read
-            findings.append(finding(RULE_CHECK_MISSING, report, f"checks.{name}"))
+            findings.append(CHECK_MISSING.finding(report, f"checks.{name}"))
             continue
         sub[name] = dict(report)
-        for f in report.get("findings") or []:
-            findings.append({**f, "check": name})
-        if not report.get("passed", False) and not any(
-                f.get("severity") == "error" for f in report.get("findings") or []):
-            findings.append(finding(RULE_CHECK_MISSING,
-                                    f"the {name} check did not pass: {report.get('error', 'no reason given')}",
-                                    f"checks.{name}"))
+        check = Report.from_dict(report)
+        findings += [f.with_location(check=name) for f in check.findings]
+        if not check.passed and not has_errors(check.findings):  # could not run, or said so
+            findings.append(CHECK_MISSING.finding(
+                f"the {name} check did not pass: {report.get('error', 'no reason given')}", f"checks.{name}"))
     for t in tasks:
         if t.get("phase") not in ("Succeeded", "Skipped"):
-            findings.append(finding(RULE_TASK_FAILED, f"task {t['name']} {t.get('phase')}"
-                                    + (f": {t['message']}" if t.get("message") else ""),
-                                    f"tasks.{t['name']}"))
-    passed = not any(f.get("severity") == "error" for f in findings)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "conformance",
-        "target": run_id,
-        "run_id": run_id,
-        "passed": passed,
-        "exit_code": 0 if passed else 1,
-        "summary": summary(findings),
-        "findings": findings,
-        "tasks": [dict(t) for t in tasks],
-        "checks": sub,
-    }
+            findings.append(TASK_FAILED.finding(f"task {t['name']} {t.get('phase')}"
+                                                + (f": {t['message']}" if t.get("message") else ""),
+                                                f"tasks.{t['name']}"))
+    return dag_report(run_id, findings, tasks, sub)
 
 
 def _read_check(uri: str) -> Mapping[str, Any] | str:
@@ -149,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         report = merge(args.run_id, tasks, checks)
         from conformance.objectstore import write_json
 
-        write_json(args.output, report)
+        write_json(args.output, report.to_dict())
     except ValueError as e:
         print(f"report: {e}", file=sys.stderr)
         return 2
@@ -157,12 +150,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"report: cannot read or write the reports: {type(e).__name__}: {e}", file=sys.stderr)
         return 3
     if args.json:
-        print(json.dumps(report, indent=2))
-    verdict = "passed" if report["passed"] else "FAILED"
+        print(render_json(report))
+    verdict = "passed" if report.passed else "FAILED"
     print(json.dumps({"step": "report", "level": "info",
-                      "message": f"conformance {verdict}: {report['summary']}",
+                      "message": f"conformance {verdict}: {report.summary}",
                       "fields": {"output": args.output}}), file=sys.stderr)
-    return 0 if report["passed"] else 1
+    return report.exit_code
 
 
 if __name__ == "__main__":

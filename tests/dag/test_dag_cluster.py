@@ -10,8 +10,10 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
+from tooling import repo
 from tooling.dag.cli import main_cluster, run_cluster
 from tooling.dag.cluster import ClusterError, KubectlClient, build_workflow, lint_workflow
 from tooling.dag.progress import Progress
@@ -105,8 +107,9 @@ def test_success(cfg: EnvConfig, s3_server, rendered_staging: Rendered) -> None:
     params = {p["name"]: p["value"] for p in submitted["spec"]["arguments"]["parameters"]}
     assert params == {"output_bucket": cfg.bucket, "output_prefix": "geozarr", "s3_endpoint": cfg.s3_endpoint,
                       "size": "144"}
-    report = out.report
-    assert report is not None and report["passed"] is True
+    assert out.report is not None and out.report.passed is True
+    report = out.report.to_dict()
+    jsonschema.validate(report, json.loads((repo.SCHEMAS / "conformance-report.schema.json").read_text()))
     assert [t["name"] for t in report["tasks"]] == TASKS
     assert all(t["seconds"] == 4.0 for t in report["tasks"])
     assert report["env"] == "staging" and report["run_id"] == NAME
@@ -127,9 +130,9 @@ def test_failed_node(cfg: EnvConfig, s3_server, rendered_staging: Rendered) -> N
     prog, stream = progress()
     out = run_cluster(cfg, rendered_staging.workflow_template(), client, prog, size=144, sleep=no_sleep)
     assert out.exit_code == 1
-    assert out.report is not None and out.report["passed"] is False
-    assert out.report["workflow"]["phase"] == "Failed"
-    assert any(f["rule"] == "geozarr.multiscales-geometry" for f in out.report["findings"])
+    assert out.report is not None and out.report.passed is False
+    assert out.report.extra["workflow"]["phase"] == "Failed"
+    assert any(f.rule == "geozarr.multiscales-geometry" for f in out.report.findings)
     assert "check-geozarr    Failed" in stream.getvalue() and "exit code 1" in stream.getvalue()
 
 
@@ -145,8 +148,8 @@ def test_missing_report(cfg: EnvConfig, rendered_staging: Rendered) -> None:
     out = run_cluster(cfg, rendered_staging.workflow_template(), client, progress()[0], size=144, sleep=no_sleep)
     assert out.exit_code == 1
     assert out.report is not None
-    assert any(f["rule"] == "conformance.report.check-missing" and "no report at s3://" in f["message"]
-               for f in out.report["findings"])
+    assert any(f.rule == "conformance.report.check-missing" and "no report at s3://" in f.message
+               for f in out.report.findings)
 
 
 def test_timeout(cfg: EnvConfig, rendered_staging: Rendered) -> None:

@@ -31,7 +31,7 @@ def template_of(rendered: Rendered, name: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_e2e_passes(e2e_run: LocalOutcome) -> None:
-    report = e2e_run.report
+    report = e2e_run.report.to_dict()
     failed = [f for f in report["findings"] if f["severity"] == "error"]
     assert report["passed"] is True, failed
     assert e2e_run.exit_code == 0
@@ -43,7 +43,7 @@ def test_e2e_passes(e2e_run: LocalOutcome) -> None:
 
 @pytest.mark.slow
 def test_e2e_report(e2e_run: LocalOutcome, rendered_staging: Rendered) -> None:
-    report = e2e_run.report
+    report = e2e_run.report.to_dict()
     jsonschema.validate(report, SCHEMA)
     assert report["env"] == "local" and report["overlay"] == "staging"
     assert report["template"]["rendered_hash"] == rendered_hash(rendered_staging.workflow_template())
@@ -59,7 +59,7 @@ def test_e2e_report(e2e_run: LocalOutcome, rendered_staging: Rendered) -> None:
 @pytest.mark.slow
 def test_e2e_ran_the_templates_commands(e2e_run: LocalOutcome) -> None:
     """The steps ran the rendered commands against the loopback S3 bucket of the overlay."""
-    run_id = e2e_run.report["run_id"]
+    run_id = e2e_run.report.extra["run_id"]
     convert = e2e_run.run_dir / "tasks" / "convert" / "attempt-1"
     events = [json.loads(line) for line in (convert / "stderr.log").read_text().splitlines() if line.startswith("{")]
     done = next(e for e in events if e.get("message") == "conversion complete")
@@ -86,15 +86,15 @@ def test_wrong_parameter_reference_fails_at_that_step(staging_copy: Rendered, tm
     convert["container"]["args"][i] = "{{inputs.parameters.sourse}}"
     out = run_local("staging", size=72, output=str(tmp_path / "out"), rendered=staging_copy,
                     runs_dir=tmp_path / "runs")
-    phases = {t["name"]: t["phase"] for t in out.report["tasks"]}
+    phases = {t["name"]: t["phase"] for t in out.report.extra["tasks"]}
     assert phases == {"sample": "Succeeded", "convert": "Error", "check-geozarr": "Omitted",
                       "build-stac": "Omitted", "check-stac": "Omitted", "report": "Omitted"}
-    assert out.exit_code == 1 and out.report["passed"] is False
+    assert out.exit_code == 1 and out.report.passed is False
     message = out.result.task("convert").message
     assert message == ("task convert: template convert: container.args[1]: "
                        "{{inputs.parameters.sourse}} does not resolve")
-    assert any(f["path"] == "tasks.convert" and "sourse" in f["message"] for f in out.report["findings"])
-    assert (tmp_path / "out" / "geozarr" / "conformance" / out.report["run_id"] / "sample.zarr").is_dir()
+    assert any(f.path == "tasks.convert" and "sourse" in f.message for f in out.report.findings)
+    assert (tmp_path / "out" / "geozarr" / "conformance" / out.report.extra["run_id"] / "sample.zarr").is_dir()
 
 
 def test_wrong_flag_fails_the_step_with_its_stderr(staging_copy: Rendered, tmp_path: Path) -> None:
@@ -150,7 +150,7 @@ def test_without_moto_the_run_cannot_start(monkeypatch: pytest.MonkeyPatch, tmp_
     assert main_local("staging", 144, True, 2, None, runs_dir=tmp_path / "runs") == 2
     captured = capsys.readouterr()
     assert [f["rule"] for f in json.loads(captured.out)["findings"]] == ["cannot-run"]  # --json
-    assert captured.err.startswith("conformance: the loopback S3 server needs moto[server]")
+    assert captured.err.startswith("conformance: cannot run: the loopback S3 server needs moto[server]")
     assert "--output DIR" in captured.err and len(captured.err.splitlines()) == 1
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("tasks"))
 

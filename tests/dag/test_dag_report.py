@@ -45,7 +45,7 @@ def test_parse_tasks() -> None:
     ],
 )
 def test_merge(checks: dict[str, Any], tasks: str, passed: bool, rules: list[str]) -> None:
-    report = merge("wf-1", parse_tasks(tasks), checks)
+    report = merge("wf-1", parse_tasks(tasks), checks).to_dict()
     assert report["passed"] is passed
     assert sorted(f["rule"] for f in report["findings"]) == rules
     jsonschema.validate(report, SCHEMA)

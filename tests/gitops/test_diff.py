@@ -54,8 +54,9 @@ def test_compare_ignores_key_order_and_formatting():
 
 def test_markdown_names_env_and_objects():
     md = diff.to_markdown({"staging": diff.compare(OLD, NEW), "prod": []}, "origin/main")
-    assert "**staging**: 3 object(s)" in md and "changed ConfigMap ns/a" in md
-    assert "**prod**: no change" in md
+    assert md.startswith("### DIFFERS: diff `origin/main -> this change`")
+    assert "**staging: 3 object(s): changed ConfigMap ns/a, removed ConfigMap ns/gone" in md
+    assert "```diff\n" in md and "**prod: no change**" in md
 
 
 def test_unknown_ref_is_a_clear_error(capsys):

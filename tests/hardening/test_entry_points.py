@@ -169,4 +169,4 @@ def test_json_always_prints_a_report(capsys: pytest.CaptureFixture[str], tmp_pat
         out = capsys.readouterr().out
         report = json.loads(out)
         assert [f["rule"] for f in report["findings"]] == ["cannot-run"]
-        assert report["summary"]["cannot_run"] is True
+        assert report["passed"] is False and report["exit_code"] == 2 and report["error"]

@@ -65,7 +65,7 @@ def test_a_multi_line_kustomize_error_reaches_the_user_whole(tmp_path, capsys, m
     report = json.loads(out)
     assert [f["rule"] for f in report["findings"]] == ["cannot-run"]
     assert 'mapping key "k" already defined' in report["findings"][0]["message"]
-    assert report["summary"]["valid"] is False
+    assert report["passed"] is False and report["exit_code"] == 2
     assert 'mapping key "k" already defined' in err
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conformance.report import render_table
 from tooling import repo
 from tooling.manifests import validate
 
@@ -25,18 +26,19 @@ def repo_report():
 
 def test_repo_validates_clean(repo_report):
     assert [f.to_dict() for f in repo_report.findings] == []
-    summary = repo_report.summary()
-    assert summary["valid"] is True and set(summary["envs"]) == set(repo.ENVS)
-    for env, s in summary["envs"].items():
+    report = repo_report.report().to_dict()
+    assert report["passed"] is True and set(report["envs"]) == set(repo.ENVS)
+    for env, s in report["envs"].items():
         assert s["kinds"]["WorkflowTemplate"] == 3 and s["kinds"]["SealedSecret"] == 4, env
         assert s["schema"]["documents"] == s["documents"] and s["schema"]["skipped"] == []
 
 
 def test_table_names_each_env(repo_report):
-    table = validate.format_table(repo_report)
+    table = render_table(repo_report.report())
     for env in ("staging", "prod"):
         assert re.search(rf"^{env}: valid: \d+ documents checked \(.*WorkflowTemplate 3\)", table, re.MULTILINE), table
-    assert table.splitlines()[-1].startswith("valid: 0 error(s)")
+    assert table.splitlines()[-1].startswith("PASS validate staging, prod: ")
+    assert "; 0 errors, 0 warnings, 0 info; " in table.splitlines()[-1]
 
 
 def test_invoke_validate_json_exit_0():
@@ -44,7 +46,7 @@ def test_invoke_validate_json_exit_0():
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     out = json.loads(done.stdout)
-    assert out["findings"] == [] and set(out["summary"]["envs"]) == {"staging", "prod"}
+    assert out["findings"] == [] and set(out["envs"]) == {"staging", "prod"} and out["kind"] == "validate"
     assert "validate: checking prod" in done.stderr  # progress goes to stderr
 
 

@@ -33,16 +33,16 @@ def test_findings_exit_1_json(capsys) -> None:
     report = json.loads(capsys.readouterr().out)
     [finding] = report["findings"]
     assert finding["rule"] == "argo.dag-cycle"
-    assert set(finding) == {"rule", "severity", "env", "file", "kind", "name", "path", "message"}
+    assert set(finding) == {"rule", "severity", "env", "file", "kind", "name", "path", "message", "check"}
     assert finding["kind"] == "WorkflowTemplate" and finding["name"] == "pipeline"
-    assert report["summary"]["findings"]["error"] == 1
-    assert report["summary"]["checked"] == {"WorkflowTemplate": 1}
+    assert report["summary"]["error"] == 1 and report["kind"] == "lint" and report["exit_code"] == 1
+    assert report["checked"] == {"WorkflowTemplate": 1}
 
 
 def test_non_argo_documents_are_ignored_but_yaml_errors_count(tmp_path: Path, capsys) -> None:
     (tmp_path / "pvc.yaml").write_text((FIXTURES / "schema.kubernetes" / "invalid.yaml").read_text())
     assert lint.main(str(tmp_path), as_json=True) == 0  # not Argo: no schema check in lint
-    summary = json.loads(capsys.readouterr().out)["summary"]
+    summary = json.loads(capsys.readouterr().out)
     assert summary["ignored"] == {"PersistentVolumeClaim": 1} and summary["documents"] == 0
     (tmp_path / "broken.yml").write_text((FIXTURES / "yaml.duplicate-key" / "invalid.yaml").read_text())
     assert lint.main(str(tmp_path)) == 1
@@ -68,5 +68,5 @@ def test_unknown_argo_kind_is_listed_as_skipped(tmp_path: Path, capsys) -> None:
         "apiVersion: argoproj.io/v1alpha1\nkind: Sensor\nmetadata: {name: s}\nspec: {}\n"
     )
     assert lint.main(str(tmp_path), as_json=True) == 0
-    [skip] = json.loads(capsys.readouterr().out)["summary"]["skipped"]
+    [skip] = json.loads(capsys.readouterr().out)["skipped"]
     assert skip["kind"] == "Sensor" and "no schema" in skip["reason"]

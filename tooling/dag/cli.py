@@ -4,13 +4,15 @@ default) or on an env's Argo (`--env staging|prod`). Exit 0 passed, 1 failed, 2 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.workflow_report import merge
+from conformance.report import Report, output_format
+from conformance.workflow_report import merge, tasks_section
 from tooling import repo
 from tooling.dag.cluster import (
     ClusterError,
@@ -21,7 +23,7 @@ from tooling.dag.cluster import (
     follow,
     lint_workflow,
 )
-from tooling.dag.localrun import build_report, main_local, show_report
+from tooling.dag.localrun import build_report, main_local
 from tooling.dag.model import Unsupported, WorkflowSpec, read_workflow_template
 from tooling.dag.objectstore import read_json, s3_client
 from tooling.dag.progress import Progress
@@ -36,7 +38,7 @@ FOLLOW_MARGIN = 600.0  # seconds beyond the template's activeDeadlineSeconds bef
 @dataclass
 class ClusterOutcome:
     workflow: str
-    report: dict[str, Any] | None
+    report: Report | None
     follow: FollowResult | None
     exit_code: int
 
@@ -80,36 +82,41 @@ def run_cluster(
         return ClusterOutcome(name, None, result, 130)
     if result.phase not in ("Succeeded", "Failed", "Error"):
         return ClusterOutcome(name, None, result, 1)
+    report = _cluster_report(cfg, template_doc, spec, name, result, s3, progress)
+    report = _record_evidence(report, cfg, s3, progress)
+    run_dir = repo.BUILD / "conformance" / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return ClusterOutcome(name, report, result, report.exit_code)
+
+
+def _cluster_report(cfg: EnvConfig, template_doc: dict[str, Any], spec: WorkflowSpec, name: str,
+                    result: FollowResult, s3: Any | None, progress: Progress) -> Report:
+    """The report step's report of workflow NAME (or, absent, a failing one), with what only the
+    submitter knows: the workflow's phase, its tasks' timings, env and template."""
     uri = cfg.report_uri(name)
     try:
         step_report: dict[str, Any] | None = read_json(uri, s3 or s3_client(cfg.s3_endpoint))
     except Exception as e:  # noqa: BLE001 - absent or unreadable: the report says so
         progress.line(f"no report at {uri}: {type(e).__name__}")
-        step_report = merge(name, result.tasks, {"report": f"no report at {uri}: {type(e).__name__}: {e}"})
-    report = build_report(step_report, None, env=cfg.env, overlay=cfg.env, template_doc=template_doc,
-                          spec=spec)
-    report["run_id"] = name
-    report["tasks"] = result.tasks
-    report["workflow"] = {"name": name, "namespace": cfg.namespace, "phase": result.phase,
-                          "message": result.message, "report_uri": uri}
-    report["passed"] = bool(report.get("passed")) and result.phase == "Succeeded"
-    report["exit_code"] = 0 if report["passed"] else 1
-    report = _record_evidence(report, cfg, s3, progress)
-    run_dir = repo.BUILD / "conformance" / name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    return ClusterOutcome(name, report, result, report["exit_code"])
+        step_report = merge(name, result.tasks, {"report": f"no report at {uri}: {type(e).__name__}: {e}"}).to_dict()
+    report = build_report(step_report, None, env=cfg.env, overlay=cfg.env, template_doc=template_doc, spec=spec,
+                          run_id=name, tasks=result.tasks,
+                          workflow={"name": name, "namespace": cfg.namespace, "phase": result.phase,
+                                    "message": result.message, "report_uri": uri})
+    return dataclasses.replace(report, target=name, ok=report.ok and result.phase == "Succeeded",
+                               sections=[tasks_section(result.tasks)])
 
 
-def _record_evidence(report: dict[str, Any], cfg: EnvConfig, s3: Any | None,
-                     progress: Progress) -> dict[str, Any]:
+def _record_evidence(report: Report, cfg: EnvConfig, s3: Any | None, progress: Progress) -> Report:
     """The report stamped with its image digest and end time, recorded in the env's report store
     (what `invoke promote` reads: tooling.gitops.evidence)."""
     from tooling.gitops import evidence
 
-    report = evidence.stamp(report)
+    stamp = evidence.stamp({"image": report.extra.get("image") or ""})
+    report = dataclasses.replace(report, extra=report.extra | stamp)
     try:
-        uri = evidence.record(report, cfg.bucket, cfg.report_prefix, s3 or s3_client(cfg.s3_endpoint))
+        uri = evidence.record(report.to_dict(), cfg.bucket, cfg.report_prefix, s3 or s3_client(cfg.s3_endpoint))
     except Exception as e:  # noqa: BLE001 - the run's verdict stands; promotion will say it is missing
         progress.line(f"could not record the report as evidence: {type(e).__name__}: {e}")
         return report
@@ -131,8 +138,12 @@ def _spec(template_doc: dict[str, Any]) -> WorkflowSpec:
 
 
 def main_cluster(env: str, size: int, as_json: bool, wait: bool,
-                 client: KubeClient | None = None) -> int:
-    progress = Progress(quiet=as_json)
+                 client: KubeClient | None = None, fmt: str = "") -> int:
+    try:
+        fmt = output_format(fmt, as_json)
+    except ValueError as e:
+        return stdout.cannot_run("conformance", str(e))
+    progress = Progress(quiet=fmt != "table")
     try:
         env_file = read_env_file(env)
         rendered = render_env(env)
@@ -141,30 +152,23 @@ def main_cluster(env: str, size: int, as_json: bool, wait: bool,
         outcome = run_cluster(cfg, template_doc, client or KubectlClient(cfg.context), progress,
                               size=size, wait=wait)
     except (ToolingError, ValueError) as e:
-        print(f"conformance --env {env}: {e}", file=sys.stderr)
-        if as_json:
-            stdout.cannot_run_report(str(e))
+        stdout.cannot_run("conformance", str(e), fmt=fmt, target=env, prefix=f"conformance --env {env}")
         return getattr(e, "exit_code", 2)
     if outcome.report is None:
         if outcome.follow is not None:
             print(f"conformance --env {env}: {outcome.follow.message}", file=sys.stderr)
-        if as_json:
+        if fmt == "json":
             phase = outcome.follow.phase if outcome.follow else "Submitted"
             print(json.dumps({"workflow": outcome.workflow, "namespace": cfg.namespace, "phase": phase}))
         elif not wait:
             print(outcome.workflow)
         return outcome.exit_code
-    report = outcome.report
-    show_report(report, progress, as_json, inside=f"workflow {outcome.workflow} {report['workflow']['phase']}; ")
-    if not as_json:
-        for f in report.get("findings") or []:
-            if f.get("severity") == "error":
-                print(f"  {f['rule']}: {f.get('path', '')}: {f['message']}", file=sys.stderr)
-    return outcome.exit_code
+    return stdout.show(outcome.report, fmt)
 
 
 def main(env: str = "local", overlay: str = "staging", size: int = 144, as_json: bool = False,
-         wait: bool = True, parallelism: int = 2, output: str | None = None) -> int:
+         wait: bool = True, parallelism: int = 2, output: str | None = None,
+         fmt: str = "") -> int:
     if env == "local":
         if overlay not in repo.ENVS:
             print(f"conformance: unknown overlay {overlay!r}: expected one of {', '.join(repo.ENVS)}",
@@ -173,7 +177,7 @@ def main(env: str = "local", overlay: str = "staging", size: int = 144, as_json:
         if parallelism < 1:
             print("conformance: --parallelism must be at least 1", file=sys.stderr)
             return 2
-        return main_local(overlay, size, as_json, parallelism, output)
+        return main_local(overlay, size, as_json, parallelism, output, fmt=fmt)
     if env not in repo.ENVS:
         print(f"conformance: unknown env {env!r}: expected local, {', '.join(repo.ENVS)}", file=sys.stderr)
         return 2
@@ -181,4 +185,4 @@ def main(env: str = "local", overlay: str = "staging", size: int = 144, as_json:
         print("conformance: --output is for local runs; on a cluster the env's bucket is used",
               file=sys.stderr)
         return 2
-    return main_cluster(env, size, as_json, wait)
+    return main_cluster(env, size, as_json, wait, fmt=fmt)

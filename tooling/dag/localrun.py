@@ -6,6 +6,7 @@ store, and build the report from what the DAG's report step wrote.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import signal
 import sys
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conformance.workflow_report import RULE_RUN_FAILED, finding, merge, summary
+from conformance.findings import Finding
+from conformance.report import Report, output_format
+from conformance.workflow_report import RUN_FAILED, TASK_FAILED, merge, tasks_section
 from tooling import repo
 from tooling.dag import orphans
 from tooling.dag.executor import LocalRun, RunResult, TaskRun, new_run_id
@@ -41,13 +44,13 @@ EXECUTED_WITH = "local processes: the venv's console scripts stand in for the im
 
 @dataclass
 class LocalOutcome:
-    report: dict[str, Any]
+    report: Report
     result: RunResult | None
     run_dir: Path
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.report.get("passed") else 1
+        return self.report.exit_code
 
 
 def local_secrets(rendered: Rendered, credentials: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -129,10 +132,10 @@ def run_local(
                       else str(local_output.root / report_key))
         step_report = _step_report(report_uri, s3)
 
+    storage = str(local_output.root) if local_output is not None else "s3 on loopback (moto)"
     report = build_report(step_report, result, env="local", overlay=overlay,
-                          template_doc=template_doc, spec=spec, report_uri=report_uri)
-    report["storage"] = str(local_output.root) if local_output is not None else "s3 on loopback (moto)"
-    (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+                          template_doc=template_doc, spec=spec, report_uri=report_uri, storage=storage)
+    (run_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return LocalOutcome(report, result, run_dir)
 
 
@@ -187,44 +190,40 @@ def _step_report(uri: str, s3: LoopbackS3 | None) -> dict[str, Any] | None:
 
 def build_report(step_report: dict[str, Any] | None, result: RunResult | None, *, env: str,
                  overlay: str, template_doc: dict[str, Any], spec: WorkflowSpec,
-                 report_uri: str = "") -> dict[str, Any]:
+                 report_uri: str = "", **facts: Any) -> Report:
     """The report printed and kept: the report step's verdict (or, when that step wrote none, a
-    failing one made from the run), with env, template revision, image and the tasks' timings."""
+    failing one made from the run), with env, template revision, image, the tasks' timings and
+    FACTS (what else the caller knows: storage, the workflow on a cluster)."""
     tasks = [t.to_dict() for t in result.tasks] if result is not None else []
     if step_report:
-        report = dict(step_report)
+        base = Report.from_dict(step_report)
     else:
-        report = merge(result.run_id if result else "", tasks,
-                       {"report": f"the report step wrote no report at {report_uri or '?'}"})
-    if result is not None:
-        report["tasks"] = tasks
-        report["run_id"] = result.run_id
-        report["target"] = result.run_id
-        findings = list(report.get("findings") or [])
-        if result.phase != "Succeeded" and not any(f.get("rule") == RULE_RUN_FAILED for f in findings):
-            findings.append(finding(RULE_RUN_FAILED, f"the DAG {result.phase}: {result.message}", "tasks"))
-        for t in result.tasks:
-            if t.phase in ("Failed", "Error") and not any(
-                    f.get("path") == f"tasks.{t.name}" for f in findings):
-                findings.append(finding("conformance.dag.task-failed",
-                                        f"task {t.name} {t.phase}: {t.message}", f"tasks.{t.name}"))
-        report["findings"] = findings
-        report["summary"] = summary(findings)
-        report["passed"] = bool(report.get("passed")) and result.phase == "Succeeded" and not any(
-            f.get("severity") == "error" for f in findings)
-        report["exit_code"] = 0 if report["passed"] else 1
-        report["timings"] = {"total_seconds": result.seconds}
-    report["env"] = env
-    report["overlay"] = overlay
-    report["template"] = {
-        "name": spec.name,
-        "git_sha": git_revision(),
-        "rendered_hash": rendered_hash(template_doc),
-    }
-    report["image"] = ", ".join(spec.images)
+        base = merge(result.run_id if result else "", tasks,
+                     {"report": f"the report step wrote no report at {report_uri or '?'}"})
+    extra = dict(base.extra)
+    extra |= {"env": env, "overlay": overlay, "image": ", ".join(spec.images),
+              "template": {"name": spec.name, "git_sha": git_revision(),
+                           "rendered_hash": rendered_hash(template_doc)}}
     if env == "local":
-        report["executed_with"] = EXECUTED_WITH
-    return report
+        extra["executed_with"] = EXECUTED_WITH
+    if result is None:
+        return dataclasses.replace(base, extra=extra | facts, tool="invoke conformance")
+    return dataclasses.replace(
+        base, target=result.run_id, tool="invoke conformance", findings=base.findings + run_findings(result, base.findings),
+        ok=base.ok and result.phase == "Succeeded", total_seconds=result.seconds,
+        extra=extra | {"run_id": result.run_id, "tasks": tasks} | facts, sections=[tasks_section(tasks)])
+
+
+def run_findings(result: RunResult, found: list[Finding]) -> list[Finding]:
+    """What the run itself adds to the report step's findings: the DAG failing, tasks failing
+    (each once: not when FOUND already names it)."""
+    out: list[Finding] = []
+    if result.phase != "Succeeded" and not any(f.rule == RUN_FAILED.id for f in found):
+        out.append(RUN_FAILED.finding(f"the DAG {result.phase}: {result.message}", "tasks"))
+    named = {f.path for f in found}
+    out += [TASK_FAILED.finding(f"task {t.name} {t.phase}: {t.message}", f"tasks.{t.name}")
+            for t in result.tasks if t.phase in ("Failed", "Error") and f"tasks.{t.name}" not in named]
+    return out
 
 
 def failure_details(outcome: LocalOutcome) -> list[str]:
@@ -265,37 +264,26 @@ def stop_signals_interrupt() -> Iterator[None]:
 
 
 def main_local(overlay: str, size: int, as_json: bool, parallelism: int, output: str | None,
-               runs_dir: Path | None = None) -> int:
-    progress = Progress(quiet=as_json)
+               runs_dir: Path | None = None, fmt: str = "") -> int:
+    try:
+        fmt = output_format(fmt, as_json)
+    except ValueError as e:
+        return stdout.cannot_run("conformance", str(e))
+    progress = Progress(quiet=fmt != "table")
     try:
         with stop_signals_interrupt():
             outcome = run_local(overlay, size, parallelism, output, progress, runs_dir=runs_dir)
     except ToolingError as e:
-        print(f"conformance: {e}", file=sys.stderr)
-        if as_json:
-            stdout.cannot_run_report(str(e))
+        stdout.cannot_run("conformance", str(e), fmt=fmt, target=overlay)
         return e.exit_code
     except KeyboardInterrupt as e:
         why = f" ({e})" if str(e) else ""
         print(f"conformance: interrupted{why}; running steps were stopped", file=sys.stderr)
         return 130
-    report = outcome.report
     for line in failure_details(outcome):
         print(line, file=sys.stderr)
-    for f in report.get("findings") or []:
-        if f.get("severity") == "error" and not str(f.get("rule", "")).startswith("tooling.dag."):
-            print(f"  {f.get('check', '')} {f['rule']}: {f.get('path', '')}: {f['message']}", file=sys.stderr)
-    show_report(report, progress, as_json, after=f"; report: {repo.relpath(outcome.run_dir / 'report.json')}")
-    return outcome.exit_code
-
-
-def show_report(report: dict[str, Any], progress: Progress, as_json: bool, *, inside: str = "",
-                after: str = "") -> None:
-    """A DAG report for people (its tasks, then the verdict line) and, with --json, on stdout."""
-    counts = f"{report['summary']['error']} errors, {report['summary']['warning']} warnings"
-    progress.table(report.get("tasks") or [], ("PASSED" if report["passed"] else "FAILED") + f" ({inside}{counts}){after}")
-    if as_json:
-        print(json.dumps(report, indent=2))
+    saved = f"report: {repo.relpath(outcome.run_dir / 'report.json')}"
+    return stdout.show(dataclasses.replace(outcome.report, notes=[*outcome.report.notes, saved]), fmt)
 
 
 def _image_env(extra_env: Mapping[str, str] | None) -> dict[str, str]:

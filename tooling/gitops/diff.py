@@ -8,7 +8,6 @@ Exit codes follow `kubectl diff`: 0 no difference, 1 differences, 2 cannot run.
 from __future__ import annotations
 
 import difflib
-import json
 import subprocess
 import tarfile
 import tempfile
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from conformance.report import Report, Section, output_format, render_markdown
 from tooling import envconfig, repo, yamlio
 from tooling.errors import ToolingError
 from tooling.gitops.drift import redact
@@ -136,44 +136,46 @@ def _env_context(env: str) -> str:
         raise DiffError(str(e)) from e
 
 
+def diff_report(per_env: dict[str, list[ObjectChange]], against: str) -> Report:
+    """The changes as the one report (kind `diff`): one section per env with its unified diff,
+    `changes` (per env: kind, namespace, name, status) in its JSON; differences fail it (exit 1)."""
+    sections = [Section(f"{env}: " + (f"{len(changes)} object(s): " + ", ".join(f"{c.status} {c.ref}" for c in changes)
+                                      if changes else "no change"),
+                        text="".join(c.diff for c in changes), lang="diff")
+                for env, changes in per_env.items()]
+    return Report(kind="diff", target=f"{against} -> this change", ok=not any(per_env.values()), tool="invoke diff",
+                  extra={"changes": {env: [{"kind": c.kind, "namespace": c.namespace, "name": c.name,
+                                            "status": c.status} for c in changes]
+                                     for env, changes in per_env.items()}},
+                  sections=sections)
+
+
+def live_report(per_env: dict[str, tuple[int, str]]) -> Report:
+    """`kubectl diff` of each env as the one report (its output redacted; `envs` in its JSON)."""
+    return Report(kind="diff", target="live cluster", tool="invoke diff", ok=not any(code for code, _ in per_env.values()),
+                  extra={"envs": {env: {"differs": bool(code)} for env, (code, _) in per_env.items()}},
+                  sections=[Section(f"{env}: " + ("differs" if code else "no difference"), text=redact(text),
+                                    lang="diff") for env, (code, text) in per_env.items()])
+
+
 def to_markdown(per_env: dict[str, list[ObjectChange]], against: str) -> str:
-    lines = [f"### Rendered manifests: `{against}` → this change", ""]
-    for env, changes in per_env.items():
-        if not changes:
-            lines += [f"**{env}**: no change", ""]
-            continue
-        summary = ", ".join(f"{c.status} {c.ref}" for c in changes)
-        lines += [f"**{env}**: {len(changes)} object(s): {summary}", "", "<details><summary>diff</summary>", ""]
-        lines += ["```diff", *("".join(c.diff for c in changes).rstrip("\n").splitlines()), "```", "</details>", ""]
-    return "\n".join(lines)
+    """The changes in Markdown (the PR comment, a promotion's pull request body)."""
+    return render_markdown(diff_report(per_env, against))
 
 
 def main(envs: list[str] | None, against: str = "HEAD", live: bool = False,
-         markdown: bool = False, as_json: bool = False) -> int:
+         markdown: bool = False, as_json: bool = False, fmt: str = "") -> int:
+    try:
+        fmt = output_format(fmt or ("markdown" if markdown else ""), as_json)
+    except ValueError as e:
+        return stdout.cannot_run("diff", str(e))
     envs = envs or list(repo.ENVS)
     try:
         if live:
-            worst = 0
-            for env in envs:
-                code, text = live_diff(env)
-                worst = max(worst, code)
-                shown = json.dumps({"env": env, "differs": bool(code)}) + "\n" if as_json else redact(text)
-                print(shown, end="")
-            return worst
-        per_env = {
-            env: compare(render_at_ref(against, env), kustomize_build(repo.overlay_dir(env)), against, "worktree")
-            for env in envs
-        }
+            report = live_report({env: live_diff(env) for env in envs})
+        else:
+            report = diff_report({env: compare(render_at_ref(against, env), kustomize_build(repo.overlay_dir(env)),
+                                               against, "worktree") for env in envs}, against)
     except (DiffError, ValueError) as e:
-        return stdout.cannot_run("diff", str(e), as_json=as_json)
-    if as_json:
-        print(json.dumps({env: [{"kind": c.kind, "namespace": c.namespace, "name": c.name,
-                                 "status": c.status} for c in ch] for env, ch in per_env.items()}, indent=2))
-    elif markdown:
-        print(to_markdown(per_env, against))
-    else:
-        for env, changes in per_env.items():
-            print(f"== {env}: {len(changes) or 'no'} changed object(s)")
-            for c in changes:
-                print(c.diff, end="")
-    return 1 if any(per_env.values()) else 0
+        return stdout.cannot_run("diff", str(e), fmt=fmt, target=against)
+    return stdout.show(report, fmt)

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance import findings as findings_mod
-from conformance.findings import Finding, Severity, has_errors
+from conformance.findings import Finding, Severity
+from conformance.report import Report, output_format
 from tooling.manifests import stdout
 from tooling.repo import TARGET_KUBERNETES_VERSION, relpath
 
@@ -71,43 +72,34 @@ def lint_paths(files: list[Path]) -> tuple[list[Finding], dict[str, Any]]:
     return found, summary
 
 
-def _table(found: list[Finding], summary: dict[str, Any]) -> str:
-    lines = []
-    by_file: dict[str, list[Finding]] = {}
-    for f in found:
-        by_file.setdefault(f.file, []).append(f)
-    for file, items in by_file.items():
-        lines.append(file)
-        for f in items:
-            what = f"{f.kind}/{f.name}" if f.kind else ""
-            where = f" {f.path}" if f.path else ""
-            lines.append(f"  {f.severity!s:7} {f.rule:28} {what}{where}: {f.message}")
+def lint_report(target: str, found: list[Finding], summary: dict[str, Any]) -> Report:
+    """The lint run as the one report (kind `lint`; files, documents, checked, ignored and
+    skipped at the top of its JSON)."""
     checked = ", ".join(f"{n} {k}" for k, n in summary["checked"].items()) or "none"
-    counts = summary["findings"]
-    lines.append(
-        f"{summary['files']} files, {summary['documents']} Argo documents checked ({checked}); "
-        f"{sum(summary['ignored'].values())} other documents ignored; "
-        f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes"
-    )
-    return "\n".join(lines)
+    note = (f"{summary['files']} files, {summary['documents']} Argo documents checked ({checked}); "
+            f"{sum(summary['ignored'].values())} other documents ignored")
+    skips = [f"skipped {s.get('kind')}/{s.get('name')} ({s.get('file')}): {s.get('reason')}"
+             for s in summary["skipped"]]
+    return Report(kind="lint", target=target, findings=found, tool="invoke lint",
+                  extra={k: v for k, v in summary.items() if k != "findings"}, notes=[note, *skips])
 
 
-def main(path: str, as_json: bool = False) -> int:
+def main(path: str, as_json: bool = False, fmt: str = "") -> int:
+    try:
+        fmt = output_format(fmt, as_json)
+    except ValueError as e:
+        return stdout.cannot_run("lint", str(e))
     target = Path(path)
     if not target.exists():
-        return stdout.cannot_run("lint", f"{path}: no such file or directory", as_json=as_json)
+        return stdout.cannot_run("lint", f"{path}: no such file or directory", fmt=fmt, target=path)
     files = yaml_files(target)
     if not files:
-        return stdout.cannot_run("lint", f"{path}: no .yaml/.yml files found", as_json=as_json)
+        return stdout.cannot_run("lint", f"{path}: no .yaml/.yml files found", fmt=fmt, target=path)
     try:
         found, summary = lint_paths(files)
     except Exception as e:  # noqa: BLE001 - the edge: one clear line, no traceback
-        return stdout.cannot_run("lint", f"{type(e).__name__}: {e}", as_json=as_json)
-    if as_json:
-        print(findings_mod.dumps({"findings": found, "summary": summary}))
-    else:
-        print(_table(found, summary))
-    return 1 if has_errors(found) else 0
+        return stdout.cannot_run("lint", f"{type(e).__name__}: {e}", fmt=fmt, target=path)
+    return stdout.show(lint_report(path, found, summary), fmt)
 
 
 __all__ = ["Severity", "lint_paths", "main", "yaml_files"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+from conformance.report import Report, cannot_run_report, render
+
 # what a shell reports for a command killed by SIGPIPE (128 + 13): output was cut short, as with
 # `cat`/`grep` in the same pipe, so `set -o pipefail` still notices the verdict was not read whole
 BROKEN_PIPE_EXIT = 141
@@ -34,19 +36,19 @@ def tool_error_text(stderr: str, *, limit: int = 8000) -> str:
     return text if len(text) <= limit else text[:limit] + f"\n    … ({len(text) - limit} more characters)"
 
 
-def cannot_run(tool: str, message: str, *, as_json: bool) -> int:
-    """Exit 2 the same way for every command: the message on stderr and, with --json, a report
-    on stdout whose one finding is `cannot-run` (so a script reading the JSON always gets one)."""
-    print(f"{tool}: cannot run: {message}", file=sys.stderr)
-    if as_json:
-        cannot_run_report(message)
+def show(report: Report, fmt: str = "table") -> int:
+    """Print REPORT in format FMT (conformance.report.render); its exit code, or BROKEN_PIPE_EXIT
+    when the reader left before the verdict was read whole."""
+    if emit(render(report, fmt) + "\n"):
+        return BROKEN_PIPE_EXIT
+    return report.exit_code
+
+
+def cannot_run(kind: str, message: str, *, fmt: str = "table", target: str = "", prefix: str = "") -> int:
+    """Exit 2 the same way for every command: the message on stderr (after PREFIX, default KIND)
+    and, in JSON or Markdown, the report of a run that could not run (one `cannot-run` finding: a
+    script always gets one)."""
+    print(f"{prefix or kind}: cannot run: {message}", file=sys.stderr)
+    if fmt != "table":
+        emit(render(cannot_run_report(kind, target, message), fmt) + "\n")
     return 2
-
-
-def cannot_run_report(message: str) -> None:
-    """The JSON report of a command that cannot run: one `cannot-run` finding."""
-    from conformance.findings import Rule, Severity, dumps
-
-    rule = Rule("cannot-run", Severity.ERROR, "the command could run to the end")
-    emit(dumps({"findings": [rule.finding(message)], "passed": False,
-                "summary": {"valid": False, "cannot_run": True, "findings": {"error": 1}}}) + "\n")

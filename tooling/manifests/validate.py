@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.findings import Finding, Rule, count_by_severity, dumps, has_errors
+from conformance.findings import Finding, Rule, count_by_severity
+from conformance.report import Report, output_format
 from conformance.stac import collection as stac_collection
 from tooling import envconfig, repo, sealing, yamlio
 from tooling.errors import ToolingError
@@ -31,19 +32,19 @@ SOURCE_DIRS = ("base", "overlays", "components", "clusters")
 
 
 @dataclass
-class Report:
+class Validation:
+    """What one run found: its findings, each env's summary entry, how long it took."""
+
     findings: list[Finding] = field(default_factory=list)
     envs: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "envs": self.envs,
-            "findings": count_by_severity(self.findings),
-            "rules_run": [r.id for r in rules()],
-            "valid": not has_errors(self.findings),
-            "seconds": round(self.seconds, 3),
-        }
+    def report(self) -> Report:
+        """The run as the one report (kind `validate`, target the envs; `envs` in its JSON)."""
+        return Report(kind="validate", target=", ".join(self.envs), findings=list(self.findings), tool="invoke validate",
+                      rules=[{"id": r.id, "severity": str(r.severity), "summary": r.summary} for r in rules()],
+                      total_seconds=round(self.seconds, 3), extra={"envs": self.envs},
+                      notes=env_lines(self.envs))
 
 
 def rules() -> list[Rule]:
@@ -161,7 +162,7 @@ def _check_collection(overlay: Path, effective: dict[str, Any]) -> list[Finding]
             for f in check_collection_file(path, expected_id=str(effective.get("collection") or ""))]
 
 
-def run(envs: list[str] | None = None, progress: bool = True) -> Report:
+def run(envs: list[str] | None = None, progress: bool = True) -> Validation:
     """Validate ENVS (default: every env). Raises ToolingError when a tool is missing or a render fails."""
     start = time.perf_counter()
     say = _progress if progress else (lambda message: None)
@@ -181,7 +182,7 @@ def run(envs: list[str] | None = None, progress: bool = True) -> Report:
     except RenderError as e:
         raise ToolingError(str(e)) from e
 
-    report = Report()
+    report = Validation()
     report.findings += check_sources()
     try:
         base_params = params.load_params()
@@ -211,21 +212,10 @@ def run(envs: list[str] | None = None, progress: bool = True) -> Report:
     return report
 
 
-def format_table(report: Report) -> str:
-    """Findings grouped by env, then file; then one line per env and a verdict."""
+def env_lines(envs: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per env (its verdict, documents and counts), then each skipped document."""
     lines: list[str] = []
-    groups: dict[str, dict[str, list[Finding]]] = {}
-    for f in report.findings:
-        groups.setdefault(f.env or "(every env)", {}).setdefault(f.file or "(no file)", []).append(f)
-    for env, files in groups.items():
-        lines.append(f"== {env}")
-        for file, found in sorted(files.items()):
-            lines.append(f"  {file}")
-            for f in found:
-                what = f"{f.kind}/{f.name}" if f.kind or f.name else ""
-                cols = [f"{f.severity:<7}", f"{f.rule:<26}", what, f.path]
-                lines.append("    " + "  ".join(c for c in cols if c) + f"\n        {f.message}")
-    for env, s in report.envs.items():
+    for env, s in envs.items():
         kinds = ", ".join(f"{k} {n}" for k, n in s["kinds"].items())
         skipped = s["schema"].get("skipped") or [] if isinstance(s.get("schema"), dict) else []
         state = "valid" if not s["findings"]["error"] else "INVALID"
@@ -233,19 +223,17 @@ def format_table(report: Report) -> str:
                      f"{s['findings']['error']} error(s), {s['findings']['warning']} warning(s), {len(skipped)} skipped")
         for skip in skipped:
             lines.append(f"  skipped {skip.get('kind')}/{skip.get('name')} ({skip.get('file')}): {skip.get('reason')}")
-    counts = count_by_severity(report.findings)
-    verdict = "valid" if not counts["error"] else "invalid"
-    lines.append(f"{verdict}: {counts['error']} error(s), {counts['warning']} warning(s) in {report.seconds:.2f} s")
-    return "\n".join(lines)
+    return lines
 
 
-def main(envs: list[str] | None = None, as_json: bool = False) -> int:
+def main(envs: list[str] | None = None, as_json: bool = False, fmt: str = "") -> int:
     try:
-        report = run(envs)
+        fmt = output_format(fmt, as_json)
+    except ValueError as e:
+        return stdout.cannot_run("validate", str(e))
+    try:
+        validation = run(envs)
     except ToolingError as e:
-        stdout.cannot_run("validate", str(e), as_json=as_json)
+        stdout.cannot_run("validate", str(e), fmt=fmt, target=", ".join(envs or repo.ENVS))
         return e.exit_code
-    text = dumps({"findings": report.findings, "summary": report.summary()}) if as_json else format_table(report)
-    if stdout.emit(text + "\n"):
-        return stdout.BROKEN_PIPE_EXIT  # the reader left before the verdict was read whole
-    return 1 if has_errors(report.findings) else 0
+    return stdout.show(validation.report(), fmt)
