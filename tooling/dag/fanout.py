@@ -7,7 +7,7 @@ need a STAC API and are left out. Used by the fan-out tests and `benchmarks/fano
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,8 @@ def conversion_only(template_doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def run_conversion(rendered: Rendered, s3: LoopbackS3, run_dir: Path, parameters: Mapping[str, str],
                    *, parallelism: int = 2, extra_env: Mapping[str, str] | None = None,
-                   template_doc: Mapping[str, Any] | None = None) -> RunResult:
+                   template_doc: Mapping[str, Any] | None = None,
+                   sleep: Callable[[float], None] | None = None) -> RunResult:
     """Run the conversion tasks of the env's geozarr-convert with PARAMETERS (source_url, ...),
     its output bucket on the loopback S3 server S3 (the bucket must exist)."""
     doc = conversion_only(template_doc or rendered.workflow_template(CONVERT_TEMPLATE))
@@ -46,5 +47,5 @@ def run_conversion(rendered: Rendered, s3: LoopbackS3, run_dir: Path, parameters
     secrets = local_secrets(rendered, s3.env)
     run = LocalRun(spec, Objects(rendered, secrets), run_dir,
                    parameters={"s3_endpoint": s3.endpoint, **parameters},
-                   parallelism=parallelism, extra_env=dict(extra_env or {}))
+                   parallelism=parallelism, extra_env=dict(extra_env or {}), sleep=sleep)
     return run.execute()
