@@ -24,6 +24,7 @@ from typing import Any
 
 from runner import fanout, manifest, ownership, storage
 from runner.converter_events import captured
+from runner.converter_import import import_converter
 from runner.errors import BadInput, RunnerError
 from runner.events import EventLog
 from runner.preflight import open_source, product_type
@@ -106,6 +107,7 @@ def run_split_part(source: str, output: str, part: fanout.Part, settings: PartSe
     removed = _clear_part(output, part)
     if removed:
         log.info("removed what an earlier attempt of this part wrote", part=part.name, objects=removed)
+    import_converter()  # `seconds` is the part's work, not the converter's import
     t = time.monotonic()
     written: list[str] = []
     with _part_workspace(output, settings, log) as work:
