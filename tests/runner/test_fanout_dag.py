@@ -103,3 +103,24 @@ def test_a_failing_part_leaves_the_store_incomplete(staging, s1: dict[str, Any],
     assert "run.json" not in files  # never looks complete
     assert ".geozarr-part-vh.json" in files and ".geozarr-part-vv.json" not in files
     assert any(k.startswith(s1["groups"][0] + "/") for k in files)  # vh's part is there
+
+
+def test_s2_converts_in_one_whole_part_through_the_template(staging, sample_72: Path,
+                                                             tmp_path: Path) -> None:
+    from runner.fanout import S2_NOT_SPLITTABLE
+    from tooling.dag.fanout import run_conversion
+    from tooling.dag.objectstore import LoopbackS3
+
+    with LoopbackS3() as s3:
+        s3.create_bucket(BUCKET)
+        result = run_conversion(staging, s3, tmp_path / "run", {
+            "source_url": str(sample_72), "item_id": "s2-fanout",
+            "fanout_parallelism": '{"s2-l2a": 4}'})  # more pods asked for: still one part
+        keys = {o["Key"] for o in s3.client().list_objects_v2(Bucket=BUCKET).get("Contents", [])}
+    assert result.phase == "Succeeded", result.message
+    assert [t.name for t in result.tasks if t.name.startswith("convert-part(")] == ["convert-part(0)"]
+    parts = result.task("parts").outputs
+    assert json.loads(parts["parts"]) == [{"name": "whole", "groups": []}]
+    assert S2_NOT_SPLITTABLE in parts["reason"]
+    assert "L2A" in result.task("finalize").outputs["product_type"]
+    assert "geozarr/sentinel-2-l2a-staging/s2-fanout.zarr/run.json" in keys
