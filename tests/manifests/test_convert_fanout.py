@@ -66,7 +66,19 @@ def test_the_envs_fanout_parallelism_reaches_the_steps(convert) -> None:
 
 def test_prod_gives_the_part_pods_its_full_tile_resources() -> None:
     doc = render_env("prod").workflow_template("geozarr-convert")
-    assert _template(doc, "convert-part")["container"]["resources"]["limits"]["memory"] == "32Gi"
+    part = _template(doc, "convert-part")
+    assert part["container"]["resources"]["limits"]["memory"] == "32Gi"
+    assert part["volumes"] == [{"name": "scratch", "emptyDir": {"sizeLimit": "100Gi"}}]
+
+
+def test_each_part_pod_has_its_own_scratch(convert) -> None:
+    """No workflow-wide RWO claim: part pods on different nodes could not mount it at once."""
+    _, _, doc = convert
+    assert "volumeClaimTemplates" not in doc["spec"]
+    part = _template(doc, "convert-part")
+    assert part["volumes"][0]["name"] == "scratch" and "emptyDir" in part["volumes"][0]
+    mounts = {m["name"]: m["mountPath"] for m in part["container"]["volumeMounts"]}
+    assert mounts["scratch"] == "/scratch"
 
 
 def test_the_local_executor_reads_the_fan_out(convert) -> None:
