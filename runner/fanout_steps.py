@@ -107,7 +107,8 @@ def run_split_part(source: str, output: str, part: fanout.Part, settings: PartSe
     removed = _clear_part(output, part)
     if removed:
         log.info("removed what an earlier attempt of this part wrote", part=part.name, objects=removed)
-    import_converter()  # `seconds` is the part's work, not the converter's import
+    with captured(log):  # its warnings as JSON log lines, like the conversion's
+        import_converter()  # `seconds` is the part's work, not the converter's import
     t = time.monotonic()
     written: list[str] = []
     with _part_workspace(output, settings, log) as work:

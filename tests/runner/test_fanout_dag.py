@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,8 @@ pytestmark = pytest.mark.slow
 
 BUCKET = "eopf-geozarr-staging"
 # a convert-part pod whose part `vv` fails: FAIL_ONCE exits 3 (transient) on its first attempt
-# only (a file of the test, {flag}, remembers it: each pod's own volumes are fresh), FAIL_ALWAYS
-# exits 1 (never retried)
+# only (a file of the test, {flag}, remembers it: each pod's own volumes are fresh; not under
+# /tmp, which the local executor maps to the pod's own emptyDir), FAIL_ALWAYS exits 1 (never retried)
 FAIL_ONCE = ('case "$1" in *\'"vv"\'*) [ -e {flag} ] || {{ touch {flag}; '
              'echo planted >&2; exit 3; }};; esac; exec geozarr-runner "$0" "$@"')
 FAIL_ALWAYS = 'case "$1" in *\'"vv"\'*) echo planted >&2; exit 1;; esac; exec geozarr-runner "$0" "$@"'
@@ -78,7 +79,8 @@ def _run(rendered, s1: dict[str, Any], tmp_path: Path, script: str) -> tuple[Any
 
 def test_fan_out_retries_one_part_and_writes_the_single_process_store(
         staging, s1: dict[str, Any], tmp_path: Path) -> None:
-    result, files = _run(staging, s1, tmp_path, FAIL_ONCE.format(flag=tmp_path / "vv-failed"))
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as flags:
+        result, files = _run(staging, s1, tmp_path, FAIL_ONCE.format(flag=Path(flags) / "vv-failed"))
     phases = {t.name: t.phase for t in result.tasks}
     assert result.phase == "Succeeded", result.message
     assert phases == {"preflight": "Succeeded", "parts": "Succeeded", "convert-part(0)": "Succeeded",
