@@ -32,6 +32,9 @@ STEP_OUTPUTS: dict[str, tuple[str, ...]] = {
     "sample": ("output",),
     "preflight": ("product_type", "conversion_path", "groups"),
     "convert": ("output", "manifest", "bytes", "product_type"),
+    "parts": ("parts", "product", "product_type", "reason", "output"),
+    "convert-part": ("part", "output", "seconds"),
+    "finalize": ("output", "manifest", "bytes", "product_type", "seconds"),
     "stac": ("item",),
     "manifest": ("manifest",),
     "register": ("item_url",),
@@ -147,6 +150,55 @@ def _step_convert(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
     return run_convert(req, log)
 
 
+def _output(args: argparse.Namespace, source: str) -> str:
+    """OUTPUT, or the default one of this source's item id and collection."""
+    from runner import storage
+    from runner.convert import default_output, derive_item_id
+
+    item_id = identifiers.check("item id",
+                                params.resolve("item_id", args.item_id) or derive_item_id(source))
+    collection = params.resolve("collection", args.collection)
+    if collection:
+        identifiers.check("collection", collection)
+    return storage.normalise_uri(args.output or default_output(
+        params.resolve("output_bucket", args.output_bucket),
+        params.resolve("output_prefix", args.output_prefix), collection, item_id))
+
+
+def _step_parts(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
+    from runner.fanout_steps import run_parts
+
+    params.apply_s3_endpoint(args.s3_endpoint)
+    source = _source(args)
+    width = params.resolve("fanout_parallelism", args.fanout_parallelism)
+    return run_parts(source, _output(args, source), width, log)
+
+
+def _step_convert_part(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
+    from runner.fanout_steps import PartSettings, parse_parts, run_split_part
+
+    part = parse_parts(f"[{args.part}]")[0]
+    if part.whole:
+        return {**_step_convert(args, log), "part": part.name, "seconds": 0}
+    params.apply_s3_endpoint(args.s3_endpoint)
+    source = _source(args)
+    settings = PartSettings(spatial_chunk=params.resolve("spatial_chunk", args.spatial_chunk),
+                            enable_sharding=params.resolve("enable_sharding", args.enable_sharding),
+                            scratch_dir=args.scratch_dir or None)
+    return run_split_part(source, _output(args, source), part, settings, log)
+
+
+def _step_finalize(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
+    from runner.convert import derive_item_id
+    from runner.fanout_steps import parse_parts, run_finalize
+
+    params.apply_s3_endpoint(args.s3_endpoint)
+    source = _source(args)
+    return run_finalize(source, _output(args, source), parse_parts(args.parts), log,
+                        collection=params.resolve("collection", args.collection),
+                        item_id=params.resolve("item_id", args.item_id) or derive_item_id(source))
+
+
 def _step_stac(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
     from runner import manifest, stac_links, storage
     from runner.stac_item import run_stac
@@ -195,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="step", required=True, parser_class=_Parser)
     for add_step in (_add_sample, _add_register, _add_preflight, _add_convert, _add_stac, _add_manifest,
-                     _add_backfill_steps):
+                     _add_backfill_steps, _add_fanout_steps):
         add_step(sub)
     return parser
 
@@ -268,6 +320,13 @@ def _add_convert(sub: Any) -> None:
                        "(S2 L2A: the S2-optimised path), repair the derived levels' proj:* attributes, "
                        "and write the run manifest OUTPUT/run.json last: a store without it is incomplete "
                        "and is removed by the next run. Outputs: output, manifest.")
+    _convert_arguments(p)
+    _add_common(p, "convert")
+    p.set_defaults(func=_step_convert)
+
+
+def _convert_arguments(p: argparse.ArgumentParser) -> None:
+    """SOURCE, OUTPUT and the conversion's flags (`convert`, and `convert-part` for a whole part)."""
     p.add_argument("source", metavar="SOURCE", nargs="?", default=None,
                    help="input product: local path or s3:// URI (default: source_url)")
     p.add_argument("output", metavar="OUTPUT", nargs="?", default=None,
@@ -284,8 +343,43 @@ def _add_convert(sub: Any) -> None:
     p.add_argument("--scratch-dir", metavar="DIR", default=None,
                    help="with an s3:// OUTPUT: convert and repair in a fresh directory under DIR, then "
                    "upload (env GEOZARR_SCRATCH_DIR; default TMPDIR); the local copy is removed afterwards")
-    _add_common(p, "convert")
-    p.set_defaults(func=_step_convert)
+
+
+def _add_fanout_steps(sub: Any) -> None:
+    """The fanned-out conversion (runner.fanout_steps): parts, convert-part, finalize."""
+    p = sub.add_parser("parts", help="the parts a product converts in (one pod each)",
+                       description="List the parts of SOURCE's conversion: one per S1 polarisation "
+                       "group, dealt into at most fanout_parallelism[product] pods; one whole part for "
+                       "S2 (its optimised path cannot be split). For a split product, take OUTPUT over. "
+                       "Outputs: parts (JSON list), product, product_type, reason, output.")
+    _source_output_arguments(p)
+    _param_flag(p, "fanout_parallelism")
+    _add_common(p, "parts")
+    p.set_defaults(func=_step_parts)
+    p = sub.add_parser("convert-part", help="convert one part of a product into OUTPUT",
+                       description="Convert the part PART (one item of `parts`) of SOURCE into OUTPUT; "
+                       "a whole part is `convert`. Outputs: part, output, seconds.")
+    p.add_argument("part", metavar="PART", help='one part as JSON: {"name": ..., "groups": [...]}')
+    _convert_arguments(p)
+    _add_common(p, "convert-part")
+    p.set_defaults(func=_step_convert_part)
+    p = sub.add_parser("finalize", help="complete a fanned-out store: root, consolidated metadata, "
+                       "run.json last", description="Check every part of PARTS is written, write the "
+                       "store root and consolidated metadata, then OUTPUT/run.json last. Outputs: "
+                       "output, manifest, bytes, product_type, seconds.")
+    _source_output_arguments(p)
+    p.add_argument("--parts", required=True, metavar="JSON", help="the parts `parts` listed")
+    _add_common(p, "finalize")
+    p.set_defaults(func=_step_finalize)
+
+
+def _source_output_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="SOURCE", nargs="?", default=None,
+                   help="input product: local path or s3:// URI (default: source_url)")
+    p.add_argument("output", metavar="OUTPUT", nargs="?", default=None,
+                   help="output store (default s3://{output_bucket}/{output_prefix}/{collection}/{item_id}.zarr)")
+    for key in ("item_id", "collection", "output_bucket", "output_prefix", "s3_endpoint"):
+        _param_flag(p, key)
 
 
 def _add_stac(sub: Any) -> None:

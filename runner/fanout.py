@@ -14,6 +14,7 @@ see `S2_NOT_SPLITTABLE`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from runner.converter_import import import_converter
@@ -26,6 +27,90 @@ S2_NOT_SPLITTABLE = (
     "r60m fails (KeyError 'r60m'), and its writes are whole-group `to_zarr(mode='w')`, so two "
     "spatial tiles of one group overwrite each other instead of composing"
 )
+
+
+PART_MARKER_PREFIX = ".geozarr-part-"  # `<output>/.geozarr-part-<name>.json`: that part is written
+WHOLE = "whole"  # the part name of a product converted in one pod
+
+
+@dataclass(frozen=True)
+class Part:
+    """One pod's share of a conversion: the top groups it writes (none: the whole product)."""
+
+    name: str
+    groups: tuple[str, ...] = ()
+
+    @property
+    def whole(self) -> bool:
+        return not self.groups
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "groups": list(self.groups)}
+
+    @classmethod
+    def from_json(cls, doc: Any) -> Part:
+        """A part as `parts` printed it; ValueError naming what is wrong."""
+        if not isinstance(doc, dict) or not isinstance(doc.get("name"), str) or not doc["name"]:
+            raise ValueError(f"not a part (expected {{\"name\": str, \"groups\": [str]}}): {doc!r}")
+        groups = doc.get("groups", [])
+        if not isinstance(groups, list) or not all(isinstance(g, str) and g for g in groups):
+            raise ValueError(f"part {doc['name']}: groups must be a list of group names: {groups!r}")
+        if (doc["name"] == WHOLE) != (not groups):
+            raise ValueError(f"part {doc['name']}: only the part {WHOLE!r} has no groups")
+        return cls(doc["name"], tuple(groups))
+
+
+@dataclass(frozen=True)
+class Plan:
+    product: str  # s1-grd | s2-l2a | the product:type lower-cased
+    reason: str  # why the conversion is split this way
+    parts: tuple[Part, ...]
+
+    @property
+    def split(self) -> bool:
+        return not self.parts[0].whole
+
+
+def is_s1_grd(root: Any) -> bool:
+    """Whether the opened input is laid out as an S1 GRD product: every top group is a
+    polarisation with `measurements` and `conditions/gcp` (what the S1 path reads)."""
+    tops = list(root.groups())
+    return bool(tops) and all(
+        "measurements" in g and "conditions" in g and "gcp" in g["conditions"] for _, g in tops)
+
+
+def product_family(product_type: str, s1: bool) -> str:
+    """The key of per-product params (`fanout_parallelism`): s1-grd, s2-l2a, or the type."""
+    if s1:
+        return "s1-grd"
+    if product_type.upper().startswith(("S02", "S2")) and "L2A" in product_type.upper():
+        return "s2-l2a"
+    return product_type.lower()
+
+
+def bins(groups: list[str], width: int) -> list[list[str]]:
+    """GROUPS dealt round-robin into at most WIDTH non-empty bins (one pod each)."""
+    width = max(1, min(width, len(groups)))
+    return [groups[i::width] for i in range(width)]
+
+
+def plan_parts(root: Any, product_type: str, parallelism: dict[str, int]) -> Plan:
+    """The parts of a conversion: one per S1 polarisation, dealt into at most
+    `parallelism[product]` pods; one whole part for anything else (with the reason)."""
+    s1 = is_s1_grd(root)
+    product = product_family(product_type, s1)
+    width = int(parallelism.get(product, 1))
+    if not s1:
+        why = S2_NOT_SPLITTABLE if product == "s2-l2a" else "only S1 GRD converts per group"
+        return Plan(product, f"one part: {why}", (Part(WHOLE),))
+    groups = sorted(name for name, _ in root.groups())
+    dealt = bins(groups, width)
+    names = ["+".join(g.rsplit("_", 1)[-1] for g in b).lower() for b in dealt]
+    if len(set(names)) < len(names) or WHOLE in names:
+        names = [f"part-{i}" for i in range(len(dealt))]
+    parts = tuple(Part(n, tuple(b)) for n, b in zip(names, dealt))
+    return Plan(product, f"{len(groups)} polarisation groups in {len(parts)} part(s) "
+                f"(fanout_parallelism[{product}] = {width})", parts)
 
 
 def polarisation_groups(source: str) -> list[str]:

@@ -8,6 +8,7 @@ the built-in default. An empty string counts as unset at every level.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -52,6 +53,16 @@ def _as_int(raw: object) -> int:
     return int(str(raw).strip())
 
 
+def _as_counts(raw: object) -> dict[str, int]:
+    """A JSON object of positive integers (e.g. pods per product type)."""
+    value = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 1
+            for k, v in value.items()):
+        raise ValueError("expected a JSON object of positive integers")
+    return dict(value)
+
+
 def _as_str(raw: object) -> str:
     return str(raw)
 
@@ -91,6 +102,8 @@ PARAMS: dict[str, Param] = {
         Param("xyz_url", _as_str, "", "URL template of the item's XYZ tiles (rel xyz; empty: no link)"),
         Param("tilejson_url", _as_str, "", "URL template of the item's TileJSON (rel tilejson; empty: no link)"),
         Param("viewer_url", _as_str, "", "URL template of the item's viewer page (rel viewer; empty: no link)"),
+        Param("fanout_parallelism", _as_counts, {},
+              "pods converting one product at once, per product type (JSON; missing: 1)"),
     )
 }
 

@@ -112,4 +112,4 @@ def test_geozarr_image_env_is_pinned_like_the_image_and_nothing_else_changes(env
             written = [e for e in source_env[step] if e["name"] != "GEOZARR_IMAGE"]
             assert [e for e in entries if e["name"] != "GEOZARR_IMAGE"] == written, step
             steps += 1
-    assert steps == 15  # every container step of the three templates carries it
+    assert steps == 17  # every container step of the three templates carries it

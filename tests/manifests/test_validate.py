@@ -97,7 +97,7 @@ def _plant(root: Path) -> None:
     # 1. the peer bug: a strategic-merge patch that replaces spec.templates wholesale
     (prod / "patches/bigger-convert.yaml").write_text(
         "apiVersion: argoproj.io/v1alpha1\nkind: WorkflowTemplate\nmetadata:\n  name: geozarr-convert\n"
-        "spec:\n  templates:\n    - name: convert\n      container:\n"
+        "spec:\n  templates:\n    - name: convert-part\n      container:\n"
         "        resources: {requests: {cpu: '8', memory: 32Gi}, limits: {cpu: '8', memory: 32Gi}}\n")
 
     def prod_kustomization(docs):
@@ -153,7 +153,7 @@ EXPECTED = [
     ("preservation.structure", "prod", "overlays/prod/patches/bigger-convert.yaml", "WorkflowTemplate/geozarr-convert",
      "spec.templates[name=main]"),
     ("preservation.structure", "prod", "overlays/prod/patches/bigger-convert.yaml", "WorkflowTemplate/geozarr-convert",
-     "spec.templates[name=convert].container.image"),
+     "spec.templates[name=convert-part].container.image"),
     ("policy.image-digest", "prod", "base/workflows/geozarr-conformance.yaml", "WorkflowTemplate/geozarr-conformance",
      "spec.templates[1].container.image"),
     ("yaml.duplicate-key", "", "overlays/staging/kustomization.yaml", "Kustomization/", "namespace"),

@@ -11,12 +11,18 @@
 - `volumeClaimTemplates`: one directory per claim under the run directory, shared by the pods
   that mount it; `volumeClaimGC` deletes them when the workflow ends (OnWorkflowCompletion) or
   only when it succeeded (OnWorkflowSuccess, Argo's default: a failed run keeps them to look at).
+- `withParam`: the task runs once per item of the JSON list it names (`{{item}}`,
+  `{{item.KEY}}` in its arguments), as children `<task>(<index>)`, at most `parallelism` at
+  once, each with its own retries; it Succeeds when every child does, else takes the first
+  failed child's phase; `tasks.<task>.outputs.parameters.<name>` is the JSON list of the
+  children's values (Argo's aggregated outputs); an empty list Skips it.
 - The run fails when a task failed and no dependent ran because of it (Argo's rule: a failure
   is "handled" only by a `depends` that continues on it).
 """
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import string
@@ -44,6 +50,17 @@ from tooling.dag.pods import (
 from tooling.dag.substitution import SubstitutionError, substitute
 
 TERMINAL = ("Succeeded", "Failed", "Error", "Skipped", "Omitted")
+
+
+def _item_scope(item: object) -> dict[str, str]:
+    """`{{item}}` and, for an object, `{{item.KEY}}`: strings as they are, the rest as JSON."""
+    def text(v: object) -> str:
+        return v if isinstance(v, str) else json.dumps(v)
+
+    scope = {"item": text(item)}
+    if isinstance(item, dict):
+        scope.update({f"item.{k}": text(v) for k, v in item.items()})
+    return scope
 
 
 def new_run_id(template_name: str) -> str:
@@ -175,27 +192,14 @@ class LocalRun:
 
     def _run_task(self, task: Task, wf_scope: Mapping[str, str]) -> None:
         run = self._runs[task.name]
-        template = self.spec.templates[task.template]
         run.started = time.time()
         run.phase = "Running"
         self._emit(run)
         try:
-            args: dict[str, str] = {}
-            dag_scope = self._dag_scope(wf_scope)
-            for i, a in enumerate(task.arguments):
-                try:
-                    args[a.name] = substitute(a.value or "", dag_scope,
-                                              f"arguments.parameters[{i}] ({a.name})")
-                except SubstitutionError as e:
-                    raise PodError(f"task {task.name}: {e}") from e
-            scope = dict(wf_scope)
-            for p in template.inputs:
-                value = args.get(p.name, p.value)
-                if value is None:
-                    raise PodError(f"task {task.name}: input parameter {p.name!r} of template "
-                                   f"{template.name} has no value")
-                scope[f"inputs.parameters.{p.name}"] = value
-            self._attempts(task, run, scope)
+            if task.with_param is not None:
+                self._fan_out(task, run, wf_scope)
+            else:
+                self._attempts(task, run, self._pod_scope(task, wf_scope, self._dag_scope(wf_scope)))
         except PodError as e:
             run.phase, run.message = "Error", str(e)
         finally:
@@ -203,6 +207,73 @@ class LocalRun:
             with self._lock:
                 self._ended.append(run)
             self._emit(run)
+
+    def _pod_scope(self, task: Task, wf_scope: Mapping[str, str],
+                   arg_scope: Mapping[str, str]) -> dict[str, str]:
+        """The scope of TASK's pod: the workflow's, plus its template's inputs from its arguments."""
+        template = self.spec.templates[task.template]
+        args: dict[str, str] = {}
+        for i, a in enumerate(task.arguments):
+            try:
+                args[a.name] = substitute(a.value or "", arg_scope, f"arguments.parameters[{i}] ({a.name})")
+            except SubstitutionError as e:
+                raise PodError(f"task {task.name}: {e}") from e
+        scope = dict(wf_scope)
+        for p in template.inputs:
+            value = args.get(p.name, p.value)
+            if value is None:
+                raise PodError(f"task {task.name}: input parameter {p.name!r} of template "
+                               f"{template.name} has no value")
+            scope[f"inputs.parameters.{p.name}"] = value
+        return scope
+
+    # -- withParam: one child per item ------------------------------------------------------
+    def _fan_out(self, task: Task, run: TaskRun, wf_scope: Mapping[str, str]) -> None:
+        dag_scope = self._dag_scope(wf_scope)
+        items = self._loop_items(task, dag_scope)
+        if not items:
+            run.phase, run.message = "Skipped", "Skipped, empty params"
+            return
+        children = [TaskRun(f"{task.name}({i})", task.template) for i in range(len(items))]
+        width = min(max(1, self.parallelism), self.spec.parallelism or len(items))
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix=f"dag-{task.name}") as pool:
+            for f in [pool.submit(self._run_child, task, c, wf_scope, {**dag_scope, **_item_scope(item)})
+                      for c, item in zip(children, items)]:
+                f.result()
+        failed = next((c for c in children if c.phase != "Succeeded"), None)
+        run.phase = "Succeeded" if failed is None else failed.phase
+        run.message = "" if failed is None else f"child {failed.name} {failed.phase}: {failed.message}"
+        run.attempts = [] if failed is None else list(failed.attempts)
+        names = [o.name for o in self.spec.templates[task.template].outputs]
+        run.outputs = {n: json.dumps([c.outputs.get(n) for c in children]) for n in names}
+
+    def _loop_items(self, task: Task, dag_scope: Mapping[str, str]) -> list[object]:
+        try:
+            raw = substitute(task.with_param or "", dag_scope, "withParam")
+        except SubstitutionError as e:
+            raise PodError(f"task {task.name}: {e}") from e
+        try:
+            items = json.loads(raw)
+        except ValueError as e:
+            raise PodError(f"task {task.name}: withParam: not JSON ({e}): {raw[:200]!r}") from e
+        if not isinstance(items, list):
+            raise PodError(f"task {task.name}: withParam: expected a JSON list, got {raw[:200]!r}")
+        return items
+
+    def _run_child(self, task: Task, child: TaskRun, wf_scope: Mapping[str, str],
+                   arg_scope: Mapping[str, str]) -> None:
+        child.started, child.phase = time.time(), "Running"
+        self._emit(child)
+        try:
+            self._attempts(replace(task, name=child.name),
+                           child, self._pod_scope(task, wf_scope, arg_scope))
+        except PodError as e:
+            child.phase, child.message = "Error", str(e)
+        finally:
+            child.finished = time.time()
+            with self._lock:
+                self._ended.append(child)
+            self._emit(child)
 
     def _attempts(self, task: Task, run: TaskRun, scope: Mapping[str, str]) -> None:
         template = self.spec.templates[task.template]

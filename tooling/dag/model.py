@@ -55,7 +55,7 @@ _TEMPLATE_KEYS = {"name", "inputs", "outputs", "container", "script", "dag", "ac
                   "retryStrategy", "volumes"}
 _CONTAINER_KEYS = {"name", "image", "command", "args", "env", "volumeMounts", "workingDir"}
 _SCRIPT_KEYS = _CONTAINER_KEYS | {"source"}
-_TASK_KEYS = {"name", "template", "depends", "dependencies", "arguments"}
+_TASK_KEYS = {"name", "template", "depends", "dependencies", "arguments", "withParam"}
 _DAG_KEYS = {"tasks", "failFast"}
 _RETRY_KEYS = {"limit", "retryPolicy", "expression", "backoff"}
 _BACKOFF_KEYS = {"duration", "factor", "maxDuration", "cap"}
@@ -158,6 +158,7 @@ class Task:
     template: str
     depends: Depends | None
     arguments: tuple[Parameter, ...]
+    with_param: str | None = None  # a JSON list: one child per item, `{{item}}`/`{{item.KEY}}`
 
 
 @dataclass(frozen=True)
@@ -481,8 +482,12 @@ def _read_entrypoint(spec: Mapping[str, Any], entry: str, templates: Mapping[str
     tasks = [_read_task(t, i, dpath, names, templates, r) for i, t in enumerate(raw_tasks)]
     _check_acyclic(tasks, r)
     for i, t in enumerate(raw_tasks):
-        _check_variables((t or {}).get("arguments") or {}, f"{dpath}.tasks[{i}] ({t.get('name')}).arguments",
-                         _DAG_VARIABLES, r)
+        where = f"{dpath}.tasks[{i}] ({t.get('name')})"
+        looped = isinstance(t, dict) and "withParam" in t
+        _check_variables((t or {}).get("arguments") or {}, f"{where}.arguments",
+                         _LOOP_VARIABLES if looped else _DAG_VARIABLES, r)
+        if looped:
+            _check_variables(t["withParam"], f"{where}.withParam", _DAG_VARIABLES, r)
     return tasks, bool(dag.get("failFast", True))
 
 
@@ -510,7 +515,14 @@ def _read_task(t: Any, i: int, dpath: str, names: frozenset[str], templates: Map
         except ExpressionError as e:
             r.refuse(f"{path}.depends", str(e))
     args = r.keys(t.get("arguments") or {}, f"{path}.arguments", {"parameters"})
-    return Task(tname, target, depends, r.parameters(args.get("parameters"), f"{path}.arguments.parameters", True))
+    with_param = None
+    if "withParam" in t:
+        with_param = t["withParam"]
+        if not isinstance(with_param, str) or "{{" not in with_param:
+            r.refuse(f"{path}.withParam", "expected a `{{...}}` reference to a JSON list")
+        with_param = str(with_param)
+    return Task(tname, target, depends,
+                r.parameters(args.get("parameters"), f"{path}.arguments.parameters", True), with_param)
 
 
 def _check_template_variables(spec: Mapping[str, Any], r: _Reader) -> None:
@@ -536,6 +548,9 @@ _DAG_VARIABLES = re.compile(
     _POD_VARIABLES.pattern
     + r"|tasks\.[\w-]+\.(status|startedAt|finishedAt|exitCode|id)|tasks\.[\w-]+\.outputs\.parameters\.[\w-]+"
 )
+
+# a withParam task's arguments also see its item: `{{item}}`, `{{item.KEY}}`
+_LOOP_VARIABLES = re.compile(_DAG_VARIABLES.pattern + r"|item|item\.[\w-]+")
 
 
 def _check_variables(value: Any, path: str, allowed: re.Pattern[str], r: _Reader) -> None:

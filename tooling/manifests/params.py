@@ -75,7 +75,7 @@ def decode(value: Any, kind: str) -> Any:
     """A parameter value as Argo/ConfigMap strings carry it, decoded to the schema's TYPE."""
     if not isinstance(value, str):
         return value
-    if kind == "array":
+    if kind in ("array", "object"):
         return json.loads(value)
     if kind == "boolean":
         if value not in ("true", "false"):
