@@ -77,15 +77,25 @@ def _report(t: Target, drifts: list[Drift], **extra: Any) -> dict[str, Any]:
     }
 
 
+def _drifts(env: str, endpoint: str, change: bool) -> tuple[Target, list[Drift], list[str], list[Drift]]:
+    """ENV's bucket, its drift and, with CHANGE, the calls that fixed it and the drift after them.
+    CannotRun when the declaration or the bucket cannot be read (or changed)."""
+    t = target(env, endpoint)
+    try:
+        drifts = drift(t.client, t.bucket, t.policy)
+        calls = apply(t.client, t.bucket, t.policy, drifts) if change and drifts else []
+        after = drift(t.client, t.bucket, t.policy) if calls else drifts
+    except _s3_errors() as e:
+        what = "read or change" if change else "read"
+        raise CannotRun(f"{env}: cannot {what} the bucket's policy: {e}") from e
+    return t, drifts, calls, after
+
+
 def check_main(env: str, as_json: bool = False, endpoint: str = "") -> int:
     try:
-        t = target(env, endpoint)
-        drifts = drift(t.client, t.bucket, t.policy)
+        t, drifts, _, _ = _drifts(env, endpoint, change=False)
     except CannotRun as e:
         print(f"storage: {e}", file=sys.stderr)
-        return 2
-    except _s3_errors() as e:
-        print(f"storage: {env}: cannot read the bucket's policy: {e}", file=sys.stderr)
         return 2
     if as_json:
         print(json.dumps(_report(t, drifts), indent=2))
@@ -96,15 +106,9 @@ def check_main(env: str, as_json: bool = False, endpoint: str = "") -> int:
 
 def apply_main(env: str, yes: bool = False, as_json: bool = False, endpoint: str = "") -> int:
     try:
-        t = target(env, endpoint)
-        drifts = drift(t.client, t.bucket, t.policy)
-        calls = apply(t.client, t.bucket, t.policy, drifts) if yes and drifts else []
-        after = drift(t.client, t.bucket, t.policy) if calls else drifts
+        t, drifts, calls, after = _drifts(env, endpoint, change=yes)
     except CannotRun as e:
         print(f"storage: {e}", file=sys.stderr)
-        return 2
-    except _s3_errors() as e:
-        print(f"storage: {env}: cannot read or change the bucket's policy: {e}", file=sys.stderr)
         return 2
     if as_json:
         print(
