@@ -106,8 +106,9 @@ def _record_evidence(report: dict[str, Any], cfg: EnvConfig, s3: Any | None,
     """The report stamped with its image digest and end time, recorded in the env's report store
     (what `invoke promote` reads: tooling.gitops.evidence)."""
     from tooling.gitops import evidence
+    from tooling.manifests.images import repository
 
-    report = evidence.stamp(report)
+    report = evidence.stamp(report, repository(cfg.runner_image))
     try:
         uri = evidence.record(report, cfg.bucket, cfg.report_prefix, s3 or s3_client(cfg.s3_endpoint))
     except Exception as e:  # noqa: BLE001 - the run's verdict stands; promotion will say it is missing
