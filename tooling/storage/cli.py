@@ -9,8 +9,10 @@ Credentials are the standard AWS variables; the endpoint is env.yaml's `s3_endpo
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,12 +93,22 @@ def _drifts(env: str, endpoint: str, change: bool) -> tuple[Target, list[Drift],
     return t, drifts, calls, after
 
 
+def _cannot_run_exits_2(main: Callable[..., int]) -> Callable[..., int]:
+    """MAIN, printing a CannotRun as one line and exiting 2."""
+    @functools.wraps(main)
+    def edge(*args: Any, **kwargs: Any) -> int:
+        try:
+            return main(*args, **kwargs)
+        except CannotRun as e:
+            print(f"storage: {e}", file=sys.stderr)
+            return 2
+
+    return edge
+
+
+@_cannot_run_exits_2
 def check_main(env: str, as_json: bool = False, endpoint: str = "") -> int:
-    try:
-        t, drifts, _, _ = _drifts(env, endpoint, change=False)
-    except CannotRun as e:
-        print(f"storage: {e}", file=sys.stderr)
-        return 2
+    t, drifts, _, _ = _drifts(env, endpoint, change=False)
     if as_json:
         print(json.dumps(_report(t, drifts), indent=2))
     else:
@@ -104,12 +116,9 @@ def check_main(env: str, as_json: bool = False, endpoint: str = "") -> int:
     return 1 if drifts else 0
 
 
+@_cannot_run_exits_2
 def apply_main(env: str, yes: bool = False, as_json: bool = False, endpoint: str = "") -> int:
-    try:
-        t, drifts, calls, after = _drifts(env, endpoint, change=yes)
-    except CannotRun as e:
-        print(f"storage: {e}", file=sys.stderr)
-        return 2
+    t, drifts, calls, after = _drifts(env, endpoint, change=yes)
     if as_json:
         print(
             json.dumps(
