@@ -46,8 +46,9 @@ LEAF_TYPES: tuple[str, ...] = tuple(t for t in TEMPLATE_TYPES if t not in ("step
 # a `{{…}}` tag (group 1: what is inside, unstripped), across lines as Argo's fasttemplate reads it
 TAG = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 
-# results a `depends` expression may test: `a.Succeeded && (b.Failed || c)`
-_DEPENDS_RESULTS = {"Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned", "AnySucceeded", "AllFailed"}
+# results a `depends` expression may test of a task: `a.Succeeded && (b.Failed || c)`
+DEPENDS_RESULTS: tuple[str, ...] = ("Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned",
+                                    "AnySucceeded", "AllFailed")
 _DEPENDS_SPLIT = re.compile(r"&&|\|\||[!()\s]+")
 
 
@@ -116,7 +117,7 @@ def depends_names(expression: str) -> list[str]:
         if not token:
             continue
         name, _, result = token.rpartition(".")
-        out.append(name if name and result in _DEPENDS_RESULTS else token)
+        out.append(name if name and result in DEPENDS_RESULTS else token)
     return out
 
 
