@@ -41,7 +41,8 @@ class Run:
     peak_rss_mb: float
 
 
-def _measure(cmd: list[str], env: dict[str, str]) -> Run:
+def run_process(cmd: list[str], env: dict[str, str]) -> Run:
+    """Run CMD; its wall seconds and peak RSS (os.wait4). RuntimeError with its stderr tail on failure."""
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     assert proc.stderr is not None
@@ -59,7 +60,7 @@ def _sample_figures(work: Path, env: dict[str, str]) -> bool:
     ok = True
     for size in sizes:
         out = work / f"sample_{size}.zarr"
-        runs = [_measure([sys.executable, "-m", "runner", "sample", str(out), "--size", str(size), "--quiet"], env)
+        runs = [run_process([sys.executable, "-m", "runner", "sample", str(out), "--size", str(size), "--quiet"], env)
                 for _ in range(1 if size > 5000 else RUNS)]
         best = min(runs, key=lambda r: r.wall_s)
         goal = SAMPLE_GOALS[size]
@@ -93,7 +94,7 @@ def _s3_figures(work: Path, env: dict[str, str]) -> None:
             subprocess.run([sys.executable, "-m", "runner", "sample", str(sample), "--size", str(size), "--quiet"],
                            check=True, env=env)
             key = f"bench/S2_s3_{size}.zarr"
-            run = _measure([sys.executable, "-m", "runner", "convert", str(sample), f"s3://runner-bench/{key}",
+            run = run_process([sys.executable, "-m", "runner", "convert", str(sample), f"s3://runner-bench/{key}",
                             "--collection", "bench", "--quiet"], s3_env)
             doc = json.loads(client.get_object(Bucket="runner-bench", Key=f"{key}/run.json")["Body"].read())
             t = doc["timings"]
@@ -119,8 +120,8 @@ def main() -> int:
         runner: list[Run] = []
         for i in range(RUNS):
             out_b, out_r = work / f"bare{i}.zarr", work / f"runner{i}.zarr"
-            bare.append(_measure([bare_exe, "convert", str(sample), str(out_b), "--spatial-chunk", "4096"], env))
-            runner.append(_measure([sys.executable, "-m", "runner", "convert", str(sample), str(out_r),
+            bare.append(run_process([bare_exe, "convert", str(sample), str(out_b), "--spatial-chunk", "4096"], env))
+            runner.append(run_process([sys.executable, "-m", "runner", "convert", str(sample), str(out_r),
                                     "--spatial-chunk", "4096", "--compression-level", "3",
                                     "--collection", "bench", "--quiet"], env))
             print(f"  run {i + 1}: bare {bare[-1].wall_s:.2f} s / {bare[-1].peak_rss_mb:.0f} MB, "

@@ -27,6 +27,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from benchmarks.runner_bench import run_process
+
 TILE = 256
 READS = 5
 ROUNDS = 2  # best of ROUNDS at 1098 px; one run at 10980 px
@@ -72,20 +74,6 @@ CONFIGS = (
 FULL_CONFIGS = (DEFAULT,)
 
 
-def _write(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run CMD; its wall seconds and peak RSS (MB). RuntimeError with its stderr tail on failure."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise RuntimeError(f"{' '.join(cmd[2:5])} ... exited {code}: {err.decode()[-800:]}")
-    return wall, usage.ru_maxrss / 1024.0
-
-
 def _disk_usage(store: Path) -> tuple[int, int]:
     files = [p for p in store.rglob("*") if p.is_file()]
     return sum(p.stat().st_size for p in files), len(files)
@@ -111,13 +99,13 @@ def measure(sample: Path, size: int, cfg: Config, work: Path, env: dict[str, str
            "--spatial-chunk", str(cfg.spatial_chunk), "--enable-sharding", str(cfg.enable_sharding).lower(),
            "--compression-level", str(cfg.compression_level), "--quiet"]
     try:
-        wall, rss = _write(cmd, env)
+        run = run_process(cmd, env)
         nbytes, files = _disk_usage(out)
         read_ms = _tile_read_ms(out)
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    return Row(size, cfg.spatial_chunk, cfg.enable_sharding, cfg.compression_level, round(wall, 2),
-               round(rss), nbytes, files, round(read_ms, 1))
+    return Row(size, cfg.spatial_chunk, cfg.enable_sharding, cfg.compression_level, round(run.wall_s, 2),
+               round(run.peak_rss_mb), nbytes, files, round(read_ms, 1))
 
 
 def _sample(work: Path, size: int, env: dict[str, str]) -> Path:

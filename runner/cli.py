@@ -55,12 +55,14 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _add_common(p: argparse.ArgumentParser, step: str) -> None:
+def _add_common(p: argparse.ArgumentParser, step: str, run: Any) -> None:
+    """The flags every step has, and RUN (args, log) -> outputs as the step's function."""
     outs = ", ".join(STEP_OUTPUTS[step])
     p.add_argument("--outputs-dir", metavar="DIR",
                    help=f"write one file per output value into DIR ({outs})")
     p.add_argument("--json", action="store_true", help="print the step's outputs as one JSON object on stdout")
     p.add_argument("--quiet", action="store_true", help="log warnings and errors only")
+    p.set_defaults(func=run)
 
 
 def _param_flag(p: argparse.ArgumentParser, key: str, **kwargs: Any) -> None:
@@ -267,8 +269,7 @@ def _add_sample(sub: Any) -> None:
     p.add_argument("--zarr-format", type=int, default=2, choices=[2, 3],
                    help="Zarr format of the sample (default 2, like real EOPF products)")
     _param_flag(p, "s3_endpoint")
-    _add_common(p, "sample")
-    p.set_defaults(func=_step_sample)
+    _add_common(p, "sample", _step_sample)
 
 
 def _add_register(sub: Any) -> None:
@@ -278,8 +279,7 @@ def _add_register(sub: Any) -> None:
                        description="Create the collection if missing, POST the item, PUT it when it "
                        "exists (token: env STAC_API_TOKEN). Outputs: item_url.")
     register.add_arguments(p)
-    _add_common(p, "register")
-    p.set_defaults(func=register.run)
+    _add_common(p, "register", register.run)
 
 
 
@@ -295,8 +295,16 @@ def _add_backfill_steps(sub: Any) -> None:
         p = sub.add_parser(name, help=what, description=(module.__doc__ or "").split("\n\n")[0]
                            + f" Outputs: {', '.join(STEP_OUTPUTS[name])}.")
         module.add_arguments(p)
-        _add_common(p, name)
-        p.set_defaults(func=module.run)
+        _add_common(p, name, module.run)
+
+
+def _add_input(p: argparse.ArgumentParser) -> None:
+    """The input product and its groups: what preflight checks and convert converts."""
+    p.add_argument("source", metavar="SOURCE", nargs="?", default=None,
+                   help="input product: local path or s3:// URI (default: source_url)")
+    _param_flag(p, "groups", nargs="+")
+    p.add_argument("--allow-generic", action="store_true",
+                   help="accept a Sentinel-2 product that the converter would not detect as one")
 
 
 def _add_preflight(sub: Any) -> None:
@@ -304,14 +312,9 @@ def _add_preflight(sub: Any) -> None:
                        description="Read the input's hierarchy (consolidated metadata when present), check "
                        "the requested groups, detect the product type and the conversion path eopf-geozarr "
                        "will take. Outputs: product_type, conversion_path, groups.")
-    p.add_argument("source", metavar="SOURCE", nargs="?", default=None,
-                   help="input product: local path or s3:// URI (default: source_url)")
-    _param_flag(p, "groups", nargs="+")
-    p.add_argument("--allow-generic", action="store_true",
-                   help="accept a Sentinel-2 product that the converter would not detect as one")
+    _add_input(p)
     _param_flag(p, "s3_endpoint")
-    _add_common(p, "preflight")
-    p.set_defaults(func=_step_preflight)
+    _add_common(p, "preflight", _step_preflight)
 
 
 def _add_convert(sub: Any) -> None:
@@ -321,22 +324,17 @@ def _add_convert(sub: Any) -> None:
                        "and write the run manifest OUTPUT/run.json last: a store without it is incomplete "
                        "and is removed by the next run. Outputs: output, manifest.")
     _convert_arguments(p)
-    _add_common(p, "convert")
-    p.set_defaults(func=_step_convert)
+    _add_common(p, "convert", _step_convert)
 
 
 def _convert_arguments(p: argparse.ArgumentParser) -> None:
-    """SOURCE, OUTPUT and the conversion's flags (`convert`, and `convert-part` for a whole part)."""
-    p.add_argument("source", metavar="SOURCE", nargs="?", default=None,
-                   help="input product: local path or s3:// URI (default: source_url)")
+    """SOURCE, its groups, OUTPUT and the conversion's flags (`convert`, and `convert-part`)."""
+    _add_input(p)
     p.add_argument("output", metavar="OUTPUT", nargs="?", default=None,
                    help="output store (default s3://{output_bucket}/{output_prefix}/{collection}/{item_id}.zarr)")
-    _param_flag(p, "groups", nargs="+")
     for key in ("item_id", "collection", "output_bucket", "output_prefix", "s3_endpoint",
                 "spatial_chunk", "enable_sharding", "compression_level"):
         _param_flag(p, key)
-    p.add_argument("--allow-generic", action="store_true",
-                   help="accept a Sentinel-2 product that the converter would not detect as one")
     p.add_argument("--force", action="store_true", help="reconvert even when OUTPUT is complete for this input")
     p.add_argument("--no-repair", dest="repair", action="store_false",
                    help="keep the converter's output as it is (no proj:*, layout or derived-band repairs)")
@@ -354,23 +352,20 @@ def _add_fanout_steps(sub: Any) -> None:
                        "Outputs: parts (JSON list), product, product_type, reason, output.")
     _source_output_arguments(p)
     _param_flag(p, "fanout_parallelism")
-    _add_common(p, "parts")
-    p.set_defaults(func=_step_parts)
+    _add_common(p, "parts", _step_parts)
     p = sub.add_parser("convert-part", help="convert one part of a product into OUTPUT",
                        description="Convert the part PART (one item of `parts`) of SOURCE into OUTPUT; "
                        "a whole part is `convert`. Outputs: part, output, seconds.")
     p.add_argument("part", metavar="PART", help='one part as JSON: {"name": ..., "groups": [...]}')
     _convert_arguments(p)
-    _add_common(p, "convert-part")
-    p.set_defaults(func=_step_convert_part)
+    _add_common(p, "convert-part", _step_convert_part)
     p = sub.add_parser("finalize", help="complete a fanned-out store: root, consolidated metadata, "
                        "run.json last", description="Check every part of PARTS is written, write the "
                        "store root and consolidated metadata, then OUTPUT/run.json last. Outputs: "
                        "output, manifest, bytes, product_type, seconds.")
     _source_output_arguments(p)
     p.add_argument("--parts", required=True, metavar="JSON", help="the parts `parts` listed")
-    _add_common(p, "finalize")
-    p.set_defaults(func=_step_finalize)
+    _add_common(p, "finalize", _step_finalize)
 
 
 def _source_output_arguments(p: argparse.ArgumentParser) -> None:
@@ -400,8 +395,7 @@ def _add_stac(sub: Any) -> None:
     p.add_argument("--collection-json", default=None, metavar="FILE",
                    help="the env's collection document, for the license and cite-as links "
                    "(default $GEOZARR_PARAMS_DIR/collection.json when it exists)")
-    _add_common(p, "stac")
-    p.set_defaults(func=_step_stac)
+    _add_common(p, "stac", _step_stac)
 
 
 def _add_manifest(sub: Any) -> None:
@@ -411,8 +405,7 @@ def _add_manifest(sub: Any) -> None:
                        "2 when the store has no run.json (incomplete). Outputs: manifest.")
     p.add_argument("output", metavar="OUTPUT", help="the converted store: local path or s3:// URI")
     _param_flag(p, "s3_endpoint")
-    _add_common(p, "manifest")
-    p.set_defaults(func=_step_manifest)
+    _add_common(p, "manifest", _step_manifest)
 
 
 def _write_outputs(directory: str, step: str, outputs: dict[str, Any]) -> None:

@@ -5,31 +5,16 @@ loopback S3 server for the report store, and staging conformance reports recorde
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fixtures_s3 import s3_bucket, s3_env, s3_server  # noqa: F401
+from tests.gitops.gitopskit import commit_all, git
 from tooling import repo
 from tooling.gitops import evidence
-
-IMAGE = evidence.RUNNER_IMAGE
-NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                          check=True).stdout
-
-
-def commit_all(root: Path, message: str) -> str:
-    git(root, "add", "-A")
-    git(root, "-c", "user.name=test", "-c", "user.email=test@example.org", "commit", "-qm", message)
-    return git(root, "rev-parse", "HEAD").strip()
 
 
 @pytest.fixture
@@ -46,23 +31,6 @@ def clone(tmp_path: Path, s3_bucket: str) -> Path:  # noqa: F811
     git(root, "init", "-q", "-b", "main")
     commit_all(root, "initial")
     return root
-
-
-def report(digest: str, rendered_hash: str, *, passed: bool = True, age_hours: float = 48,
-           run_id: str = "geozarr-conformance-abcde", convert: str = "Succeeded") -> dict[str, Any]:
-    """A completed staging conformance report, as `invoke conformance --env staging` stamps it."""
-    finished = NOW - timedelta(hours=age_hours)
-    findings = [] if passed else [{"rule": "geozarr.multiscales-geometry", "severity": "error",
-                                   "path": "/measurements/reflectance/r720m",
-                                   "message": "transform is not its parent's scaled"}]
-    return {"schema_version": "1", "kind": "conformance", "run_id": run_id, "target": run_id,
-            "passed": passed, "exit_code": 0 if passed else 1, "env": "staging",
-            "findings": findings, "summary": {"error": len(findings), "warning": 0, "info": 0},
-            "tasks": [{"name": "convert", "phase": convert, "seconds": 40.0}],
-            "template": {"name": "geozarr-conformance", "git_sha": "x",
-                         "rendered_hash": rendered_hash},
-            "image": f"{IMAGE}@{digest}", "image_digest": digest,
-            "finished_at": finished.isoformat(timespec="seconds").replace("+00:00", "Z")}
 
 
 @pytest.fixture

@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 import jsonschema
 import pytest
 
-from tests.gitops.conftest import IMAGE
+from tests.gitops.gitopskit import IMAGE
 from tooling import repo
 from tooling.dag.cli import run_cluster
 from tooling.dag.progress import Progress
 from tooling.dag.provenance import rendered_hash
 from tooling.envconfig import EnvConfig
 from tooling.gitops import evidence, promote
+from tooling.manifests.images import runner_image
 from tooling.manifests.render import kustomize
 from tooling.manifests.rendered import from_rendered
 
@@ -43,9 +44,10 @@ class FakeClient:
 def test_a_cluster_run_records_its_report_by_digest(clone, s3_server, s3_bucket, s3_env):
     assert promote.main(D, "staging", root=clone) == 0  # what the image workflow's PR does
     overlay = clone / "overlays/staging"
-    template = from_rendered(kustomize(overlay), overlay, "staging").workflow_template()
+    rendered = from_rendered(kustomize(overlay), overlay, "staging")
+    template = rendered.workflow_template()
     cfg = EnvConfig("staging", "ctx", "geozarr-staging", s3_bucket, "geozarr", s3_server.endpoint,
-                    "https://stac.example", "geozarr/conformance")
+                    "https://stac.example", "geozarr/conformance", runner_image=runner_image(rendered.docs))
     step = {"kind": "conformance", "passed": True, "findings": [], "checks": {}}
     s3 = s3_server.client()
     s3.put_object(Bucket=s3_bucket, Key=f"geozarr/conformance/{NAME}/report.json",
@@ -69,7 +71,7 @@ def test_a_cluster_run_records_its_report_by_digest(clone, s3_server, s3_bucket,
 
 
 def test_a_report_without_digest_is_not_evidence(s3_server, s3_bucket):
-    rep = evidence.stamp({"run_id": "r", "passed": True, "image": f"{IMAGE}:0.1.0"})
+    rep = evidence.stamp({"run_id": "r", "passed": True, "image": f"{IMAGE}:0.1.0"}, IMAGE)
     assert rep["image_digest"] == ""
     assert evidence.record(rep, s3_bucket, "geozarr/conformance", s3_server.client()) == ""
     assert s3_server.keys(s3_bucket) == []
@@ -83,4 +85,4 @@ def test_a_report_without_digest_is_not_evidence(s3_server, s3_bucket):
     (f"ghcr.io/other/image@{D}", ""),
 ])
 def test_runner_digest(images, digest):
-    assert evidence.runner_digest(images) == digest
+    assert evidence.runner_digest(images, IMAGE) == digest

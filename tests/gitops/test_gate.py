@@ -9,7 +9,7 @@ import json
 import pytest
 import yaml
 
-from tests.gitops.conftest import IMAGE, NOW, commit_all, report
+from tests.gitops.gitopskit import IMAGE, NOW, commit_all, report
 from tooling.dag.provenance import rendered_hash
 from tooling.gitops import gate, promote
 from tooling.manifests.render import kustomize

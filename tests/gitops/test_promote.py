@@ -1,9 +1,9 @@
 import pytest
 import yaml
 
+from tests.gitops.gitopskit import IMAGE
 from tooling.gitops.promote import PromoteError, pin_digest
 
-IMAGE = "ghcr.io/eopf-explorer/geozarr-runner"
 D1 = "sha256:" + "a" * 64
 D2 = "sha256:" + "b" * 64
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.gitops.conftest import IMAGE, commit_all, report
+from tests.gitops.gitopskit import IMAGE, commit_all, report
 from tooling.gitops import promote, rollback
 
 D1 = "sha256:" + "1" * 64
@@ -30,7 +30,7 @@ def test_history_lists_each_digest_once_newest_first(clone, s3_server):
     (clone / "overlays/prod/kustomization.yaml").write_text(
         (clone / "overlays/prod/kustomization.yaml").read_text() + "# a comment\n")
     commit_all(clone, "comment only")
-    pins = rollback.pinned_history(clone, "prod")
+    pins = rollback.pinned_history(clone, "prod", IMAGE)
     assert [p.digest for p in pins][:3] == [D3, D2, D1]
     assert pins[0].subject == f"Promote runner image {D3} to prod"
 

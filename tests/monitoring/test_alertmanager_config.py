@@ -8,7 +8,7 @@ import copy
 import pytest
 from jsonschema import Draft202012Validator
 
-from tests.monitoring.conftest import crd_schema, one
+from tests.monitoring.monitoringkit import crd_schema, one
 from tooling import repo
 from tooling.sealing import scope_label, unseal
 

@@ -9,7 +9,7 @@ import re
 import pytest
 from jsonschema import Draft202012Validator
 
-from tests.monitoring.conftest import crd_schema
+from tests.monitoring.monitoringkit import crd_schema
 from tooling import repo
 from tooling.manifests import monitoring
 

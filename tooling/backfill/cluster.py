@@ -20,7 +20,8 @@ from runner.backfill import batch, bulk_register, plan, report
 from runner.backfill.request import BackfillRequest, parse_request
 from runner.errors import RunnerError
 from runner.events import EventLog
-from tooling.dag.cluster import WORKFLOW_API, ClusterError, KubeClient, KubectlClient
+from tooling.argo import ARGO_API_VERSION
+from tooling.dag.cluster import ClusterError, KubeClient, KubectlClient
 from tooling.envconfig import EnvConfig
 
 TEMPLATE = "geozarr-backfill"
@@ -53,7 +54,7 @@ def workflow_for(cfg: EnvConfig, sub: Submission) -> dict[str, Any]:
     if sub.collection:
         values["collection"] = sub.collection
     return {
-        "apiVersion": WORKFLOW_API,
+        "apiVersion": ARGO_API_VERSION,
         "kind": "Workflow",
         "metadata": {"generateName": f"{TEMPLATE}-{sub.run}-", "namespace": cfg.namespace,
                      "labels": {"app.kubernetes.io/part-of": "eopf-geozarr",

@@ -112,8 +112,9 @@ def _record_evidence(report: Report, cfg: EnvConfig, s3: Any | None, progress: P
     """The report stamped with its image digest and end time, recorded in the env's report store
     (what `invoke promote` reads: tooling.gitops.evidence)."""
     from tooling.gitops import evidence
+    from tooling.manifests.images import repository
 
-    stamp = evidence.stamp({"image": report.extra.get("image") or ""})
+    stamp = evidence.stamp({"image": report.extra.get("image") or ""}, repository(cfg.runner_image))
     report = dataclasses.replace(report, extra=report.extra | stamp)
     try:
         uri = evidence.record(report.to_dict(), cfg.bucket, cfg.report_prefix, s3 or s3_client(cfg.s3_endpoint))

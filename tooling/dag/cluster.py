@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tooling.argo import ARGO_API_VERSION
 from tooling.dag.progress import Progress
 from tooling.envconfig import EnvConfig
 from tooling.errors import ToolingError
 from tooling.manifests.rendered import CONFORMANCE_TEMPLATE as TEMPLATE_NAME
 
-WORKFLOW_API = "argoproj.io/v1alpha1"
 FINISHED = ("Succeeded", "Failed", "Error")
 
 
@@ -77,7 +77,7 @@ def build_workflow(cfg: EnvConfig, size: int | None, template: str = TEMPLATE_NA
     if size is not None:
         params.append({"name": "size", "value": str(size)})
     return {
-        "apiVersion": WORKFLOW_API,
+        "apiVersion": ARGO_API_VERSION,
         "kind": "Workflow",
         "metadata": {
             "generateName": f"{template}-",

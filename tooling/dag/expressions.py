@@ -16,11 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tooling.argo import DEPENDS_RESULTS
 from tooling.errors import ToolingError
 
-# Argo's depends results for one task, and what a bare task name means.
-DEPENDS_RESULTS = ("Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned",
-                   "AnySucceeded", "AllFailed")
+# what a bare task name means in a depends expression
 _BARE_OK = ("Succeeded", "Skipped", "Daemoned")
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tooling.argo import TEMPLATE_TYPES, find_cycle, strings, tags
 from tooling.dag.expressions import (
     Depends,
     Expression,
@@ -67,8 +68,6 @@ _CLAIM_KEYS = {"apiVersion", "kind", "metadata", "spec"}
 _CLAIM_METADATA_KEYS = {"name", "labels", "annotations"}
 _CLAIM_SPEC_KEYS = {"accessModes", "resources", "storageClassName", "volumeMode"}
 VOLUME_CLAIM_GC = ("OnWorkflowSuccess", "OnWorkflowCompletion")  # Argo's default first
-_TEMPLATE_TYPES = ("container", "script", "dag", "steps", "resource", "suspend", "http", "plugin",
-                   "containerSet", "data")
 
 
 class Unsupported(ToolingError):
@@ -415,7 +414,7 @@ def _read_templates(raw_templates: list[Any], r: _Reader) -> dict[str, Template]
         tname = str((t or {}).get("name", f"#{i}"))
         path = f"spec.templates[{i}] ({tname})"
         t = r.keys(t, path, _TEMPLATE_KEYS)
-        types = [k for k in _TEMPLATE_TYPES if k in t]
+        types = [k for k in TEMPLATE_TYPES if k in t]
         if len(types) != 1:
             if not types:
                 r.refuse(path, "no template type (container, script or dag)")
@@ -554,34 +553,13 @@ _LOOP_VARIABLES = re.compile(_DAG_VARIABLES.pattern + r"|item|item\.[\w-]+")
 
 
 def _check_variables(value: Any, path: str, allowed: re.Pattern[str], r: _Reader) -> None:
-    from tooling.dag.substitution import references
-
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _check_variables(v, f"{path}.{k}", allowed, r)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _check_variables(v, f"{path}[{i}]", allowed, r)
-    elif isinstance(value, str):
-        for name in sorted(references(value)):
+    for where, text in strings(value, path):
+        for name in sorted(set(tags(text))):
             if not allowed.fullmatch(name):
-                r.refuse(path, f"{{{{{name}}}}}: variable not supported by the local executor")
+                r.refuse(where, f"{{{{{name}}}}}: variable not supported by the local executor")
 
 
 def _check_acyclic(tasks: list[Task], r: _Reader) -> None:
-    deps = {t.name: set(t.depends.tasks) if t.depends else set() for t in tasks}
-    state: dict[str, int] = {}
-
-    def visit(n: str, trail: list[str]) -> None:
-        if state.get(n) == 2:
-            return
-        if state.get(n) == 1:
-            r.refuse("dag", "dependency cycle: " + " -> ".join(trail + [n]))
-            return
-        state[n] = 1
-        for d in sorted(deps.get(n, ())):
-            visit(d, trail + [n])
-        state[n] = 2
-
-    for t in tasks:
-        visit(t.name, [])
+    cycle = find_cycle({t.name: sorted(t.depends.tasks) if t.depends else [] for t in tasks})
+    if cycle:
+        r.refuse("dag", "dependency cycle: " + " -> ".join(cycle))

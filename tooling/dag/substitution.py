@@ -8,9 +8,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from tooling.argo import TAG
 from tooling.errors import ToolingError
-
-_VAR = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 
 
 class SubstitutionError(ToolingError, ValueError):
@@ -24,30 +23,19 @@ def substitute(value: Any, scope: Mapping[str, str], field: str = "") -> Any:
     """A copy of VALUE (nested dicts/lists/strings) with every `{{name}}` replaced from SCOPE."""
     if isinstance(value, str):
         def repl(m: re.Match[str]) -> str:
-            name = m.group(1)
+            name = m.group(1).strip()
             if name.startswith("="):
                 raise SubstitutionError(field, name, "is an expression template: not supported locally")
             if name not in scope:
                 raise SubstitutionError(field, name, "does not resolve")
             return scope[name]
 
-        return _VAR.sub(repl, value)
+        return TAG.sub(repl, value)
     if isinstance(value, dict):
         return {k: substitute(v, scope, f"{field}.{k}" if field else str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [substitute(v, scope, f"{field}[{i}]") for i, v in enumerate(value)]
     return value
-
-
-def references(value: Any) -> set[str]:
-    """Every `{{name}}` in VALUE."""
-    if isinstance(value, str):
-        return {m.group(1) for m in _VAR.finditer(value)}
-    if isinstance(value, dict):
-        return set().union(*(references(v) for v in value.values())) if value else set()
-    if isinstance(value, list):
-        return set().union(*(references(v) for v in value)) if value else set()
-    return set()
 
 
 _K8S_VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")

@@ -20,7 +20,6 @@ from typing import Any
 
 from conformance.objectstore import read_json, write_json
 
-RUNNER_IMAGE = "ghcr.io/eopf-explorer/geozarr-runner"
 EVIDENCE_DIR = "evidence"
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -29,8 +28,9 @@ class EvidenceError(Exception):
     """The report store cannot be read (one line for the user)."""
 
 
-def runner_digest(images: str, image: str = RUNNER_IMAGE) -> str:
-    """The digest of IMAGE in a report's `image` field (image references joined by ", ")."""
+def runner_digest(images: str, image: str) -> str:
+    """The digest of IMAGE (a repository: the runner's, as the env renders it) in a report's
+    `image` field (image references joined by ", ")."""
     for ref in (s.strip() for s in images.split(",")):
         name, _, digest = ref.partition("@")
         if name.split(":")[0] == image and DIGEST.match(digest):
@@ -44,10 +44,10 @@ def prefix(report_prefix: str, digest: str = "") -> str:
     return base + (f"{digest.removeprefix('sha256:')}/" if digest else "")
 
 
-def stamp(report: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
-    """REPORT with `image_digest` (from its `image`) and `finished_at` (NOW, UTC) added."""
+def stamp(report: dict[str, Any], image: str, now: datetime | None = None) -> dict[str, Any]:
+    """REPORT with `image_digest` (IMAGE's, from its `image`) and `finished_at` (NOW, UTC) added."""
     when = (now or datetime.now(UTC)).astimezone(UTC)
-    return {**report, "image_digest": runner_digest(str(report.get("image") or "")),
+    return {**report, "image_digest": runner_digest(str(report.get("image") or ""), image),
             "finished_at": when.isoformat(timespec="seconds").replace("+00:00", "Z")}
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from tooling import repo, yamlio
-from tooling.gitops.evidence import RUNNER_IMAGE
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -60,15 +59,15 @@ def pin_digest(text: str, image: str, digest: str) -> str:
     return new
 
 
-def runner_repository(env: str) -> str:
-    """The runner image's repository, as ENV's rendered WorkflowTemplates run it."""
-    from tooling.manifests.images import repository, runner_image
-    from tooling.manifests.render import RenderError
-    from tooling.manifests.rendered import render_env
+def runner_repository(env: str, root: Path | None = None) -> str:
+    """The runner image's repository, as ENV's rendered WorkflowTemplates run it (ROOT: the
+    checkout whose overlay renders, default this one); PromoteError when it does not render."""
+    from tooling.envconfig import EnvConfigError, read_env_config
+    from tooling.manifests.images import repository
 
     try:
-        return repository(runner_image(render_env(env).docs))
-    except RenderError as e:
+        return repository(read_env_config(env, root=root).runner_image)
+    except EnvConfigError as e:
         raise PromoteError(str(e)) from e
 
 
@@ -93,6 +92,7 @@ class Change:
     kind: str  # promotion | rollback
     env: str
     digest: str
+    image: str  # the runner image's repository, as the env renders it (runner_repository)
     previous: str = ""
     evidence: list[str] = field(default_factory=list)  # Markdown lines: why this digest is safe
     missing: list[str] = field(default_factory=list)  # what the gate found missing
@@ -112,8 +112,8 @@ class Change:
                           "status": c.status} for c in self.diff]}
 
 
-def write_change(change: Change, root: Path, image: str = RUNNER_IMAGE) -> None:
-    """Pin IMAGE in the env's overlay under ROOT; fills change.previous and change.diff (the
+def write_change(change: Change, root: Path) -> None:
+    """Pin change.image in the env's overlay under ROOT; fills change.previous and change.diff (the
     rendered diff of the env). PromoteError when it cannot (the file is then left as it was)."""
     from tooling.gitops.diff import compare
     from tooling.manifests.render import RenderError, kustomize
@@ -122,7 +122,7 @@ def write_change(change: Change, root: Path, image: str = RUNNER_IMAGE) -> None:
     path = overlay / "kustomization.yaml"
     try:
         text = path.read_text()
-        new = pin_digest(text, image, change.digest)
+        new = pin_digest(text, change.image, change.digest)
         before = kustomize(overlay)
         path.write_text(new)
         after = kustomize(overlay)
@@ -130,7 +130,7 @@ def write_change(change: Change, root: Path, image: str = RUNNER_IMAGE) -> None:
         if "new" in locals() and path.read_text() != text:
             path.write_text(text)
         raise PromoteError(str(e)) from e
-    change.previous = current_ref(text, image)
+    change.previous = current_ref(text, change.image)
     change.diff = compare(before, after, "main", "this change")
 
 
@@ -140,7 +140,7 @@ def pr_body(change: Change) -> str:
 
     verb = "Promote" if change.kind == "promotion" else "Roll back"
     lines = [f"## {verb} {change.env} to `{change.digest}`", "",
-             f"- image: `{RUNNER_IMAGE}@{change.digest}`",
+             f"- image: `{change.image}@{change.digest}`",
              f"- before: `{change.previous or 'unpinned'}`", ""]
     if change.missing:
         lines += ["### ⚠ Evidence gate overridden (--force)", "", f"Reason: {change.reason}", "",
@@ -159,7 +159,7 @@ def emit(change: Change, as_json: bool, body_file: Path) -> None:
         print(json.dumps({**change.to_dict(shown), "body": body}, indent=2))
         return
     where = repo.relpath(repo.overlay_dir(change.env) / "kustomization.yaml")
-    print(f"{where}: {RUNNER_IMAGE} pinned to {change.digest} (was {change.previous or 'unpinned'}); "
+    print(f"{where}: {change.image} pinned to {change.digest} (was {change.previous or 'unpinned'}); "
           f"{len(change.diff)} rendered object(s) change; pull request body: {shown}", file=sys.stderr)
 
 
@@ -202,7 +202,7 @@ def run_gate(change: Change, root: Path, s3: Any | None, now: datetime) -> None:
     src = policy.evidence_from
     cfg = read_env_config(src, root=root)
     s3 = s3 or s3_client(cfg.s3_endpoint)
-    expected = gate.expected_hash(root, src, change.digest, RUNNER_IMAGE)
+    expected = gate.expected_hash(root, src, change.digest, change.image)
     reports = evidence.load(s3, cfg.bucket, cfg.report_prefix, change.digest)
     others = [] if reports else evidence.digests(s3, cfg.bucket, cfg.report_prefix)
     verdict = gate.judge(change.digest, expected, reports, policy, now, others)
@@ -232,11 +232,11 @@ def main(digest: str, env: str = "prod", force: bool = False, reason: str = "", 
     if force and not reason.strip():
         print("promote: --force needs --reason \"…\" (it goes into the pull request)", file=sys.stderr)
         return 2
-    change = Change("promotion", env, digest)
     try:
         repo.overlay_dir(env)
         if not DIGEST.match(digest):
             raise PromoteError(f"not an image digest: {digest!r} (expected sha256: and 64 hex digits)")
+        change = Change("promotion", env, digest, runner_repository(env, root))
         run_gate(change, root, s3, now or datetime.now(UTC))
         return finish(change, root, force, reason, as_json, body_file)
     except (ValueError, PromoteError, GateError, EvidenceError, EnvConfigError) as e:

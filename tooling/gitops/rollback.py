@@ -16,8 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from tooling import repo
-from tooling.gitops.evidence import RUNNER_IMAGE
-from tooling.gitops.promote import DIGEST, Change, PromoteError, _in, current_ref, finish
+from tooling.gitops.promote import (
+    DIGEST,
+    Change,
+    PromoteError,
+    _in,
+    current_ref,
+    finish,
+    runner_repository,
+)
 
 
 class RollbackError(Exception):
@@ -45,7 +52,7 @@ def _git(root: Path, *args: str) -> str:
     return done.stdout
 
 
-def pinned_history(root: Path, env: str, image: str = RUNNER_IMAGE) -> list[Pin]:
+def pinned_history(root: Path, env: str, image: str) -> list[Pin]:
     """The digests ENV's overlay pinned IMAGE to, newest first, one entry per change of digest
     (the commit that introduced it)."""
     rel = str(repo.overlay_dir(env).relative_to(repo.ROOT) / "kustomization.yaml")
@@ -112,14 +119,15 @@ def main(env: str = "prod", to: str = "", force: bool = False, reason: str = "",
         path = _in(root, repo.overlay_dir(env)) / "kustomization.yaml"
         if to and not DIGEST.match(to):
             raise PromoteError(f"not an image digest: {to!r} (expected sha256: and 64 hex digits)")
-        current = current_ref(path.read_text(), RUNNER_IMAGE)
-        pins = pinned_history(root, env)
+        image = runner_repository(env, root)
+        current = current_ref(path.read_text(), image)
+        pins = pinned_history(root, env, image)
         try:
             target = choose_target(pins, current, to)
         except RollbackError as e:
             print(f"rollback refused: {e}", file=sys.stderr)
             return 1
-        change = Change("rollback", env, target.digest)
+        change = Change("rollback", env, target.digest, image)
         change.evidence = [(f"- {target.digest} was pinned by {target.commit[:12]} ({target.date}): "
                             f"{target.subject}")]
         once_passed(change, root, s3)

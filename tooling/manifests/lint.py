@@ -38,7 +38,7 @@ def yaml_files(path: Path) -> list[Path]:
 
 def lint_paths(files: list[Path]) -> tuple[list[Finding], dict[str, Any]]:
     """Findings and summary for a set of files linted together."""
-    from tooling.schema.argo import ARGO_GROUP
+    from tooling.argo import ARGO_GROUP
     from tooling.schema.check import check_documents, crd_checker
     from tooling.schema.documents import read_documents
 

@@ -22,67 +22,57 @@ import yaml
 
 from conformance.findings import Finding, Rule, Severity
 from tooling import repo, yamlio
-from tooling.manifests.workloads import ARGO_KINDS, templates, workflow_spec
+from tooling.argo import TEMPLATE_TYPES, WORKFLOW_KINDS, as_dict, as_list, spec_of
+from tooling.manifests.workloads import templates
 
 STRUCTURE = Rule("preservation.structure", Severity.ERROR,
                  "every base template, DAG task, parameter and image survives each overlay")
 
-_TEMPLATE_TYPES = ("container", "script", "containerSet", "dag", "steps", "resource", "suspend", "data", "http", "plugin")
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _named(items: Any) -> dict[str, dict[str, Any]]:
-    return {str(i["name"]): i for i in _list(items) if isinstance(i, dict) and i.get("name") is not None}
+    return {str(i["name"]): i for i in as_list(items) if isinstance(i, dict) and i.get("name") is not None}
 
 
 def _param_names(section: Any) -> set[str]:
-    return set(_named(_dict(section).get("parameters")))
+    return set(_named(as_dict(section).get("parameters")))
 
 
 def _steps(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for group in _list(template.get("steps")):
+    for group in as_list(template.get("steps")):
         out.update(_named(group))
     return out
 
 
 def _structure(obj: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
     """(field path, what, value) of every structural element of an Argo document, by name."""
-    found = workflow_spec(obj)
+    found = spec_of(obj)
     if found is None:
         return
     spath, spec = found
-    for name, p in _named(_dict(spec.get("arguments")).get("parameters")).items():
+    for name, p in _named(as_dict(spec.get("arguments")).get("parameters")).items():
         yield f"{spath}.arguments.parameters[name={name}]", f"workflow parameter {name!r}", p
     for _, t in templates(obj):
         tname = str(t.get("name", ""))
         tpath = f"{spath}.templates[name={tname}]"
-        kind = next((k for k in _TEMPLATE_TYPES if k in t), "")
+        kind = next((k for k in TEMPLATE_TYPES if k in t), "")
         yield tpath, f"template {tname!r}", t
         if kind:
             yield f"{tpath}.{kind}", f"the {kind} of template {tname!r}", t[kind]
         for section in ("inputs", "outputs"):
             for p in sorted(_param_names(t.get(section))):
                 yield f"{tpath}.{section}.parameters[name={p}]", f"{section[:-1]} parameter {p!r} of template {tname!r}", p
-        for task_name, task in _named(_dict(t.get("dag")).get("tasks")).items():
+        for task_name, task in _named(as_dict(t.get("dag")).get("tasks")).items():
             yield f"{tpath}.dag.tasks[name={task_name}]", f"DAG task {task_name!r}", task
             yield (f"{tpath}.dag.tasks[name={task_name}].template", f"the template of DAG task {task_name!r}",
                    task.get("template") or task.get("templateRef"))
         for step_name, step in _steps(t).items():
             yield f"{tpath}.steps[name={step_name}]", f"step {step_name!r}", step
         for field in ("container", "script"):
-            c = _dict(t.get(field))
+            c = as_dict(t.get(field))
             for attr in ("image", "command", "args", "source"):
                 if attr in c:
                     yield f"{tpath}.{field}.{attr}", f"the {attr} of template {tname!r}", c[attr]
-        for cname, c in _named(_dict(t.get("containerSet")).get("containers")).items():
+        for cname, c in _named(as_dict(t.get("containerSet")).get("containers")).items():
             yield f"{tpath}.containerSet.containers[name={cname}].image", f"the image of container {cname!r}", c.get("image")
 
 
@@ -167,24 +157,24 @@ def patches_for(kustomization_dir: Path, kind: str, name: str) -> list[Patch]:
     if kfile is None:
         return []
     try:
-        k = _dict(yamlio.load(kfile.read_text()))
+        k = as_dict(yamlio.load(kfile.read_text()))
     except (OSError, yaml.YAMLError):
         return []
     found: list[Patch] = []
-    entries = [_dict(p) for p in _list(k.get("patches")) + _list(k.get("patchesJson6902"))]
-    entries += [{"path": p} if isinstance(p, str) else {"patch": p} for p in _list(k.get("patchesStrategicMerge"))]
+    entries = [as_dict(p) for p in as_list(k.get("patches")) + as_list(k.get("patchesJson6902"))]
+    entries += [{"path": p} if isinstance(p, str) else {"patch": p} for p in as_list(k.get("patchesStrategicMerge"))]
     for entry in entries:
-        target = _dict(entry.get("target"))
+        target = as_dict(entry.get("target"))
         docs = _load_patch(entry, kustomization_dir)
         if target:
             hit = _target_matches(target, kind, name)
         else:
-            hit = any(isinstance(d, dict) and d.get("kind") == kind and _dict(d.get("metadata")).get("name") == name
+            hit = any(isinstance(d, dict) and d.get("kind") == kind and as_dict(d.get("metadata")).get("name") == name
                       for d in docs)
         if hit:
             file = kustomization_dir / str(entry["path"]) if entry.get("path") else kfile
             found.append(Patch(repo.relpath(file), tuple(docs)))
-    for component in _list(k.get("components")):
+    for component in as_list(k.get("components")):
         found += patches_for((kustomization_dir / str(component)).resolve(), kind, name)
     return found
 
@@ -205,7 +195,7 @@ def check_preservation(base_docs: Sequence[Any], env_docs: Sequence[Any], env: s
     rendered = {(d.kind, d.name): d for d in env_docs}
     out = []
     for base in base_docs:
-        if base.kind not in ARGO_KINDS:
+        if base.kind not in WORKFLOW_KINDS:
             continue
         patches = patches_for(overlay, base.kind, base.name)
         kustomization = repo.relpath(overlay / "kustomization.yaml")

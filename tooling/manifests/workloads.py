@@ -2,7 +2,8 @@
 
 Argo keeps its containers in template fields Kubernetes does not know (`spec.templates[].container`,
 `script`, `containerSet.containers`, `initContainers`, `sidecars`); built-in workloads keep them in
-their pod template. The policy rules walk both through `containers`.
+their pod template. The policy rules walk both through `containers`; the Argo side is read
+through the one Argo document model (tooling.argo).
 """
 
 from __future__ import annotations
@@ -11,16 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-ARGO_KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
+from tooling.argo import as_dict, as_list, spec_of, templates_at
+
 _POD_TEMPLATE_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController")
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 @dataclass(frozen=True)
@@ -30,55 +24,41 @@ class Container:
     pod_security: dict[str, Any]  # the pod-level securityContext that applies to it
 
 
-def workflow_spec(obj: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """(path, spec) of the Argo workflow spec in OBJ, None for other kinds."""
-    kind = obj.get("kind")
-    if kind == "CronWorkflow":
-        return "spec.workflowSpec", _dict(_dict(obj.get("spec")).get("workflowSpec"))
-    if kind in ARGO_KINDS:
-        return "spec", _dict(obj.get("spec"))
-    return None
-
-
 def templates(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(path, template) of every Argo template of OBJ."""
-    found = workflow_spec(obj)
-    if found is None:
-        return
-    path, spec = found
-    for i, t in enumerate(_list(spec.get("templates"))):
-        if isinstance(t, dict):
-            yield f"{path}.templates[{i}]", t
+    found = spec_of(obj)
+    if found is not None:
+        yield from ((t.path, t.body) for t in templates_at(found[1], found[0]))
 
 
 def _pod_spec(obj: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     kind = obj.get("kind")
-    spec = _dict(obj.get("spec"))
+    spec = as_dict(obj.get("spec"))
     if kind == "Pod":
         return "spec", spec
     if kind in _POD_TEMPLATE_KINDS:
-        return "spec.template.spec", _dict(_dict(spec.get("template")).get("spec"))
+        return "spec.template.spec", as_dict(as_dict(spec.get("template")).get("spec"))
     if kind == "CronJob":
-        job = _dict(_dict(spec.get("jobTemplate")).get("spec"))
-        return "spec.jobTemplate.spec.template.spec", _dict(_dict(job.get("template")).get("spec"))
+        job = as_dict(as_dict(spec.get("jobTemplate")).get("spec"))
+        return "spec.jobTemplate.spec.template.spec", as_dict(as_dict(job.get("template")).get("spec"))
     return None
 
 
 def containers(obj: dict[str, Any]) -> Iterator[Container]:
     """Every container of a workload or Argo document, with the pod securityContext it runs under."""
-    found = workflow_spec(obj)
+    found = spec_of(obj)
     if found is not None:
-        wf_security = _dict(found[1].get("securityContext"))
+        wf_security = as_dict(found[1].get("securityContext"))
         for path, t in templates(obj):
-            pod_security = _dict(t.get("securityContext")) or wf_security
+            pod_security = as_dict(t.get("securityContext")) or wf_security
             for field in ("container", "script"):
                 if isinstance(t.get(field), dict):
                     yield Container(f"{path}.{field}", t[field], pod_security)
-            for j, c in enumerate(_list(_dict(t.get("containerSet")).get("containers"))):
+            for j, c in enumerate(as_list(as_dict(t.get("containerSet")).get("containers"))):
                 if isinstance(c, dict):
                     yield Container(f"{path}.containerSet.containers[{j}]", c, pod_security)
             for field in ("initContainers", "sidecars"):
-                for j, c in enumerate(_list(t.get(field))):
+                for j, c in enumerate(as_list(t.get(field))):
                     if isinstance(c, dict):
                         yield Container(f"{path}.{field}[{j}]", c, pod_security)
         return
@@ -86,9 +66,9 @@ def containers(obj: dict[str, Any]) -> Iterator[Container]:
     if pod is None:
         return
     path, spec = pod
-    pod_security = _dict(spec.get("securityContext"))
+    pod_security = as_dict(spec.get("securityContext"))
     for field in ("initContainers", "containers", "ephemeralContainers"):
-        for j, c in enumerate(_list(spec.get(field))):
+        for j, c in enumerate(as_list(spec.get(field))):
             if isinstance(c, dict):
                 yield Container(f"{path}.{field}[{j}]", c, pod_security)
 
@@ -103,16 +83,16 @@ class Mount:
 def _names(items: Any, *, in_metadata: bool = False) -> set[str]:
     """The names of a volume list (`name`) or of volumeClaimTemplates (`metadata.name`)."""
     out = set()
-    for item in _list(items):
-        name = _dict(_dict(item).get("metadata")).get("name") if in_metadata else _dict(item).get("name")
+    for item in as_list(items):
+        name = as_dict(as_dict(item).get("metadata")).get("name") if in_metadata else as_dict(item).get("name")
         if name:
             out.add(str(name))
     return out
 
 
 def _container_mounts(c: Container, volumes: frozenset[str]) -> Iterator[Mount]:
-    for i, m in enumerate(_list(c.spec.get("volumeMounts"))):
-        name = _dict(m).get("name")
+    for i, m in enumerate(as_list(c.spec.get("volumeMounts"))):
+        name = as_dict(m).get("name")
         if isinstance(name, str):
             yield Mount(name, f"{c.path}.volumeMounts[{i}].name", volumes)
 
@@ -124,7 +104,7 @@ def mounts(obj: dict[str, Any]) -> Iterator[Mount]:
     the template's name) and the mounting template's own `volumes`. Pods: `volumes`, plus a
     StatefulSet's `volumeClaimTemplates`.
     """
-    found = workflow_spec(obj)
+    found = spec_of(obj)
     if found is not None:
         spec = found[1]
         shared = _names(spec.get("volumes")) | _names(spec.get("volumeClaimTemplates"), in_metadata=True)
@@ -137,7 +117,7 @@ def mounts(obj: dict[str, Any]) -> Iterator[Mount]:
         return
     available = _names(pod[1].get("volumes"))
     if obj.get("kind") == "StatefulSet":
-        available |= _names(_dict(obj.get("spec")).get("volumeClaimTemplates"), in_metadata=True)
+        available |= _names(as_dict(obj.get("spec")).get("volumeClaimTemplates"), in_metadata=True)
     for c in containers(obj):
         yield from _container_mounts(c, frozenset(available))
 
@@ -158,65 +138,65 @@ class Reference:
 
 
 def _volume_refs(volumes: Any, path: str) -> Iterator[Reference]:
-    for i, v in enumerate(_list(volumes)):
-        v = _dict(v)
+    for i, v in enumerate(as_list(volumes)):
+        v = as_dict(v)
         at = f"{path}[{i}]"
         if "configMap" in v:
-            cm = _dict(v["configMap"])
+            cm = as_dict(v["configMap"])
             yield Reference("ConfigMap", str(cm.get("name", "")), f"{at}.configMap.name", optional=bool(cm.get("optional")))
         if "secret" in v:
-            s = _dict(v["secret"])
+            s = as_dict(v["secret"])
             yield Reference("Secret", str(s.get("secretName", "")), f"{at}.secret.secretName", optional=bool(s.get("optional")))
         if "persistentVolumeClaim" in v:
-            yield Reference("PersistentVolumeClaim", str(_dict(v["persistentVolumeClaim"]).get("claimName", "")),
+            yield Reference("PersistentVolumeClaim", str(as_dict(v["persistentVolumeClaim"]).get("claimName", "")),
                             f"{at}.persistentVolumeClaim.claimName")
-        for j, src in enumerate(_list(_dict(v.get("projected")).get("sources"))):
-            src = _dict(src)
+        for j, src in enumerate(as_list(as_dict(v.get("projected")).get("sources"))):
+            src = as_dict(src)
             for kind, field in (("ConfigMap", "configMap"), ("Secret", "secret")):
                 if field in src:
-                    ref = _dict(src[field])
+                    ref = as_dict(src[field])
                     yield Reference(kind, str(ref.get("name", "")), f"{at}.projected.sources[{j}].{field}.name",
                                     optional=bool(ref.get("optional")))
 
 
 def _container_refs(c: Container) -> Iterator[Reference]:
-    for i, e in enumerate(_list(c.spec.get("env"))):
-        value_from = _dict(_dict(e).get("valueFrom"))
+    for i, e in enumerate(as_list(c.spec.get("env"))):
+        value_from = as_dict(as_dict(e).get("valueFrom"))
         for kind, field in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
             if field in value_from:
-                ref = _dict(value_from[field])
+                ref = as_dict(value_from[field])
                 yield Reference(kind, str(ref.get("name", "")), f"{c.path}.env[{i}].valueFrom.{field}.name",
                                 key=str(ref.get("key", "")), optional=bool(ref.get("optional")))
-    for i, e in enumerate(_list(c.spec.get("envFrom"))):
-        e = _dict(e)
+    for i, e in enumerate(as_list(c.spec.get("envFrom"))):
+        e = as_dict(e)
         for kind, field in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
             if field in e:
-                ref = _dict(e[field])
+                ref = as_dict(e[field])
                 yield Reference(kind, str(ref.get("name", "")), f"{c.path}.envFrom[{i}].{field}.name",
                                 optional=bool(ref.get("optional")))
 
 
 def _semaphore_refs(sync: Any, path: str) -> Iterator[Reference]:
-    sync = _dict(sync)
-    entries = [(f"{path}.semaphores[{i}]", s) for i, s in enumerate(_list(sync.get("semaphores")))]
+    sync = as_dict(sync)
+    entries = [(f"{path}.semaphores[{i}]", s) for i, s in enumerate(as_list(sync.get("semaphores")))]
     if "semaphore" in sync:  # the pre-3.6 single form
         entries.append((f"{path}.semaphore", sync["semaphore"]))
     for at, s in entries:
-        s = _dict(s)
+        s = as_dict(s)
         if "configMapKeyRef" in s:
-            ref = _dict(s["configMapKeyRef"])
+            ref = as_dict(s["configMapKeyRef"])
             yield Reference("ConfigMap", str(ref.get("name", "")), f"{at}.configMapKeyRef.name",
                             key=str(ref.get("key", "")), optional=bool(ref.get("optional")))
 
 
 def references(obj: dict[str, Any]) -> Iterator[Reference]:
     """Every ServiceAccount, ConfigMap, Secret and PVC a document refers to by name."""
-    found = workflow_spec(obj)
+    found = spec_of(obj)
     if found is not None:
         path, spec = found
         if spec.get("serviceAccountName"):
             yield Reference("ServiceAccount", str(spec["serviceAccountName"]), f"{path}.serviceAccountName")
-        executor_sa = _dict(spec.get("executor")).get("serviceAccountName")
+        executor_sa = as_dict(spec.get("executor")).get("serviceAccountName")
         if executor_sa:
             yield Reference("ServiceAccount", str(executor_sa), f"{path}.executor.serviceAccountName")
         yield from _volume_refs(spec.get("volumes"), f"{path}.volumes")

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.findings import Finding
+from tooling.argo import Call, WorkflowView, as_dict, as_list, names
 from tooling.schema.argo_fields import ARTIFACT_LOCATIONS
 from tooling.schema.argo_lint import CheckFn, LintMode
-from tooling.schema.argo_model import Call, WorkflowView, as_dict, as_list, names
 from tooling.schema.argo_templates import (
     INPUT_SUPPLIED,
     NAME_LENGTH,

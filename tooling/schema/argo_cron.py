@@ -11,8 +11,8 @@ import re
 import zoneinfo
 
 from conformance.findings import Finding, Rule, Severity
+from tooling.argo import WorkflowView, as_dict, as_list
 from tooling.schema.argo_lint import CheckFn, LintMode
-from tooling.schema.argo_model import WorkflowView, as_dict, as_list
 
 CRON = Rule(
     "argo.cron", Severity.ERROR,

@@ -12,8 +12,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from conformance.findings import Finding, Rule, Severity
+from tooling.argo import (
+    LEAF_TYPES,
+    TEMPLATE_TYPES,
+    TemplateAt,
+    WorkflowView,
+    as_dict,
+    as_list,
+)
 from tooling.schema.argo_lint import CheckFn, LintMode
-from tooling.schema.argo_model import TemplateAt, WorkflowView, as_dict, as_list
 
 TEMPLATE_NAME = Rule(
     "argo.template-name", Severity.ERROR,
@@ -53,7 +60,6 @@ PARAM_OR_ARTIFACT_NAME = re.compile(r"^[-a-zA-Z0-9_]+$")
 FIELD_NAME = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*$")
 FIELD_NAME_MAX = 128
 PARAMETER_TAG = re.compile(r"{{[-a-zA-Z0-9]+(\.[-a-zA-Z0-9_]+)*}}")  # isParameter
-LEAF_TYPES = ("container", "script", "resource", "suspend", "data", "http", "containerSet", "plugin")
 ARTIFACT_LOCATIONS = ("s3", "git", "http", "artifactory", "hdfs", "raw", "oss", "gcs", "azure", "plugin")
 
 
@@ -66,7 +72,7 @@ def is_leaf(template: dict[str, Any]) -> bool:
 
 
 def template_type(template: dict[str, Any]) -> str:
-    for t in ("container", "containerSet", "steps", "script", "resource", "dag", "suspend", "data", "http", "plugin"):
+    for t in TEMPLATE_TYPES:  # the first in GetType()'s order
         if template.get(t) is not None:
             return t
     return ""

@@ -8,12 +8,11 @@ the cluster has) are errors when validating a rendered env, and an info note
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from conformance.findings import Finding, Rule, Severity
-from tooling.schema.argo_model import Call, WorkflowView, as_list
+from tooling.argo import Call, WorkflowView, dependencies, find_cycle
 
 ENTRYPOINT = Rule("argo.entrypoint", Severity.ERROR, "the entrypoint names a template (required without workflowTemplateRef)")
 TEMPLATE_NAME_UNIQUE = Rule("argo.template-name-unique", Severity.ERROR, "template names are unique")
@@ -27,11 +26,6 @@ NEEDS_CLUSTER_OBJECT = Rule(
     "argo.needs-cluster-object", Severity.INFO,
     "a reference only the cluster can resolve (check_documents(standalone=True), e.g. before a submit)"
 )
-
-# results a `depends` expression may test: `a.Succeeded && (b.Failed || c)`
-_DEPENDS_RESULTS = {"Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned", "AnySucceeded", "AllFailed"}
-_DEPENDS_SPLIT = re.compile(r"&&|\|\||[!()\s]+")
-
 
 @dataclass(frozen=True)
 class LintMode:
@@ -128,25 +122,6 @@ def check_workflow_template_ref(view: WorkflowView, mode: LintMode) -> list[Find
     return [_external(view, mode, WORKFLOW_TEMPLATE_REF, f"{scope} {ref.get('name')!r}", f"{view.spec_path}.workflowTemplateRef.name")]
 
 
-def depends_names(expression: str) -> list[str]:
-    """Task names a `depends` expression mentions (`a.Succeeded || b` -> [a, b])."""
-    out = []
-    for token in _DEPENDS_SPLIT.split(expression):
-        if not token:
-            continue
-        name, _, result = token.rpartition(".")
-        out.append(name if name and result in _DEPENDS_RESULTS else token)
-    return out
-
-
-def dependencies(task: dict) -> list[tuple[str, str]]:
-    """(task name, field) of a task's dependencies, from both syntaxes."""
-    deps = [(str(d), "dependencies") for d in as_list(task.get("dependencies"))]
-    if isinstance(task.get("depends"), str):
-        deps += [(d, "depends") for d in depends_names(task["depends"])]
-    return deps
-
-
 def check_dag_task_names(view: WorkflowView, mode: LintMode) -> list[Finding]:
     out = []
     for t in view.all_templates():
@@ -171,39 +146,12 @@ def check_dag_dependencies(view: WorkflowView, mode: LintMode) -> list[Finding]:
     return out
 
 
-def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
-    """One cycle of the graph as [a, b, ..., a], or None."""
-    state: dict[str, int] = {}  # 1 on the stack, 2 done
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in graph.get(node, ()):
-            if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
-            if nxt in graph and state.get(nxt) is None:
-                found = visit(nxt)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in graph:
-        if state.get(node) is None:
-            found = visit(node)
-            if found:
-                return found
-    return None
-
-
 def check_dag_cycles(view: WorkflowView, mode: LintMode) -> list[Finding]:
     out = []
     for t in view.all_templates():
         tasks = view.tasks_of(t)
         graph = {str(c.body.get("name")): [d for d, _ in dependencies(c.body)] for c in tasks}
-        cycle = _find_cycle(graph)
+        cycle = find_cycle(graph)
         if cycle:
             out.append(_at(view, DAG_CYCLE, f"DAG {t.name!r} has a dependency cycle: {' -> '.join(cycle)}", f"{t.path}.dag.tasks"))
     return out

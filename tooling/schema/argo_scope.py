@@ -17,10 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from conformance.findings import Finding, Rule, Severity
+from tooling.argo import Call, WorkflowView, as_dict, as_list, strings, tags
 from tooling.schema.argo_fields import is_leaf
 from tooling.schema.argo_lint import CheckFn, LintMode
-from tooling.schema.argo_model import Call, WorkflowView, as_dict, as_list
-from tooling.schema.argo_variables import _strings, _tags
 
 VARIABLE_REF = Rule(
     "argo.variable-ref", Severity.ERROR,
@@ -40,7 +39,7 @@ def _at(view: WorkflowView, message: str, path: str) -> Finding:
 
 
 def _plain_tags(text: str) -> Iterator[str]:
-    for tag in _tags(text):
+    for tag in tags(text):
         if not tag.startswith("="):
             yield tag
 
@@ -114,7 +113,7 @@ def _item_problem(tag: str, scope: set[str] | None) -> str:
 
 def _call_problems(view: WorkflowView, call: Call, scope: set[str] | None, names: set[str], dynamic: bool) -> list[Finding]:
     out = []
-    for path, text in _strings(call.body, call.path, frozenset({"inline", "hooks"})):
+    for path, text in strings(call.body, call.path, frozenset({"inline", "hooks"})):
         for tag in _plain_tags(text):
             problem = _item_problem(tag, scope) or _workflow_problem(tag, names, dynamic)
             if problem:
@@ -153,7 +152,7 @@ def check_variable_refs(view: WorkflowView, mode: LintMode) -> list[Finding]:
         for task in view.tasks_of(t):  # validateDAG: a task scope of its own
             out += _call_problems(view, task, item_scope(task.body), names, dynamic)
         body = {k: v for k, v in t.body.items() if k not in ("steps", "dag")}
-        for path, text in _strings(body, t.path):
+        for path, text in strings(body, t.path):
             for tag in _plain_tags(text):
                 problem = _workflow_problem(tag, names, dynamic)
                 if not problem and is_leaf(t.body):

@@ -14,9 +14,9 @@ import yaml
 
 from conformance.findings import Finding, Rule, Severity
 from tooling import yamlio
+from tooling.argo import TAG, Call, TemplateAt, WorkflowView, as_dict, as_list
 from tooling.schema.argo_fields import field_name_problem, is_leaf, template_type
 from tooling.schema.argo_lint import CheckFn, LintMode
-from tooling.schema.argo_model import Call, TemplateAt, WorkflowView, as_dict, as_list
 
 STEP_NAME = Rule("argo.step-name", Severity.ERROR, "step names are present, valid and unique in their template (validateSteps)")
 DAG_TASK_NAME = Rule(
@@ -77,7 +77,6 @@ NAME_LENGTH = Rule(
 _ARGO_VARIABLE = re.compile(r"^{{.+}}$")
 _RESOURCE_ACTIONS = ("get", "create", "apply", "delete", "replace", "patch")
 _EXPRESSION = re.compile(r"{{=.*?}}", re.DOTALL)
-_TAG = re.compile(r"{{.*?}}", re.DOTALL)
 
 
 def _at(view: WorkflowView, rule: Rule, message: str, path: str) -> Finding:
@@ -143,7 +142,7 @@ def _targets(view: WorkflowView, t: TemplateAt, names: set[str]) -> list[Finding
     target = as_dict(t.body.get("dag")).get("target")
     if not isinstance(target, str) or not target:
         return []
-    missing = [n for n in target.split(" ") if not _TAG.search(n) and n not in names]
+    missing = [n for n in target.split(" ") if not TAG.search(n) and n not in names]
     return [_at(view, DAG_TARGET, f"target {n!r} is not a task of DAG {t.name!r}", f"{t.path}.dag.target") for n in missing]
 
 
@@ -233,7 +232,7 @@ def _resource_problems(t: TemplateAt) -> list[tuple[str, str]]:
     if not isinstance(resource, dict):
         return []
     action, path = resource.get("action"), f"{t.path}.resource"
-    if not (isinstance(action, str) and _TAG.search(action)) and action not in _RESOURCE_ACTIONS:
+    if not (isinstance(action, str) and TAG.search(action)) and action not in _RESOURCE_ACTIONS:
         return [(f"{path}.action", f"resource.action must be one of: {', '.join(_RESOURCE_ACTIONS)}")]
     if action in ("delete", "get"):
         return []
@@ -246,7 +245,7 @@ def _resource_problems(t: TemplateAt) -> list[tuple[str, str]]:
         return [(f"{path}.manifestFrom.artifact.name", f"artifact {artifact!r} in manifestFrom is not an input artifact")]
     if isinstance(manifest, str) and manifest and not _ARGO_VARIABLE.match(manifest.strip()):
         try:
-            yamlio.load(_TAG.sub("placeholder", _EXPRESSION.sub("placeholder", manifest)))
+            yamlio.load(TAG.sub("placeholder", _EXPRESSION.sub("placeholder", manifest)))
         except yaml.YAMLError:
             return [(f"{path}.manifest", "resource.manifest must be a valid yaml")]
     return []

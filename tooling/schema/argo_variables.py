@@ -25,8 +25,18 @@ from dataclasses import replace
 from typing import Any
 
 from conformance.findings import Finding, Rule, Severity
-from tooling.schema.argo_lint import CheckFn, LintMode, dependencies
-from tooling.schema.argo_model import Call, TemplateAt, WorkflowView, as_dict, as_list, names
+from tooling.argo import (
+    Call,
+    TemplateAt,
+    WorkflowView,
+    as_dict,
+    as_list,
+    dependencies,
+    names,
+    strings,
+    tags,
+)
+from tooling.schema.argo_lint import CheckFn, LintMode
 
 INPUT_REF = Rule("argo.input-ref", Severity.ERROR, "{{inputs.parameters.x}} / {{inputs.artifacts.x}} name a declared input")
 WORKFLOW_PARAMETER_REF = Rule(
@@ -39,7 +49,6 @@ STEP_OUTPUT_REF = Rule(
     "argo.step-output-ref", Severity.ERROR, "{{steps.s...}} names a step of an earlier group and a declared output"
 )
 
-_TAG = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _NAME = r"[-A-Za-z0-9_]+"
 _PLAIN = {
     "inputs": re.compile(rf"^inputs\.(parameters|artifacts)\.({_NAME})"),
@@ -54,26 +63,6 @@ _EXPR = {
 }
 # keys of a step/task that are not evaluated in its scope
 _CALL_OWN_KEYS = {"name", "template", "templateRef", "inline", "hooks", "dependencies", "depends", "onExit"}
-
-
-def _strings(node: Any, path: str, skip: frozenset[str] = frozenset()) -> Iterator[tuple[str, str]]:
-    """(field path, string) of every string under node, not descending into `skip` keys."""
-    if isinstance(node, str):
-        yield path, node
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            if key not in skip:
-                yield from _strings(value, f"{path}.{key}" if path else str(key), skip)
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _strings(value, f"{path}[{i}]", skip)
-
-
-def _tags(text: str) -> Iterator[str]:
-    if "{{" not in text:
-        return
-    for m in _TAG.finditer(text):
-        yield m.group(1).strip()
 
 
 def _at(view: WorkflowView, rule: Rule, message: str, path: str) -> Finding:
@@ -95,8 +84,8 @@ def check_input_refs(view: WorkflowView, mode: LintMode) -> list[Finding]:
         inputs = as_dict(t.body.get("inputs"))
         declared = {"parameters": names(inputs.get("parameters")), "artifacts": names(inputs.get("artifacts"))}
         label = f"template {t.name!r}" if t.name else "inline template"
-        for path, text in _strings(t.body, t.path, frozenset({"inline"})):
-            for tag in _tags(text):
+        for path, text in strings(t.body, t.path, frozenset({"inline"})):
+            for tag in tags(text):
                 for kind, name in _input_refs(tag):
                     if name not in declared[kind]:
                         have = ", ".join(sorted(declared[kind])) or "none"
@@ -133,8 +122,8 @@ def check_workflow_parameter_refs(view: WorkflowView, mode: LintMode) -> list[Fi
         return []
     lenient = mode.standalone and view.doc.kind in ("WorkflowTemplate", "ClusterWorkflowTemplate")
     out = []
-    for path, text in _strings(view.spec, view.spec_path):
-        for tag in _tags(text):
+    for path, text in strings(view.spec, view.spec_path):
+        for tag in tags(text):
             for name in _workflow_parameter_refs(tag):
                 if name in declared or name == "json":  # `workflow.parameters.json`: all of them, as JSON
                     continue
@@ -176,7 +165,7 @@ def _output_problem(view: WorkflowView, call: Call, rest: str) -> str:
 
 def _node_refs(text: str, prefix: str) -> Iterator[tuple[str, str]]:
     """(node name, rest) of `{{tasks.x.rest}}` / `{{steps.x.rest}}` tags (not expressions)."""
-    for tag in _tags(text):
+    for tag in tags(text):
         m = _PLAIN[prefix].match(tag)
         if m and m.group(1) != "name":  # `{{tasks.name}}` is the current task's name
             yield m.group(1), m.group(2) or ""
@@ -232,7 +221,7 @@ def check_task_output_refs(view: WorkflowView, mode: LintMode) -> list[Finding]:
                 scopes.append((hook, f"{task.path}.hooks.{hook_name}", set(by_name), frozenset({"inline"})))
         scopes.append((t.body.get("outputs"), f"{t.path}.outputs", set(by_name), frozenset()))
         for body, base, allowed, skip in scopes:
-            for path, text in _strings(body, base, skip):
+            for path, text in strings(body, base, skip):
                 for node, rest in _node_refs(text, "tasks"):
                     out += _node_ref_findings(
                         view, TASK_OUTPUT_REF, "tasks", where, node, rest, by_name, allowed,
@@ -261,7 +250,7 @@ def check_step_output_refs(view: WorkflowView, mode: LintMode) -> list[Finding]:
             continue
         by_name, scopes = _step_scopes(view, t)
         for body, base, allowed, skip in scopes:
-            for path, text in _strings(body, base, skip):
+            for path, text in strings(body, base, skip):
                 for node, rest in _node_refs(text, "steps"):
                     out += _node_ref_findings(
                         view, STEP_OUTPUT_REF, "steps", f"steps template {t.name!r}", node, rest, by_name,

@@ -21,8 +21,8 @@ from typing import Any
 
 from conformance.findings import Finding, Rule, Severity, count_by_severity
 from tooling import repo
+from tooling.argo import ARGO_GROUP, ArgoSet, WorkflowView, as_dict
 from tooling.schema import argo_decoding, cel, crds, deprecations, kubernetes
-from tooling.schema.argo import ARGO_GROUP
 from tooling.schema.argo_calls import CALL_CHECKS
 from tooling.schema.argo_cron import CRON_CHECKS
 from tooling.schema.argo_fields import FIELD_CHECKS
@@ -32,7 +32,6 @@ from tooling.schema.argo_lint import (
     WORKFLOW_TEMPLATE_REF,
     LintMode,
 )
-from tooling.schema.argo_model import ArgoSet, WorkflowView, as_dict
 from tooling.schema.argo_scope import SCOPE_CHECKS
 from tooling.schema.argo_templates import TEMPLATE_CHECKS
 from tooling.schema.argo_variables import VARIABLE_CHECKS

@@ -9,8 +9,10 @@ Credentials are the standard AWS variables; the endpoint is env.yaml's `s3_endpo
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,16 +79,36 @@ def _report(t: Target, drifts: list[Drift], **extra: Any) -> dict[str, Any]:
     }
 
 
-def check_main(env: str, as_json: bool = False, endpoint: str = "") -> int:
+def _drifts(env: str, endpoint: str, change: bool) -> tuple[Target, list[Drift], list[str], list[Drift]]:
+    """ENV's bucket, its drift and, with CHANGE, the calls that fixed it and the drift after them.
+    CannotRun when the declaration or the bucket cannot be read (or changed)."""
+    t = target(env, endpoint)
     try:
-        t = target(env, endpoint)
         drifts = drift(t.client, t.bucket, t.policy)
-    except CannotRun as e:
-        print(f"storage: {e}", file=sys.stderr)
-        return 2
+        calls = apply(t.client, t.bucket, t.policy, drifts) if change and drifts else []
+        after = drift(t.client, t.bucket, t.policy) if calls else drifts
     except _s3_errors() as e:
-        print(f"storage: {env}: cannot read the bucket's policy: {e}", file=sys.stderr)
-        return 2
+        what = "read or change" if change else "read"
+        raise CannotRun(f"{env}: cannot {what} the bucket's policy: {e}") from e
+    return t, drifts, calls, after
+
+
+def _cannot_run_exits_2(main: Callable[..., int]) -> Callable[..., int]:
+    """MAIN, printing a CannotRun as one line and exiting 2."""
+    @functools.wraps(main)
+    def edge(*args: Any, **kwargs: Any) -> int:
+        try:
+            return main(*args, **kwargs)
+        except CannotRun as e:
+            print(f"storage: {e}", file=sys.stderr)
+            return 2
+
+    return edge
+
+
+@_cannot_run_exits_2
+def check_main(env: str, as_json: bool = False, endpoint: str = "") -> int:
+    t, drifts, _, _ = _drifts(env, endpoint, change=False)
     if as_json:
         print(json.dumps(_report(t, drifts), indent=2))
     else:
@@ -94,18 +116,9 @@ def check_main(env: str, as_json: bool = False, endpoint: str = "") -> int:
     return 1 if drifts else 0
 
 
+@_cannot_run_exits_2
 def apply_main(env: str, yes: bool = False, as_json: bool = False, endpoint: str = "") -> int:
-    try:
-        t = target(env, endpoint)
-        drifts = drift(t.client, t.bucket, t.policy)
-        calls = apply(t.client, t.bucket, t.policy, drifts) if yes and drifts else []
-        after = drift(t.client, t.bucket, t.policy) if calls else drifts
-    except CannotRun as e:
-        print(f"storage: {e}", file=sys.stderr)
-        return 2
-    except _s3_errors() as e:
-        print(f"storage: {env}: cannot read or change the bucket's policy: {e}", file=sys.stderr)
-        return 2
+    t, drifts, calls, after = _drifts(env, endpoint, change=yes)
     if as_json:
         print(
             json.dumps(

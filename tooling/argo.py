@@ -1,26 +1,55 @@
-"""A read-only view of Workflow-like Argo objects for the semantic lint.
+"""The Argo document model: what the repo knows about Workflow-like Argo objects, in one place.
 
-`ArgoSet` indexes the WorkflowTemplates/ClusterWorkflowTemplates of a document
-set (what `templateRef` and `workflowTemplateRef` resolve against);
-`WorkflowView` walks one object's templates, steps and DAG tasks with their
-field paths. Everything here tolerates malformed input (the schema check
-reports it): wrong types are skipped, never raised on.
+Used by the semantic lint (tooling/schema/argo_*.py), the deployment policy and preservation
+checks (tooling/manifests/workloads.py, preservation.py) and the local executor
+(tooling/dag/model.py, substitution.py):
+- the kinds and where their WorkflowSpec sits (`workflow_spec`, `spec_of`), the template types;
+- `TemplateAt`/`templates_at`: a spec's templates with their field paths;
+- `ArgoSet` indexes the WorkflowTemplates/ClusterWorkflowTemplates of a document set (what
+  `templateRef` and `workflowTemplateRef` resolve against); `WorkflowView` walks one object's
+  templates, steps and DAG tasks with their field paths;
+- DAG dependencies (`dependencies`) and their cycles (`find_cycle`);
+- `{{…}}` tags (`TAG`, `tags`) and the strings a value holds, with their paths (`strings`).
+Everything here tolerates malformed input (the schema check reports it): wrong types are
+skipped, never raised on.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tooling.schema.argo import ARGO_API_VERSION, WORKFLOW_SPEC_PATH, workflow_spec
-from tooling.schema.documents import Document
+if TYPE_CHECKING:  # the model reads any object with these attributes; no schema engine at import
+    from tooling.schema.documents import Document
 
-# Exactly one of these makes a template's type.
+ARGO_GROUP = "argoproj.io"
+ARGO_API_VERSION = "argoproj.io/v1alpha1"
+# Kinds whose spec is a WorkflowSpec, and where that spec sits in the object.
+WORKFLOW_SPEC_PATH: dict[str, tuple[str, ...]] = {
+    "Workflow": ("spec",),
+    "WorkflowTemplate": ("spec",),
+    "ClusterWorkflowTemplate": ("spec",),
+    "CronWorkflow": ("spec", "workflowSpec"),
+}
+WORKFLOW_KINDS: tuple[str, ...] = tuple(WORKFLOW_SPEC_PATH)
+
+# Exactly one of these makes a template's type; in the order of Argo's Template.GetType().
 TEMPLATE_TYPES: tuple[str, ...] = (
-    "container", "script", "dag", "steps", "resource",
-    "suspend", "data", "http", "containerSet", "plugin",
+    "container", "containerSet", "steps", "script", "resource",
+    "dag", "suspend", "data", "http", "plugin",
 )
+# the types that run something themselves (not steps/dag calling other templates)
+LEAF_TYPES: tuple[str, ...] = tuple(t for t in TEMPLATE_TYPES if t not in ("steps", "dag"))
+
+# a `{{…}}` tag (group 1: what is inside, unstripped), across lines as Argo's fasttemplate reads it
+TAG = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+
+# results a `depends` expression may test of a task: `a.Succeeded && (b.Failed || c)`
+DEPENDS_RESULTS: tuple[str, ...] = ("Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned",
+                                    "AnySucceeded", "AllFailed")
+_DEPENDS_SPLIT = re.compile(r"&&|\|\||[!()\s]+")
 
 
 def as_dict(value: Any) -> dict[str, Any]:
@@ -34,6 +63,97 @@ def as_list(value: Any) -> list[Any]:
 def names(items: Any) -> set[str]:
     """The `name`s of a list of objects (parameters, artifacts, tasks)."""
     return {str(i["name"]) for i in as_list(items) if isinstance(i, dict) and "name" in i}
+
+
+def spec_of(obj: Any) -> tuple[str, dict[str, Any]] | None:
+    """(field path, WorkflowSpec) of a Workflow-like object by its kind ({} when malformed), None
+    for other kinds."""
+    kind = as_dict(obj).get("kind")
+    path = WORKFLOW_SPEC_PATH.get(kind) if isinstance(kind, str) else None
+    if path is None:
+        return None
+    node: Any = obj
+    for key in path:
+        node = as_dict(node).get(key)
+    return ".".join(path), as_dict(node)
+
+
+def workflow_spec(doc: Document) -> dict[str, Any] | None:
+    """The WorkflowSpec of a Workflow-like object, None for other kinds or a malformed one."""
+    path = WORKFLOW_SPEC_PATH.get(doc.kind)
+    if path is None or doc.api_version != ARGO_API_VERSION:
+        return None
+    node: Any = doc.obj
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
+
+
+def tags(text: str) -> Iterator[str]:
+    """What every `{{…}}` tag of TEXT holds, stripped (`{{ inputs.parameters.x }}` -> `inputs.parameters.x`)."""
+    if "{{" not in text:
+        return
+    for m in TAG.finditer(text):
+        yield m.group(1).strip()
+
+
+def strings(node: Any, path: str, skip: frozenset[str] = frozenset()) -> Iterator[tuple[str, str]]:
+    """(field path, string) of every string under node, not descending into `skip` keys."""
+    if isinstance(node, str):
+        yield path, node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key not in skip:
+                yield from strings(value, f"{path}.{key}" if path else str(key), skip)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from strings(value, f"{path}[{i}]", skip)
+
+
+def depends_names(expression: str) -> list[str]:
+    """Task names a `depends` expression mentions (`a.Succeeded || b` -> [a, b])."""
+    out = []
+    for token in _DEPENDS_SPLIT.split(expression):
+        if not token:
+            continue
+        name, _, result = token.rpartition(".")
+        out.append(name if name and result in DEPENDS_RESULTS else token)
+    return out
+
+
+def dependencies(task: dict[str, Any]) -> list[tuple[str, str]]:
+    """(task name, field) of a DAG task's dependencies, from both syntaxes."""
+    deps = [(str(d), "dependencies") for d in as_list(task.get("dependencies"))]
+    if isinstance(task.get("depends"), str):
+        deps += [(d, "depends") for d in depends_names(task["depends"])]
+    return deps
+
+
+def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """One cycle of a dependency graph (node -> what it depends on) as [a, b, ..., a], or None."""
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt in graph and state.get(nxt) is None:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in graph:
+        if state.get(node) is None:
+            found = visit(node)
+            if found:
+                return found
+    return None
 
 
 @dataclass(frozen=True)
@@ -50,6 +170,15 @@ class TemplateAt:
 
     def types(self) -> list[str]:
         return [t for t in TEMPLATE_TYPES if self.body.get(t) is not None]
+
+
+def templates_at(spec: dict[str, Any], spec_path: str) -> list[TemplateAt]:
+    """The named templates of a WorkflowSpec, with their field paths."""
+    return [
+        TemplateAt(t, f"{spec_path}.templates[{i}]")
+        for i, t in enumerate(as_list(spec.get("templates")))
+        if isinstance(t, dict)
+    ]
 
 
 @dataclass(frozen=True)
@@ -125,11 +254,7 @@ class WorkflowView:
     # -- templates ---------------------------------------------------------
     def templates(self) -> list[TemplateAt]:
         """The spec's named templates."""
-        return [
-            TemplateAt(t, f"{self.spec_path}.templates[{i}]")
-            for i, t in enumerate(as_list(self.spec.get("templates")))
-            if isinstance(t, dict)
-        ]
+        return templates_at(self.spec, self.spec_path)
 
     def all_templates(self) -> Iterator[TemplateAt]:
         """Named templates and the inline templates of their steps/tasks, depth first."""
