@@ -38,7 +38,7 @@ def run_manifest(ctx: GeoZarrContext) -> dict | None:
             ctx.cache["run.json"] = doc if isinstance(doc, dict) else None
     value = ctx.cache["run.json"]
     if isinstance(value, Exception):
-        raise ValueError(str(value)[:200])
+        raise ValueError(str(value)[:200])  # noqa: TRY004 - callers catch ValueError (not JSON)
     return value
 
 
