@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from runner import identifiers, manifest, ownership, scratch, storage
+from runner import identifiers, manifest, ownership, scratch, source_attrs, storage
 from runner.converter_events import captured
 from runner.converter_import import import_converter
 from runner.errors import BadInput, RunnerError, classify
@@ -296,6 +296,9 @@ def _convert(run: _Run, pre: Preflight, work: str) -> None:
     with (run.timed("convert"), _failing_as(f"convert {pre.source} to {run.output}"),
           captured(run.log)):
         _convert_in_process(pre, run.req, work)
+        if pre.conversion_path == PATH_S1:
+            added = source_attrs.carry_root_attributes(work, pre.root_attributes)
+            run.log.info("carried the product's root attributes into the store", keys=added)
 
 
 def _repair(run: _Run, work: str) -> list[dict[str, Any]]:
