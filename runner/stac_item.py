@@ -162,11 +162,13 @@ def _bands(sd_props: dict[str, Any], present: set[str]) -> list[dict[str, Any]]:
 
 def _polarisation_bands(group: str, present: set[str]) -> list[dict[str, Any]]:
     """Bands of a Sentinel-1 multiscales group (inside a polarisation group, `..._VV`): its
-    backscatter arrays, named with the polarisation (`sar:polarizations`)."""
+    backscatter arrays, described with their polarisation (and `sar:polarizations` once the sar
+    schema is vendored: `stac_source.SAR_SCHEMA_URI`)."""
     pol = polarisation(group.strip("/").split("/", 1)[0])
     if pol is None:
         return []
-    return [{"name": name, "sar:polarizations": [pol],
+    sar = {"sar:polarizations": [pol]} if stac_source.sar_schema_vendored() else {}
+    return [{"name": name, **sar,
              "description": f"{pol} backscatter, digital numbers on the GCP-reprojected grid "
                             "(sigma0 = DN^2 / A^2 with A from quality/calibration)"}
             for name in sorted(present)]

@@ -106,15 +106,30 @@ def test_convert_and_stac_take_the_s1_path(s1_32: Path, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-2000:]
     item = json.loads(item_path.read_text())
     props = item["properties"]
-    assert props["sar:instrument_mode"] == "IW" and props["sar:product_type"] == "GRD"
-    assert props["sar:frequency_band"] == "C" and props["sar:center_frequency"] == 5.405
     assert props["sat:orbit_state"] == "ascending" and props["sat:anx_datetime"].endswith("Z")
+    assert props["sat:absolute_orbit"] == 56700 and props["constellation"] == "sentinel-1"
     assert props["proj:code"] == "EPSG:4326" and 8 < props["gsd"] < 13  # ~10 m in metres
-    assert "https://stac-extensions.github.io/sar/v1.0.0/schema.json" in item["stac_extensions"]
+    # sar:* wait for the sar schema to be vendored (runner.stac_source.SAR_SCHEMA_URI)
+    assert not any(k.startswith("sar:") for k in props)
     assert not any("/eo/" in e for e in item["stac_extensions"])  # no eo field on an S1 item
-    bands = {b["sar:polarizations"][0]: b["name"] for a in item["assets"].values()
-             for b in a.get("bands", [])}
+    bands = {b["description"][:2]: b["name"] for a in item["assets"].values() for b in a.get("bands", [])}
     assert bands == {"VV": "grd", "VH": "grd"}
+
+
+def test_sar_properties_come_with_the_sar_schema(s1_32: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The product's sar:* are mapped, with the extension, once its schema is vendored."""
+    import zarr
+
+    from runner import stac_source
+
+    attrs = dict(zarr.open_group(s1_32, mode="r").attrs)
+    props, exts = stac_source.source_properties(attrs)
+    assert not any(k.startswith("sar:") for k in props) and stac_source.SAR_SCHEMA_URI not in exts
+    monkeypatch.setattr(stac_source, "sar_schema_vendored", lambda: True)
+    props, exts = stac_source.source_properties(attrs)
+    assert props["sar:instrument_mode"] == "IW" and props["sar:product_type"] == "GRD"
+    assert props["sar:polarizations"] == ["VV", "VH"] and props["sar:center_frequency"] == 5.405
+    assert stac_source.SAR_SCHEMA_URI in exts
 
 
 @pytest.mark.slow
