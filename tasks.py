@@ -103,8 +103,9 @@ def conformance(
     output: str = "",
     product: str = "",
 ) -> None:
-    """Run the deployed `geozarr-conformance` WorkflowTemplate: locally by default, on Argo with --env;
-    for each product type (s2-l2a, s1-grd) in sequence, or the one --product names."""
+    """Run the deployed `geozarr-conformance` WorkflowTemplate: locally by default, on Argo with --env.
+
+    Each product type (s2-l2a, s1-grd) in sequence, or the one --product names."""
     from tooling.dag import cli
 
     _exit(
