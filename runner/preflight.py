@@ -192,6 +192,12 @@ def s1_polarisation_groups(uri: str, root: zarr.Group, available: list[str], wan
     return pols
 
 
+def _s1_note(wanted: list[str], pols: list[str], gcp_group: str) -> str:
+    return (f"Sentinel-1 GRD: {', '.join(wanted)} of each polarisation group "
+            f"({', '.join(p.lstrip('/') for p in pols)}) reprojected through "
+            f"{normalise_group(gcp_group)} to EPSG:4326")
+
+
 def run_preflight(source: str, groups: list[str], *, allow_generic: bool = False,
                   s1_groups: list[str] | None = None, s1_gcp_group: str = "/conditions/gcp") -> Preflight:
     """Detect the product and its conversion path. GROUPS are absolute paths of the product;
@@ -210,13 +216,11 @@ def run_preflight(source: str, groups: list[str], *, allow_generic: bool = False
     if is_sentinel1(ptype):
         wanted = [normalise_group(g) for g in (s1_groups or list(S1_POLARISATION_GROUPS[:1]))]
         pols = s1_polarisation_groups(uri, root, available, wanted, s1_gcp_group)
-        note = (f"Sentinel-1 GRD: {', '.join(wanted)} of each polarisation group "
-                f"({', '.join(p.lstrip('/') for p in pols)}) reprojected through "
-                f"{normalise_group(s1_gcp_group)} to EPSG:4326")
         return Preflight(
             source=uri, zarr_format=int(root.metadata.zarr_format), consolidated=consolidated,
             groups_available=available, arrays=n_arrays, groups=wanted, product_type=ptype,
-            conversion_path=PATH_S1, root_attributes=attrs, polarisation_groups=pols, notes=[note])
+            conversion_path=PATH_S1, root_attributes=attrs, polarisation_groups=pols,
+            notes=[_s1_note(wanted, pols, s1_gcp_group)])
     wanted = [normalise_group(g) for g in groups]
     _require_groups(uri, available, wanted, ptype)
     notes: list[str] = []
@@ -244,15 +248,6 @@ def run_preflight(source: str, groups: list[str], *, allow_generic: bool = False
         if not wanted:
             raise BadInput(f"input {uri}: the generic conversion path needs --groups "
                            f"(available groups: {', '.join(available[:20])})")
-    return Preflight(
-        source=uri,
-        zarr_format=int(root.metadata.zarr_format),
-        consolidated=consolidated,
-        groups_available=available,
-        arrays=n_arrays,
-        groups=wanted,
-        product_type=ptype,
-        conversion_path=path,
-        notes=notes,
-        root_attributes=attrs,
-    )
+    return Preflight(source=uri, zarr_format=int(root.metadata.zarr_format), consolidated=consolidated,
+                     groups_available=available, arrays=n_arrays, groups=wanted, product_type=ptype,
+                     conversion_path=path, notes=notes, root_attributes=attrs)

@@ -58,9 +58,7 @@ def run_cluster(
 ) -> ClusterOutcome:
     """Submit, follow, fetch the report. ClusterError/ValueError when it cannot run."""
     spec = _spec(template_doc)
-    workflow = build_workflow(cfg, size, spec.name)
-    workflow["spec"]["arguments"]["parameters"] += [{"name": k, "value": v}
-                                                    for k, v in (parameters or {}).items()]
+    workflow = _workflow(cfg, size, spec.name, parameters or {})
     problems = lint_workflow(workflow, template_doc)
     if problems:
         raise ValueError("the Workflow to submit does not pass the Argo lint:\n  " + "\n  ".join(problems))
@@ -102,6 +100,13 @@ def run_cluster(
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return ClusterOutcome(name, report, result, report["exit_code"])
+
+
+def _workflow(cfg: EnvConfig, size: int | None, template: str, parameters: dict[str, str]) -> dict[str, Any]:
+    """The Workflow to submit, with the run's extra workflow parameters (e.g. `product`)."""
+    workflow = build_workflow(cfg, size, template)
+    workflow["spec"]["arguments"]["parameters"] += [{"name": k, "value": v} for k, v in parameters.items()]
+    return workflow
 
 
 def _record_evidence(report: dict[str, Any], cfg: EnvConfig, s3: Any | None,
