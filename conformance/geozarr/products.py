@@ -30,12 +30,16 @@ def run_manifest(ctx: GeoZarrContext) -> dict | None:
     """The store's run.json (read once per check run); None when absent or not an object,
     ValueError when it is not JSON (geozarr.requested-groups reports that)."""
     if "run.json" not in ctx.cache:
+        phase = ctx.access.phase
+        ctx.access.set_phase("manifest")  # its own kind in the report's io: not store metadata
         try:
             doc = ctx.access.read_json("run.json")
         except (ValueError, RecursionError) as exc:
             ctx.cache["run.json"] = exc
         else:
             ctx.cache["run.json"] = doc if isinstance(doc, dict) else None
+        finally:
+            ctx.access.set_phase(phase)
     value = ctx.cache["run.json"]
     if isinstance(value, Exception):
         raise ValueError(str(value)[:200])  # noqa: TRY004 - callers catch ValueError (not JSON)
