@@ -89,12 +89,13 @@ def check(c: Context, kind: str, target: str, store: str = "", json: bool = Fals
     help={
         "env": "local (default: run the DAG on this machine), staging or prod (submit to Argo)",
         "overlay": "with local: which overlay's rendered template to run (default staging)",
-        "size": "r10m edge of the generated sample product, in pixels",
-        "json": "print the report as JSON (no progress)",
+        "size": "the generated sample's size: s2-l2a r10m edge in pixels, s1-grd azimuth lines",
+        "json": "print the report as JSON (no progress; one report per product, in order)",
         "wait": "cluster mode: follow the workflow until it ends (default) or return at once",
         "parallelism": "local mode: tasks run at once",
         "output": "local mode: write outputs to this local path instead of the loopback S3 server",
         "format": "table (default), json or markdown (--json is --format json)",
+        "product": "s2-l2a or s1-grd (default: both, in sequence)",
     }
 )
 def conformance(
@@ -107,8 +108,11 @@ def conformance(
     parallelism: int = 2,
     output: str = "",
     format: str = "",
+    product: str = "",
 ) -> None:
-    """Run the deployed `geozarr-conformance` WorkflowTemplate: locally by default, on Argo with --env."""
+    """Run the deployed `geozarr-conformance` WorkflowTemplate: locally by default, on Argo with --env.
+
+    Each product type (s2-l2a, s1-grd) in sequence, or the one --product names."""
     from tooling.dag import cli
 
     _exit(
@@ -121,6 +125,7 @@ def conformance(
             parallelism=parallelism,
             output=output or None,
             fmt=format,
+            product=product,
         )
     )
 

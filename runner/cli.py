@@ -30,7 +30,7 @@ StepFn = Callable[[argparse.Namespace, EventLog], dict[str, Any]]
 # Output values each step writes into --outputs-dir (file name = key).
 STEP_OUTPUTS: dict[str, tuple[str, ...]] = {
     "sample": ("output",),
-    "preflight": ("product_type", "conversion_path", "groups"),
+    "preflight": ("product_type", "conversion_path", "groups", "polarisation_groups"),
     "convert": ("output", "manifest", "bytes", "product_type"),
     "parts": ("parts", "product", "product_type", "reason", "output"),
     "convert-part": ("part", "output", "seconds"),
@@ -113,7 +113,9 @@ def _step_preflight(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
     _check_identifiers(source)
     groups = params.resolve("groups", args.groups)
     with captured(log):
-        result = run_preflight(source, groups, allow_generic=args.allow_generic)
+        result = run_preflight(source, groups, allow_generic=args.allow_generic,
+                               s1_groups=params.resolve("s1_groups", args.s1_groups),
+                               s1_gcp_group=params.resolve("s1_gcp_group", args.s1_gcp_group))
     out = result.outputs()
     log.info(f"{result.product_type}: conversion path {result.conversion_path}", **out)
     return out
@@ -148,6 +150,7 @@ def _step_convert(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
         force=args.force,
         repair=args.repair,
         scratch_dir=args.scratch_dir or None,
+        s1=_s1_parameters(args),
     )
     return run_convert(req, log)
 
@@ -199,6 +202,15 @@ def _step_finalize(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
     return run_finalize(source, _output(args, source), parse_parts(args.parts), log,
                         collection=params.resolve("collection", args.collection),
                         item_id=params.resolve("item_id", args.item_id) or derive_item_id(source))
+
+
+def _s1_parameters(args: argparse.Namespace) -> Any:
+    from runner.convert import S1Parameters
+
+    return S1Parameters(groups=tuple(params.resolve("s1_groups", args.s1_groups)),
+                        gcp_group=params.resolve("s1_gcp_group", args.s1_gcp_group),
+                        crs_groups=tuple(params.resolve("s1_crs_groups", args.s1_crs_groups)),
+                        min_dimension=params.resolve("s1_min_dimension", args.s1_min_dimension))
 
 
 def _step_stac(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
@@ -311,10 +323,17 @@ def _add_preflight(sub: Any) -> None:
     p = sub.add_parser("preflight", help="check the input and the requested groups; say the conversion path",
                        description="Read the input's hierarchy (consolidated metadata when present), check "
                        "the requested groups, detect the product type and the conversion path eopf-geozarr "
-                       "will take. Outputs: product_type, conversion_path, groups.")
+                       "will take (Sentinel-1 GRD: the polarisation groups, each checked for the s1_* groups). "
+                       "Outputs: product_type, conversion_path, groups, polarisation_groups.")
     _add_input(p)
     _param_flag(p, "s3_endpoint")
+    _s1_flags(p, ("s1_groups", "s1_gcp_group"))
     _add_common(p, "preflight", _step_preflight)
+
+
+def _s1_flags(p: argparse.ArgumentParser, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        _param_flag(p, key, **({"nargs": "+"} if key in ("s1_groups", "s1_crs_groups") else {}))
 
 
 def _add_convert(sub: Any) -> None:
@@ -335,6 +354,7 @@ def _convert_arguments(p: argparse.ArgumentParser) -> None:
     for key in ("item_id", "collection", "output_bucket", "output_prefix", "s3_endpoint",
                 "spatial_chunk", "enable_sharding", "compression_level"):
         _param_flag(p, key)
+    _s1_flags(p, ("s1_groups", "s1_gcp_group", "s1_crs_groups", "s1_min_dimension"))
     p.add_argument("--force", action="store_true", help="reconvert even when OUTPUT is complete for this input")
     p.add_argument("--no-repair", dest="repair", action="store_false",
                    help="keep the converter's output as it is (no proj:*, layout or derived-band repairs)")

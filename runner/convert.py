@@ -30,15 +30,29 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from runner import identifiers, manifest, ownership, scratch, storage
+from runner import identifiers, manifest, ownership, scratch, source_attrs, storage
 from runner.converter_events import captured
 from runner.converter_import import import_converter
 from runner.errors import BadInput, RunnerError, classify
 from runner.events import EventLog
-from runner.preflight import PATH_OLCI, PATH_S2, Preflight, run_preflight
+from runner.preflight import PATH_OLCI, PATH_S1, PATH_S2, Preflight, run_preflight
 from runner.repair import repair_store
 
 MAX_RETRIES = 3  # the converter's own retries of network operations
+
+
+@dataclass(frozen=True)
+class S1Parameters:
+    """eopf-geozarr's Sentinel-1 options (params `s1_*`): paths inside each polarisation group."""
+
+    groups: tuple[str, ...] = ("/measurements",)
+    gcp_group: str = "/conditions/gcp"
+    crs_groups: tuple[str, ...] = ("/conditions/gcp",)
+    min_dimension: int = 256
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"s1_groups": list(self.groups), "s1_gcp_group": self.gcp_group,
+                "s1_crs_groups": list(self.crs_groups), "s1_min_dimension": self.min_dimension}
 
 
 @dataclass
@@ -55,14 +69,20 @@ class ConvertRequest:
     force: bool = False
     repair: bool = True
     scratch_dir: str | None = None
+    s1: S1Parameters = field(default_factory=lambda: S1Parameters())
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def parameters(self) -> dict[str, Any]:
-        return {
+    def parameters(self, conversion_path: str = "") -> dict[str, Any]:
+        """The parameters recorded in run.json (and compared on a rerun); the Sentinel-1
+        ones only for a Sentinel-1 conversion."""
+        out: dict[str, Any] = {
             "spatial_chunk": self.spatial_chunk,
             "enable_sharding": self.enable_sharding,
             "compression_level": self.compression_level,
         }
+        if conversion_path == PATH_S1:
+            out.update(self.s1.to_dict())
+        return out
 
 
 def derive_item_id(source: str) -> str:
@@ -90,6 +110,8 @@ def validate_parameters(req: ConvertRequest) -> None:
         raise BadInput(f"spatial_chunk {req.spatial_chunk}: must be a positive integer")
     if not 1 <= req.compression_level <= 9:
         raise BadInput(f"compression_level {req.compression_level}: must be between 1 and 9")
+    if req.s1.min_dimension < 1:
+        raise BadInput(f"s1_min_dimension {req.s1.min_dimension}: must be a positive integer")
     src = storage.normalise_uri(req.source)
     out = storage.normalise_uri(req.output)
     if src == out or out.startswith(src.rstrip("/") + "/") or src.startswith(out.rstrip("/") + "/"):
@@ -102,7 +124,7 @@ def _existing_complete(req: ConvertRequest, pre: Preflight, output: str,
         return None
     same = (
         (doc.get("input") or {}).get("uri") == pre.source
-        and doc.get("parameters") == req.parameters()
+        and doc.get("parameters") == req.parameters(pre.conversion_path)
         and doc.get("conversion_path") == pre.conversion_path
         and doc.get("exit_status") == 0
     )
@@ -187,6 +209,20 @@ def _convert_generic(dt: Any, pre: Preflight, req: ConvertRequest, output: str) 
     )
 
 
+def _convert_s1(dt: Any, pre: Preflight, req: ConvertRequest, output: str) -> None:
+    """eopf-geozarr's Sentinel-1 path (what `eopf-geozarr convert --groups G --gcp-group P
+    --crs-groups C --min-dimension N` runs): it prefixes G, P and C with each polarisation
+    group, reprojects the measurements through the GCPs and builds their multiscales."""
+    from eopf_geozarr import create_geozarr_dataset
+
+    create_geozarr_dataset(
+        dt_input=dt, groups=pre.groups, output_path=output, spatial_chunk=req.spatial_chunk,
+        min_dimension=req.s1.min_dimension, max_retries=MAX_RETRIES,
+        crs_groups=list(req.s1.crs_groups) or None, gcp_group=req.s1.gcp_group,
+        enable_sharding=req.enable_sharding,
+    )
+
+
 def _convert_in_process(pre: Preflight, req: ConvertRequest, output: str) -> None:
     import xarray as xr
 
@@ -199,6 +235,8 @@ def _convert_in_process(pre: Preflight, req: ConvertRequest, output: str) -> Non
     try:
         if pre.conversion_path == PATH_S2:
             _convert_s2(dt, req, output)
+        elif pre.conversion_path == PATH_S1:
+            _convert_s1(dt, pre, req, output)
         else:
             _convert_generic(dt, pre, req, output)
     finally:
@@ -230,9 +268,11 @@ def _preflight(run: _Run) -> tuple[Preflight, dict[str, Any] | None]:
         with _failing_as(f"read the existing output {run.output}"):
             existing = manifest.read(run.output)
         with captured(run.log):
-            pre = run_preflight(run.req.source, run.req.groups, allow_generic=run.req.allow_generic)
+            pre = run_preflight(run.req.source, run.req.groups, allow_generic=run.req.allow_generic,
+                                s1_groups=list(run.req.s1.groups), s1_gcp_group=run.req.s1.gcp_group)
     run.log.info("preflight passed", product_type=pre.product_type,
-                 conversion_path=pre.conversion_path, groups=pre.groups, notes=pre.notes)
+                 conversion_path=pre.conversion_path, groups=pre.groups, notes=pre.notes,
+                 polarisation_groups=pre.polarisation_groups)
     return pre, existing
 
 
@@ -251,10 +291,14 @@ def _skipped(run: _Run, pre: Preflight, existing: dict[str, Any] | None) -> dict
 def _convert(run: _Run, pre: Preflight, work: str) -> None:
     staged = {"staged_at": work} if work != run.output else {}
     run.log.info("converting", source=pre.source, output=run.output,
-                 conversion_path=pre.conversion_path, **staged, **run.req.parameters())
+                 conversion_path=pre.conversion_path, **staged,
+                 **run.req.parameters(pre.conversion_path))
     with (run.timed("convert"), _failing_as(f"convert {pre.source} to {run.output}"),
           captured(run.log)):
         _convert_in_process(pre, run.req, work)
+        if pre.conversion_path == PATH_S1:
+            added = source_attrs.carry_root_attributes(work, pre.root_attributes)
+            run.log.info("carried the product's root attributes into the store", keys=added)
 
 
 def _repair(run: _Run, work: str) -> list[dict[str, Any]]:
@@ -289,7 +333,7 @@ def _write_manifest(run: _Run, pre: Preflight, work: str, item_id: str,
                     "consolidated": pre.consolidated},
             output_uri=run.output, item_id=item_id, collection=run.req.collection,
             product_type=pre.product_type, conversion_path=pre.conversion_path,
-            groups=pre.groups, parameters=run.req.parameters(), started_at=run.started_at,
+            groups=pre.groups, parameters=run.req.parameters(pre.conversion_path), started_at=run.started_at,
             timings=run.timings, repairs=repairs, run_started=run.t_start, inventory_uri=work,
         )
         manifest.write(run.output, doc)

@@ -19,11 +19,13 @@ import zarr.errors
 from runner import storage
 from runner.converter_import import import_converter
 from runner.errors import BadInput, RunnerError, classify
-from runner.products import required_groups
+from runner.products import S1_POLARISATION_GROUPS, is_sentinel1, polarisation, required_groups
 
 PATH_S2 = "s2-optimized"
 PATH_OLCI = "s3-olci-optimized"
+PATH_S1 = "s1-grd"
 PATH_GENERIC = "generic"
+S1_POLARISATIONS = 2  # eopf-geozarr 0.12's S1 path asserts exactly two polarisation groups
 
 
 @dataclass
@@ -38,6 +40,8 @@ class Preflight:
     conversion_path: str
     notes: list[str] = field(default_factory=list)
     root_attributes: dict[str, Any] = field(default_factory=dict)
+    # Sentinel-1: the top groups, one per polarisation (each converted with `groups` inside it)
+    polarisation_groups: list[str] = field(default_factory=list)
 
     def outputs(self) -> dict[str, Any]:
         return {
@@ -49,6 +53,7 @@ class Preflight:
             "groups": self.groups,
             "groups_available": len(self.groups_available),
             "arrays": self.arrays,
+            "polarisation_groups": self.polarisation_groups,
             "notes": self.notes,
         }
 
@@ -165,7 +170,38 @@ def _require_groups(uri: str, available: list[str], wanted: list[str], ptype: st
                        product_type=ptype, missing=missing)
 
 
-def run_preflight(source: str, groups: list[str], *, allow_generic: bool = False) -> Preflight:
+def s1_polarisation_groups(uri: str, root: zarr.Group, available: list[str], wanted: list[str],
+                           gcp_group: str) -> list[str]:
+    """The polarisation groups of a Sentinel-1 product (top groups, sorted), once each holds
+    the WANTED groups, the GCP group and the native ones; BadInput otherwise."""
+    pols = sorted("/" + name for name in root.group_keys())
+    named = [g for g in pols if polarisation(g)]
+    if named != pols or len(pols) != S1_POLARISATIONS:
+        raise BadInput(f"input {uri}: a Sentinel-1 GRD product has one top group per polarisation "
+                       f"and eopf-geozarr's S1 path needs exactly {S1_POLARISATIONS}; found "
+                       f"{', '.join(pols) or 'none'}", polarisation_groups=pols)
+    inside = list(dict.fromkeys([*wanted, normalise_group(gcp_group), *S1_POLARISATION_GROUPS]))
+    known = set(available)
+    for pol in pols:
+        missing = [g for g in inside if pol + g not in known]
+        if missing:
+            close = difflib.get_close_matches(pol + missing[0], available, n=3, cutoff=0.5)
+            raise BadInput(f"input {uri}: polarisation group {pol} has no {', '.join(missing)}; "
+                           f"closest: {', '.join(close) or 'none'}", group=pol + missing[0],
+                           closest=close)
+    return pols
+
+
+def _s1_note(wanted: list[str], pols: list[str], gcp_group: str) -> str:
+    return (f"Sentinel-1 GRD: {', '.join(wanted)} of each polarisation group "
+            f"({', '.join(p.lstrip('/') for p in pols)}) reprojected through "
+            f"{normalise_group(gcp_group)} to EPSG:4326")
+
+
+def run_preflight(source: str, groups: list[str], *, allow_generic: bool = False,
+                  s1_groups: list[str] | None = None, s1_gcp_group: str = "/conditions/gcp") -> Preflight:
+    """Detect the product and its conversion path. GROUPS are absolute paths of the product;
+    for Sentinel-1 GRD, S1_GROUPS and S1_GCP_GROUP are paths inside each polarisation group."""
     uri = storage.normalise_uri(source)
     root, consolidated = open_source(uri)
     try:
@@ -176,8 +212,16 @@ def run_preflight(source: str, groups: list[str], *, allow_generic: bool = False
     except Exception as exc:
         raise classify(exc, what=f"read the input {uri}") from exc
 
-    wanted = [normalise_group(g) for g in groups]
     ptype = product_type(attrs)
+    if is_sentinel1(ptype):
+        wanted = [normalise_group(g) for g in (s1_groups or list(S1_POLARISATION_GROUPS[:1]))]
+        pols = s1_polarisation_groups(uri, root, available, wanted, s1_gcp_group)
+        return Preflight(
+            source=uri, zarr_format=int(root.metadata.zarr_format), consolidated=consolidated,
+            groups_available=available, arrays=n_arrays, groups=wanted, product_type=ptype,
+            conversion_path=PATH_S1, root_attributes=attrs, polarisation_groups=pols,
+            notes=[_s1_note(wanted, pols, s1_gcp_group)])
+    wanted = [normalise_group(g) for g in groups]
     _require_groups(uri, available, wanted, ptype)
     notes: list[str] = []
     try:
@@ -204,15 +248,6 @@ def run_preflight(source: str, groups: list[str], *, allow_generic: bool = False
         if not wanted:
             raise BadInput(f"input {uri}: the generic conversion path needs --groups "
                            f"(available groups: {', '.join(available[:20])})")
-    return Preflight(
-        source=uri,
-        zarr_format=int(root.metadata.zarr_format),
-        consolidated=consolidated,
-        groups_available=available,
-        arrays=n_arrays,
-        groups=wanted,
-        product_type=ptype,
-        conversion_path=path,
-        notes=notes,
-        root_attributes=attrs,
-    )
+    return Preflight(source=uri, zarr_format=int(root.metadata.zarr_format), consolidated=consolidated,
+                     groups_available=available, arrays=n_arrays, groups=wanted, product_type=ptype,
+                     conversion_path=path, notes=notes, root_attributes=attrs)

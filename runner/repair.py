@@ -1,10 +1,12 @@
-"""Post-processing of eopf-geozarr 0.12 output: four known defects.
+"""Post-processing of eopf-geozarr 0.12 output: five known defects.
 
 1. `proj:*` of derived levels' arrays (below);
 2. multiscales layout `transform.scale`/`translation` (below, `_layout_fixes`);
 3. the data of bands the converter derives with a wrong no-data handling
    (b08 in r20m/r60m and the levels below them: `runner.derived_bands`);
-4. the grid mapping is a data variable, not a coordinate (below, `_coordinate_fixes`).
+4. the grid mapping is a data variable, not a coordinate (below, `_coordinate_fixes`);
+5. the grid (spatial:transform, x/y) of the generic path's derived levels, e.g. Sentinel-1's
+   r2, r4, ... (`runner.overview_grid`).
 
 Every change is a `Repair`, listed in run.json `repairs`.
 
@@ -219,18 +221,26 @@ def repair_store(uri: str, progress: Callable[[str, int, int], None] | None = No
     """Plan and apply the repairs on the store at `uri` (local or s3://): metadata first
     (arrays, then groups from the deepest up to the root), then the recomputed bands'
     chunks. `progress(message, done, total)` is called after each recomputed array."""
+    from runner import overview_grid  # it builds on this module's Repair
+
     loc = storage.locate(uri)
     files = storage.list_files(loc)
     rels = sorted(rel for rel in files if rel.rsplit("/", 1)[-1] == "zarr.json")
     raw = metadata_docs.read_all(loc, rels)
     docs = {rel: json.loads(data) for rel, data in raw.items()}
-    repairs = plan(docs)
-    if repairs:
-        changed = apply(docs, repairs)
-        # the root's consolidated metadata is the last document to change
-        for rel in sorted(changed, key=lambda r: (docs[r].get("node_type") != "array", -r.count("/"))):
-            metadata_docs.write(loc, rel, metadata_docs.dumps(docs[rel]))
-    jobs = derived_bands.plan(docs)
+    # the generic path's level grids first: the layout scales are then computed from them
+    repairs = overview_grid.plan(docs)
+    changed = apply(docs, repairs)
+    later = plan(docs)
+    changed |= apply(docs, later)
+    repairs += later
+    # the root's consolidated metadata is the last document to change
+    for rel in sorted(changed, key=lambda r: (docs[r].get("node_type") != "array", -r.count("/"))):
+        metadata_docs.write(loc, rel, metadata_docs.dumps(docs[rel]))
+    grids = [grid for _, _, grid in overview_grid.levels(docs)]
+    if grids:
+        repairs += overview_grid.fix_coordinates(storage.zarr_store(uri, read_only=False), grids)
+    jobs = overview_grid.resample_jobs(docs) + derived_bands.plan(docs)
     if jobs:
         store = storage.zarr_store(uri, read_only=False)
         for n, job in enumerate(jobs, 1):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,7 @@ from pystac.utils import str_to_datetime
 
 from runner import __version__, manifest, stac_source, storage
 from runner.errors import BadInput, RunnerError, classify
+from runner.products import polarisation
 from runner.stac_links import ItemLinks, add_links
 
 MEDIA_ZARR3 = "application/vnd.zarr; version=3"
@@ -76,14 +78,21 @@ def _multiscales_groups(root: zarr.Group) -> dict[str, dict[str, Any]]:
 
 
 def _finest(grids: dict[str, dict[str, Any]], multiscales: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    """The finest grid: the first layout entry of a multiscales group, else the smallest pixel."""
+    """The finest grid: the base level of a multiscales group (its group's grid, or the layout
+    entry's spatial:shape/spatial:transform on the multiscales group's CRS when the base level
+    is the multiscales group itself, asset '.', as on the Sentinel-1 path), else the smallest
+    pixel."""
     for path, attrs in sorted(multiscales.items()):
         layout = (attrs.get("multiscales") or {}).get("layout") or []
         for entry in layout:
-            if not entry.get("derived_from"):
-                child = f"{path}/{entry['asset']}"
-                if child in grids:
-                    return child, grids[child]
+            if entry.get("derived_from"):
+                continue
+            child = posixpath.normpath(f"{path}/{entry['asset']}")
+            if child in grids:
+                return child, grids[child]
+            if "spatial:shape" in entry and "spatial:transform" in entry:
+                return child, {**attrs, "spatial:shape": entry["spatial:shape"],
+                               "spatial:transform": entry["spatial:transform"]}
     if not grids:
         raise BadInput("the store declares no grid (no group with spatial:transform and spatial:shape)")
     return min(grids.items(), key=lambda kv: abs(float(kv[1]["spatial:transform"][0])))
@@ -151,6 +160,20 @@ def _bands(sd_props: dict[str, Any], present: set[str]) -> list[dict[str, Any]]:
     return out
 
 
+def _polarisation_bands(group: str, present: set[str]) -> list[dict[str, Any]]:
+    """Bands of a Sentinel-1 multiscales group (inside a polarisation group, `..._VV`): its
+    backscatter arrays, described with their polarisation (and `sar:polarizations` once the sar
+    schema is vendored: `stac_source.SAR_SCHEMA_URI`)."""
+    pol = polarisation(group.strip("/").split("/", 1)[0])
+    if pol is None:
+        return []
+    sar = {"sar:polarizations": [pol]} if stac_source.sar_schema_vendored() else {}
+    return [{"name": name, **sar,
+             "description": f"{pol} backscatter, digital numbers on the GCP-reprojected grid "
+                            "(sigma0 = DN^2 / A^2 with A from quality/calibration)"}
+            for name in sorted(present)]
+
+
 def https_href(s3_uri: str) -> str:
     """The HTTPS URL of an s3:// object: path-style on AWS_ENDPOINT_URL, else AWS virtual-host."""
     bucket, _, key = s3_uri[len("s3://"):].partition("/")
@@ -203,6 +226,22 @@ def finest_grid(root: zarr.Group, root_attrs: dict[str, Any]) -> Grid:
     return Grid(_crs_code(finest, root_attrs), shape, transform, [float(v) for v in bbox_native])
 
 
+def gsd(grid: Grid) -> float:
+    """The grid's pixel size in metres: the transform's own unit in a projected CRS; in a
+    geographic one (the Sentinel-1 path's EPSG:4326) the mean of the pixel's ground extents
+    east and north at the grid's centre."""
+    crs = CRS.from_user_input(grid.code)
+    if not crs.is_geographic:
+        return abs(grid.transform[0])
+    from pyproj import Geod
+
+    c = centroid(grid)
+    geod = Geod(ellps="WGS84")
+    east = geod.inv(c["lon"], c["lat"], c["lon"] + abs(grid.transform[0]), c["lat"])[2]
+    north = geod.inv(c["lon"], c["lat"], c["lon"], c["lat"] + abs(grid.transform[4]))[2]
+    return round((east + north) / 2, 2)
+
+
 def centroid(grid: Grid) -> dict[str, float]:
     """proj:centroid: the grid's centre in lat/lon (5 decimals, as the explorer's items)."""
     t = Transformer.from_crs(CRS.from_user_input(grid.code), CRS.from_epsg(4326), always_xy=True)
@@ -220,7 +259,7 @@ def item_properties(run: dict[str, Any], root_attrs: dict[str, Any], grid: Grid)
     lineage = props.get("processing:lineage") or sd_props.get("processing:lineage")
     props.update({
         **dt_extra,
-        "gsd": abs(grid.transform[0]),
+        "gsd": gsd(grid),
         "proj:code": grid.code,
         "proj:shape": grid.shape,
         "proj:transform": grid.transform,
@@ -232,7 +271,9 @@ def item_properties(run: dict[str, Any], root_attrs: dict[str, Any], grid: Grid)
         "created": run["finished_at"],
         "updated": run["finished_at"],
     })
-    return props, sorted(exts | {EXT_PROJ, EXT_EO, EXT_PROCESSING})
+    # eo only where something uses it (its schema requires eo fields: S1 items have none)
+    uses_eo = sd_props.get("bands") or any(k.startswith("eo:") for k in props)
+    return props, sorted(exts | {EXT_PROJ, EXT_PROCESSING} | ({EXT_EO} if uses_eo else set()))
 
 
 def build_item(output: str, *, collection: str, item_id: str, stac_api_url: str = "",
@@ -271,12 +312,12 @@ def _add_assets(item: pystac.Item, output: str, root: zarr.Group, sd_props: dict
         layout = (attrs.get("multiscales") or {}).get("layout") or []
         present: set[str] = set()
         for entry in layout:
-            node = root.get(f"{path.lstrip('/')}/{entry['asset']}")
+            node = root.get(posixpath.normpath(f"{path.lstrip('/')}/{entry['asset']}"))
             if isinstance(node, zarr.Group):
                 present |= {name for name, _ in node.arrays() if name not in {"x", "y", "spatial_ref"}}
         key = path.strip("/").replace("/", "-") or "multiscales"
         extra: dict[str, Any] = {}
-        bands = _bands(sd_props, present)
+        bands = _bands(sd_props, present) or _polarisation_bands(path, present)
         if bands:
             extra["bands"] = bands
         item.add_asset(key, _asset(f"{output}/{path.strip('/')}", MEDIA_ZARR3_MULTISCALES,

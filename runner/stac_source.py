@@ -8,6 +8,11 @@ these as STAC properties; so do ours, each with the extension that defines it:
 - copied as they are: `mission`, `platform`, `constellation`, `providers` (core),
   `sci:doi`, `sat:*`, `eo:cloud_cover`/`eo:snow_cover`, `processing:level`/`facility`,
   `product:type`/`timeliness`/`timeliness_category`, `eopf:instrument_mode`;
+- Sentinel-1: `sar:instrument_mode`/`frequency_band`/`polarizations`/`product_type` (sar
+  v1.0.0, as the explorer's Sentinel-1 collections) and `sar:center_frequency` 5.405 GHz for
+  C-band Sentinel-1 (the source does not say it), once the sar schema is vendored (see
+  `SAR_SCHEMA_URI`); `sat:anx_datetime` (UTC, with its `Z`);
+  `provider` -> `providers`, `instruments` given as a string -> a list;
 - renamed: `instrument` -> `instruments` (a list), `eopf:data_take_id` ->
   `eopf:datatake_id` (the eopf extension's name); the source's `created` (when the
   product was made) -> `published` (timestamps);
@@ -34,6 +39,12 @@ EXT_TIMESTAMPS = "https://stac-extensions.github.io/timestamps/v1.1.0/schema.jso
 EXT_GRID = "https://stac-extensions.github.io/grid/v1.1.0/schema.json"
 EXT_MGRS = "https://stac-extensions.github.io/mgrs/v1.0.0/schema.json"
 EXT_EOPF = "https://cs-si.github.io/eopf-stac-extension/v1.2.0/schema.json"
+# The sar extension (v1.0.0, as the explorer's Sentinel-1 collections). Not an EXT_ constant:
+# its schema is not vendored (conformance/stac/vendored/: not in the shared schema copies, and
+# no registry package ships it), and an item may only declare what validates offline, so the
+# sar:* properties are mapped only once that schema is there (`sar_schema_vendored`).
+SAR_SCHEMA_URI = "https://stac-extensions.github.io/sar/v1.0.0/schema.json"
+SENTINEL1_CENTER_FREQUENCY_GHZ = 5.405  # C-SAR (the explorer's Sentinel-1 collections)
 
 # source key -> (item key, extension or None for core common metadata, accepted types)
 _NUMBER = (int, float)
@@ -55,6 +66,11 @@ COPIED: dict[str, tuple[str, str | None, tuple[type, ...]]] = {
     "product:timeliness": ("product:timeliness", EXT_PRODUCT, (str,)),
     "product:timeliness_category": ("product:timeliness_category", EXT_PRODUCT, (str,)),
     "eopf:instrument_mode": ("eopf:instrument_mode", EXT_EOPF, (str,)),
+    "sar:instrument_mode": ("sar:instrument_mode", SAR_SCHEMA_URI, (str,)),
+    "sar:frequency_band": ("sar:frequency_band", SAR_SCHEMA_URI, (str,)),
+    "sar:center_frequency": ("sar:center_frequency", SAR_SCHEMA_URI, _NUMBER),
+    "sar:polarizations": ("sar:polarizations", SAR_SCHEMA_URI, (list,)),
+    "sar:product_type": ("sar:product_type", SAR_SCHEMA_URI, (str,)),
     "eopf:data_take_id": ("eopf:datatake_id", EXT_EOPF, (str,)),
     "created": ("published", EXT_TIMESTAMPS, (str,)),
 }
@@ -94,9 +110,28 @@ def copied(sd_props: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
             props[key] = float(value) if types is _NUMBER else value
             if ext:
                 exts.add(ext)
-    if _typed(sd_props.get("instrument"), (str,)):
-        props["instruments"] = [sd_props["instrument"]]
+    for key in ("instrument", "instruments"):  # S2 products say instrument, S1 instruments
+        if _typed(sd_props.get(key), (str,)):
+            props["instruments"] = [sd_props[key]]
+    if "providers" not in props and _typed(sd_props.get("provider"), (list,)):
+        props["providers"] = sd_props["provider"]  # S1 products say provider
+    anx = sd_props.get("sat:anx_datetime")
+    if _typed(anx, (str,)):
+        props["sat:anx_datetime"] = anx if anx.endswith("Z") or "+" in anx[10:] else anx + "Z"
+        exts.add(EXT_SAT)
+    if props.get("sar:frequency_band") == "C" and props.get("constellation") == "sentinel-1":
+        props.setdefault("sar:center_frequency", SENTINEL1_CENTER_FREQUENCY_GHZ)
+    if not sar_schema_vendored():
+        props = {k: v for k, v in props.items() if not k.startswith("sar:")}
+        exts.discard(SAR_SCHEMA_URI)
     return props, exts
+
+
+def sar_schema_vendored() -> bool:
+    """Whether the sar extension's schema is among the vendored ones (items validate offline)."""
+    from conformance.stac import vendored
+
+    return vendored.path_for(SAR_SCHEMA_URI) is not None
 
 
 def mgrs(product_id: str, other_metadata: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:

@@ -11,6 +11,7 @@ from conformance.geozarr import (
     conventions,
     gdal_interop,
     multiscales,
+    products,
     provenance,
     readers,
     s1,
@@ -51,13 +52,15 @@ def check_store(url: str, *, sample: bool = True, gdal: bool = True, bands_per_l
         report.total_seconds = time.perf_counter() - t0
         return report
     ctx = GeoZarrContext(access=access, model=model, bands_per_level=bands_per_level, gdal=gdal)
-    run_checks(METADATA_CHECKS, ctx, report, progress)
+    product = products.store_product(ctx)
+    report.extra["product"] = product
+    _run_for_product(METADATA_CHECKS, product, ctx, report, progress)
     if sample:
-        run_checks(sampling.CHECKS, ctx, report, progress)
+        _run_for_product(sampling.CHECKS, product, ctx, report, progress)
     else:
         skip_rules(sampling.CHECKS, report, "--no-sample")
     if gdal:
-        run_checks(gdal_interop.CHECKS, ctx, report, progress)
+        _run_for_product(gdal_interop.CHECKS, product, ctx, report, progress)
     else:
         skip_rules(gdal_interop.CHECKS, report, "--no-gdal")
     report.io = access.stats.to_dict()
@@ -66,6 +69,14 @@ def check_store(url: str, *, sample: bool = True, gdal: bool = True, bands_per_l
     _add_gdal_io(report, access.remote, gdal, ctx.cache.get("gdal_io"))
     report.total_seconds = time.perf_counter() - t0
     return report
+
+
+def _run_for_product(checks: tuple[Check[GeoZarrContext], ...], product: str, ctx: GeoZarrContext,
+                     report: Report, progress: Callable[[str], None] | None) -> None:
+    """Run the checks whose rules apply to PRODUCT; the others are skipped, saying why."""
+    run_checks([c for c in checks if products.applies(c.rule.id, product)], ctx, report, progress)
+    skip_rules([c for c in checks if not products.applies(c.rule.id, product)], report,
+               f"not a rule for {product} stores")
 
 
 def _add_gdal_io(report: Report, remote: bool, gdal_ran: bool, gdal_io: dict[str, Any] | None) -> None:

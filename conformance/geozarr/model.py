@@ -17,7 +17,9 @@ V2_MARKERS = (".zgroup", ".zarray", ".zattrs", ".zmetadata")
 
 
 def join(parent: str, name: str) -> str:
-    return posixpath.join(parent, name) if parent != "/" else "/" + name.strip("/")
+    """NAME (a node name or a relative path such as a multiscales asset; "." is PARENT itself)
+    under PARENT, as a normalised absolute node path."""
+    return posixpath.normpath("/" + posixpath.join(parent, name).strip("/"))
 
 
 def key_of(node: str, name: str = "zarr.json") -> str:

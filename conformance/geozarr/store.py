@@ -71,6 +71,10 @@ class StoreAccess:
         """Label the requests made from now on (metadata, listing, sample...)."""
         self._phase = phase
 
+    @property
+    def phase(self) -> str:
+        return self._phase
+
     def _path(self, key: str) -> str:
         key = key.strip("/")
         return f"{self.root}/{key}" if key else self.root

@@ -32,6 +32,20 @@ REQUIRED_PROPERTIES = (
     "mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square", "view:sun_azimuth", "view:sun_elevation",
     "product:type", "processing:level", "sci:doi", "published", "providers",
 )
+# a Sentinel-1 item: what the explorer's Sentinel-1 collections summarise and filter on
+# (sentinel-1-grd-rtc-staging: sar:*, sat:orbit_state, constellation, instruments, gsd)
+REQUIRED_PROPERTIES_S1 = (
+    "platform", "constellation", "instruments", "gsd", "proj:code", "proj:bbox",
+    "sat:orbit_state", "sat:relative_orbit", "sat:absolute_orbit", "sar:instrument_mode",
+    "sar:frequency_band", "sar:center_frequency", "sar:polarizations", "sar:product_type",
+    "product:type", "published", "providers",
+)
+
+
+def required_properties(props: dict[str, Any]) -> tuple[str, ...]:
+    """The properties the explorer needs of an item: by its product (Sentinel-1: sar/sat)."""
+    sentinel1 = props.get("constellation") == "sentinel-1" or str(props.get("product:type", "")).startswith("S01")
+    return REQUIRED_PROPERTIES_S1 if sentinel1 else REQUIRED_PROPERTIES
 REQUIRED_LINKS = ("collection", "derived_from", "xyz", "tilejson", "viewer", "license", "cite-as")
 
 
@@ -45,7 +59,7 @@ def applies(item: dict[str, Any], explicit: bool | None) -> bool:
 
 def check_properties(item: dict[str, Any]) -> Iterator[Finding]:
     props = item.get("properties") or {}
-    for key in REQUIRED_PROPERTIES:
+    for key in required_properties(props if isinstance(props, dict) else {}):
         if props.get(key) in (None, "", [], {}):
             yield PROPERTIES.finding(f"the explorer needs properties.{key}", f"properties.{key}")
 

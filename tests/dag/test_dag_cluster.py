@@ -186,6 +186,27 @@ def test_no_wait_through_main(capsys: pytest.CaptureFixture[str]) -> None:
     assert client.created[0][1]["metadata"]["generateName"] == "geozarr-conformance-"
 
 
+def test_the_product_reaches_the_submitted_workflow() -> None:
+    """`--product s1-grd`: the Workflow passes the product (and its collection) to the template,
+    and the Argo lint accepts it (the template declares `product`)."""
+    from tooling.dag.cli import PRODUCTS
+
+    client = FakeClient()
+    assert main_cluster("staging", size=144, as_json=True, wait=False, client=client,
+                        parameters=PRODUCTS["s1-grd"]) == 0
+    params = {p["name"]: p["value"] for p in client.created[0][1]["spec"]["arguments"]["parameters"]}
+    assert params["product"] == "s1-grd" and params["collection"] == "sentinel-1-l1-grd"
+    assert params["size"] == "144"
+
+
+def test_an_unknown_product_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from tooling.dag.cli import main
+
+    assert main(product="s3-olci") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["conformance: unknown --product 's3-olci': expected one of s2-l2a, s1-grd"]
+
+
 def test_lint_accepts_the_submitted_workflow(rendered_staging: Rendered, rendered_prod: Rendered) -> None:
     for rendered, env in ((rendered_staging, "staging"), (rendered_prod, "prod")):
         cfg = EnvConfig(env, "ctx", "ns", "bkt", "geozarr", "https://s3.example", "https://stac.example",

@@ -152,3 +152,51 @@ def test_other_stores_have_no_s1_findings(tmp_path: Path) -> None:
     root.create_group("measurements").create_group("reflectance")
     root.create_group("quality")
     assert _s1_findings(tmp_path / "s2.zarr") == []
+
+
+@pytest.fixture(scope="module")
+def s1_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pipeline's own S1 output (`geozarr-runner convert`: the S1 path with params.json's
+    s1_* defaults, repairs, run.json) of a 32-line sample."""
+    import sys
+
+    from runner.sample_s1 import write_sample
+
+    base = tmp_path_factory.mktemp("s1pipeline")
+    src, out = base / "sample.zarr", base / NAME
+    write_sample(str(src), size=32, seed=3)
+    r = subprocess.run([sys.executable, "-m", "runner", "convert", str(src), str(out), "--collection",
+                        "sentinel-1-l1-grd", "--quiet"], capture_output=True, text=True, timeout=600,
+                       check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return out
+
+
+PIPELINE_DEFECTS = [  # the issue's planted defects, caught by every rule run (check_store)
+    ("wrong-crs", _wrong_crs, "geozarr.s1-gcp-geolocation"),
+    ("missing-polarisation", _missing_polarisation, "geozarr.s1-polarisations"),
+    ("broken-multiscales", _no_multiscales, "geozarr.s1-multiscales"),
+]
+
+
+@pytest.mark.slow
+def test_the_pipelines_s1_store_passes_every_rule(s1_pipeline: Path) -> None:
+    from conformance.geozarr.check import check_store
+
+    report = check_store(str(s1_pipeline))
+    assert report.passed, [f.to_dict() for f in report.findings]
+    assert report.extra["product"] == "s1-grd"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "plant", "rule"), PIPELINE_DEFECTS, ids=[d[0] for d in PIPELINE_DEFECTS])
+def test_planted_defect_fails_the_checks(s1_pipeline: Path, tmp_path: Path, name: str,
+                                         plant: Callable[[Path], None], rule: str) -> None:
+    from conformance.geozarr.check import check_store
+
+    store = tmp_path / NAME
+    shutil.copytree(s1_pipeline, store)
+    plant(store)
+    report = check_store(str(store), gdal=False)
+    assert not report.passed and report.exit_code == 1
+    assert rule in {f.rule for f in report.findings}, [f.to_dict() for f in report.findings]

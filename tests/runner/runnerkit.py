@@ -3,6 +3,7 @@ subprocess, its JSON log lines, and one conversion's results."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -51,3 +52,13 @@ class Converted:
     @property
     def stdout_json(self) -> dict[str, object]:
         return json.loads(self.result.stdout)
+
+
+def store_digest(store: Path) -> str:
+    """SHA-256 over every file of a local store: its path and bytes, in path order."""
+    h = hashlib.sha256()
+    for p in sorted(store.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(store)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()

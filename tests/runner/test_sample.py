@@ -3,7 +3,6 @@ converted by eopf-geozarr like a real one."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 import zarr
 from pyproj import Transformer
 
-from tests.runner.runnerkit import REFERENCE_S2_L2A, json_lines, run_runner
+from tests.runner.runnerkit import REFERENCE_S2_L2A, json_lines, run_runner, store_digest
 
 
 def _tree(node: dict, path: str = "") -> dict[str, dict]:
@@ -134,24 +133,17 @@ def test_values_are_realistic(sample_144: Path) -> None:
     assert set(np.unique(scl)) >= {0} and len(np.unique(scl)) >= 3
 
 
-def _digest(store: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(store.rglob("*")):
-        if p.is_file():
-            h.update(str(p.relative_to(store)).encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
+@pytest.mark.parametrize(("product", "size"), [("s2-l2a", 72), ("s1-grd", 32)])
+def test_deterministic_for_a_seed(tmp_path: Path, product: str, size: int) -> None:
+    """Every product's sample: the same seed writes the same bytes, another seed others."""
+    import importlib
 
-
-def test_deterministic_for_a_seed(tmp_path: Path) -> None:
-    from runner.sample_s2 import write_sample
-
+    module = importlib.import_module("runner.sample_s1" if product == "s1-grd" else "runner.sample_s2")
     a, b, c = tmp_path / "a.zarr", tmp_path / "b.zarr", tmp_path / "c.zarr"
-    write_sample(str(a), size=72, seed=5)
-    write_sample(str(b), size=72, seed=5)
-    write_sample(str(c), size=72, seed=6)
-    assert _digest(a) == _digest(b)
-    assert _digest(a) != _digest(c)
+    for out, seed in ((a, 5), (b, 5), (c, 6)):
+        module.write_sample(str(out), size=size, seed=seed, product=product)
+    assert store_digest(a) == store_digest(b)
+    assert store_digest(a) != store_digest(c)
 
 
 def test_rewrites_an_existing_output(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ converted by eopf-geozarr through its real Sentinel-1 (GCP) path."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 import zarr
 from pyproj import Geod
 
-from tests.runner.runnerkit import SHARED, json_lines, run_runner
+from tests.runner.runnerkit import SHARED, json_lines, run_runner, store_digest
 
 REFERENCES = sorted((SHARED / "reference" / "eopf-products").glob("S1A_IW_GRDH_*.json"))
 S1_CONVERT_ARGS = ["--groups", "/measurements", "--gcp-group", "/conditions/gcp",
@@ -172,26 +171,6 @@ def test_backscatter_is_realistic(s1_144: Path) -> None:
     assert 4 < db["VV"] - db["VH"] < 10
 
 
-def _digest(store: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(store.rglob("*")):
-        if p.is_file():
-            h.update(str(p.relative_to(store)).encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
-
-
-def test_deterministic_for_a_seed(tmp_path: Path) -> None:
-    from runner.sample_s1 import write_sample
-
-    a, b, c = tmp_path / "a.zarr", tmp_path / "b.zarr", tmp_path / "c.zarr"
-    write_sample(str(a), size=32, seed=5)
-    write_sample(str(b), size=32, seed=5)
-    write_sample(str(c), size=32, seed=6)
-    assert _digest(a) == _digest(b)
-    assert _digest(a) != _digest(c)
-
-
 def test_large_measurements_are_filled_in_place_with_the_same_bytes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from runner import sample_s1
@@ -200,7 +179,7 @@ def test_large_measurements_are_filled_in_place_with_the_same_bytes(
     sample_s1.write_sample(str(a), size=32, seed=5)
     monkeypatch.setattr(sample_s1, "IN_MEMORY_BYTES", 0)
     sample_s1.write_sample(str(b), size=32, seed=5)
-    assert _digest(a) == _digest(b)
+    assert store_digest(a) == store_digest(b)
 
 
 def test_cli_writes_it(tmp_path: Path) -> None:

@@ -99,3 +99,15 @@ def test_the_explorers_collection_is_valid_and_a_broken_one_is_not() -> None:
     del broken["extent"]
     found = {(f.path, f.rule) for f in check_collection_doc(broken, expected_id="other")}
     assert found == {("id", "stac.collection"), ("$", "stac.collection"), ("license", "stac.collection")}
+
+
+def test_sentinel1_items_need_the_sar_and_sat_properties() -> None:
+    """An S1 item is held to what the explorer's Sentinel-1 collections filter on (sar:*, sat:*),
+    not to the Sentinel-2 set (cloud cover, MGRS tile, sun angles)."""
+    from conformance.stac.profile import REQUIRED_PROPERTIES_S1, check_properties
+
+    props: dict[str, Any] = {key: "x" for key in REQUIRED_PROPERTIES_S1}
+    props.update({"constellation": "sentinel-1", "sar:polarizations": ["VV", "VH"]})
+    assert list(check_properties({"properties": props})) == []
+    del props["sar:polarizations"]
+    assert [f.path for f in check_properties({"properties": props})] == ["properties.sar:polarizations"]

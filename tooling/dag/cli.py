@@ -56,10 +56,11 @@ def run_cluster(
     sleep: Callable[[float], None] | None = None,
     clock: Callable[[], float] | None = None,
     s3: Any | None = None,
+    parameters: dict[str, str] | None = None,
 ) -> ClusterOutcome:
     """Submit, follow, fetch the report. ClusterError/ValueError when it cannot run."""
     spec = _spec(template_doc)
-    workflow = build_workflow(cfg, size, spec.name)
+    workflow = _workflow(cfg, size, spec.name, parameters or {})
     problems = lint_workflow(workflow, template_doc)
     if problems:
         raise ValueError("the Workflow to submit does not pass the Argo lint:\n  " + "\n  ".join(problems))
@@ -108,6 +109,13 @@ def _cluster_report(cfg: EnvConfig, template_doc: dict[str, Any], spec: Workflow
                                sections=[tasks_section(result.tasks)])
 
 
+def _workflow(cfg: EnvConfig, size: int | None, template: str, parameters: dict[str, str]) -> dict[str, Any]:
+    """The Workflow to submit, with the run's extra workflow parameters (e.g. `product`)."""
+    workflow = build_workflow(cfg, size, template)
+    workflow["spec"]["arguments"]["parameters"] += [{"name": k, "value": v} for k, v in parameters.items()]
+    return workflow
+
+
 def _record_evidence(report: Report, cfg: EnvConfig, s3: Any | None, progress: Progress) -> Report:
     """The report stamped with its image digest and end time, recorded in the env's report store
     (what `invoke promote` reads: tooling.gitops.evidence)."""
@@ -139,7 +147,8 @@ def _spec(template_doc: dict[str, Any]) -> WorkflowSpec:
 
 
 def main_cluster(env: str, size: int, as_json: bool, wait: bool,
-                 client: KubeClient | None = None, fmt: str = "") -> int:
+                 client: KubeClient | None = None, fmt: str = "",
+                 parameters: dict[str, str] | None = None) -> int:
     try:
         fmt = output_format(fmt, as_json)
     except ValueError as e:
@@ -151,7 +160,7 @@ def main_cluster(env: str, size: int, as_json: bool, wait: bool,
         cfg = env_config(env, env_file, rendered.docs)
         template_doc = rendered.workflow_template()
         outcome = run_cluster(cfg, template_doc, client or KubectlClient(cfg.context), progress,
-                              size=size, wait=wait)
+                              size=size, wait=wait, parameters=parameters)
     except (ToolingError, ValueError) as e:
         stdout.cannot_run("conformance", str(e), fmt=fmt, target=env, prefix=f"conformance --env {env}")
         return getattr(e, "exit_code", 2)
@@ -167,9 +176,38 @@ def main_cluster(env: str, size: int, as_json: bool, wait: bool,
     return stdout.show(outcome.report, fmt)
 
 
+# `invoke conformance --product`: the DAG's workflow parameters of each product type's run (the
+# sample it writes; an S1 item goes to an S1 collection, not the env's Sentinel-2 one)
+PRODUCTS: dict[str, dict[str, str]] = {
+    "s2-l2a": {"product": "s2-l2a"},
+    "s1-grd": {"product": "s1-grd", "collection": "sentinel-1-l1-grd"},
+}
+
+
+def products_of(product: str) -> list[str] | None:
+    """The product types to run, in order ('' = all); None when PRODUCT is unknown."""
+    if not product:
+        return list(PRODUCTS)
+    return [product] if product in PRODUCTS else None
+
+
 def main(env: str = "local", overlay: str = "staging", size: int = 144, as_json: bool = False,
-         wait: bool = True, parallelism: int = 2, output: str | None = None,
+         wait: bool = True, parallelism: int = 2, output: str | None = None, product: str = "",
          fmt: str = "") -> int:
+    """Each product type's conformance run in sequence (PRODUCT: one of them; default all); the
+    worst exit code. With --json, one report per product, in order."""
+    products = products_of(product)
+    if products is None:
+        print(f"conformance: unknown --product {product!r}: expected one of {', '.join(PRODUCTS)}",
+              file=sys.stderr)
+        return 2
+    codes = [_main_one(env, overlay, size, as_json, wait, parallelism, output, PRODUCTS[p], fmt)
+             for p in products]
+    return max(codes)
+
+
+def _main_one(env: str, overlay: str, size: int, as_json: bool, wait: bool, parallelism: int,
+              output: str | None, parameters: dict[str, str], fmt: str) -> int:
     if env == "local":
         if overlay not in repo.ENVS:
             print(f"conformance: unknown overlay {overlay!r}: expected one of {', '.join(repo.ENVS)}",
@@ -178,7 +216,7 @@ def main(env: str = "local", overlay: str = "staging", size: int = 144, as_json:
         if parallelism < 1:
             print("conformance: --parallelism must be at least 1", file=sys.stderr)
             return 2
-        return main_local(overlay, size, as_json, parallelism, output, fmt=fmt)
+        return main_local(overlay, size, as_json, parallelism, output, fmt=fmt, parameters=parameters)
     if env not in repo.ENVS:
         print(f"conformance: unknown env {env!r}: expected local, {', '.join(repo.ENVS)}", file=sys.stderr)
         return 2
@@ -186,4 +224,4 @@ def main(env: str = "local", overlay: str = "staging", size: int = 144, as_json:
         print("conformance: --output is for local runs; on a cluster the env's bucket is used",
               file=sys.stderr)
         return 2
-    return main_cluster(env, size, as_json, wait, fmt=fmt)
+    return main_cluster(env, size, as_json, wait, fmt=fmt, parameters=parameters)

@@ -93,8 +93,10 @@ def run_local(
     run_id: str = "",
     runs_dir: Path | None = None,
     extra_env: Mapping[str, str] | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> LocalOutcome:
-    """Run the overlay's conformance DAG here. ToolingError when it cannot start."""
+    """Run the overlay's conformance DAG here (PARAMETERS: workflow parameters overridden for
+    this run, e.g. `product`). ToolingError when it cannot start."""
     progress = progress or Progress(quiet=True)
     preload: threading.Thread | None = None
     if not output:  # the S3 server's imports overlap the render (nothing else imports them meanwhile)
@@ -102,6 +104,7 @@ def run_local(
         preload.start()
     rendered, template_doc, spec = _template_of(overlay, rendered)
     overrides, bucket, prefix = _run_parameters(spec, size)
+    overrides.update(parameters or {})
     run_id = run_id or new_run_id(spec.name)
     runs_dir = runs_dir or repo.BUILD / "conformance"
     stopped = orphans.reap(runs_dir)
@@ -264,7 +267,8 @@ def stop_signals_interrupt() -> Iterator[None]:
 
 
 def main_local(overlay: str, size: int, as_json: bool, parallelism: int, output: str | None,
-               runs_dir: Path | None = None, fmt: str = "") -> int:
+               runs_dir: Path | None = None, fmt: str = "",
+               parameters: Mapping[str, str] | None = None) -> int:
     try:
         fmt = output_format(fmt, as_json)
     except ValueError as e:
@@ -272,7 +276,8 @@ def main_local(overlay: str, size: int, as_json: bool, parallelism: int, output:
     progress = Progress(quiet=fmt != "table")
     try:
         with stop_signals_interrupt():
-            outcome = run_local(overlay, size, parallelism, output, progress, runs_dir=runs_dir)
+            outcome = run_local(overlay, size, parallelism, output, progress, runs_dir=runs_dir,
+                                parameters=parameters)
     except ToolingError as e:
         stdout.cannot_run("conformance", str(e), fmt=fmt, target=overlay)
         return e.exit_code
