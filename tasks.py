@@ -30,9 +30,11 @@ def render(c: Context, env: str = "staging") -> None:
     help={
         "env": "only this env (staging|prod); default: every env",
         "json": "print findings and summary as JSON",
+        "no_cache": "run every kubectl/promtool again instead of reading results of unchanged "
+                    "inputs back from build/cache/tools/",
     }
 )
-def validate(c: Context, env: str = "", json: bool = False) -> None:
+def validate(c: Context, env: str = "", json: bool = False, no_cache: bool = False) -> None:
     """Render every env and check it offline; exit 0 clean, 1 errors, 2 cannot run.
 
     Checks: source YAML sanity, strict Kubernetes and Argo schemas, Argo semantic
@@ -41,7 +43,7 @@ def validate(c: Context, env: str = "", json: bool = False) -> None:
     """
     from tooling.manifests import validate as mod
 
-    _exit(mod.main(envs=[env] if env else None, as_json=json))
+    _exit(mod.main(envs=[env] if env else None, as_json=json, use_cache=not no_cache))
 
 
 @task(help={"path": "a manifest file, or a directory searched for YAML", "json": "JSON output"})

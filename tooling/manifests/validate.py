@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,9 @@ from conformance.stac import collection as stac_collection
 from tooling import envconfig, repo, sealing, yamlio
 from tooling.errors import ToolingError
 from tooling.manifests import monitoring, params, policy, preservation, promtool, stdout
-from tooling.manifests.render import RenderError, kustomize
+from tooling.manifests.render import RenderError, Renders
 from tooling.manifests.rendered import Rendered, from_rendered
+from tooling.manifests.toolcache import ToolCache
 from tooling.storage.policy import SCHEMA_RULE as STORAGE_SCHEMA
 from tooling.storage.policy import check_storage
 
@@ -65,13 +66,13 @@ def flux_rules() -> tuple[Rule, ...]:
     return (*RULES, POLICY)
 
 
-def check_flux(envs: list[str], rendered: dict[Path, str]) -> list[Finding]:
-    """clusters/<env>: the Flux objects against the Flux CRDs, their paths rendered (RENDERED:
-    the overlays already rendered, by directory); overlays/<env>/promotion.yaml."""
+def check_flux(envs: list[str], renders: Renders) -> list[Finding]:
+    """clusters/<env>: the Flux objects against the Flux CRDs, their paths rendered (RENDERS:
+    the run's renders, the overlays already among them); overlays/<env>/promotion.yaml."""
     from tooling.gitops.flux import check_clusters
     from tooling.gitops.gate import check_policy
 
-    return check_clusters(envs, rendered) + [f for env in envs for f in check_policy(env)]
+    return check_clusters(envs, renders) + [f for env in envs for f in check_policy(env)]
 
 
 def _progress(message: str) -> None:
@@ -115,14 +116,15 @@ def check_sources(root: Path = repo.ROOT) -> list[Finding]:
     return out
 
 
-def render_all(directories: dict[str, Path]) -> dict[str, str]:
-    """`kubectl kustomize` of every directory at once (each render is one kubectl process)."""
-    with ThreadPoolExecutor(max_workers=len(directories) or 1) as pool:
-        futures = {name: pool.submit(kustomize, d) for name, d in directories.items()}
-        return {name: f.result() for name, f in futures.items()}
+def start_renders(renders: Renders, directories: dict[str, Path], envs: list[str]) -> None:
+    """Begin every render the run needs that is known up front, at once: the base, the overlays
+    and clusters/<env> (the Flux step renders the directories those name, once each)."""
+    clusters = [repo.cluster_dir(env) for env in envs if repo.cluster_dir(env).is_dir()]
+    renders.start(*directories.values(), *clusters)
 
 
-def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[str, Any]) -> tuple[list[Finding], dict[str, Any]]:
+def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[str, Any],
+              cache: ToolCache | None = None) -> tuple[list[Finding], dict[str, Any]]:
     """Every per-env check; the findings carry `env`, the dict is the env's summary entry."""
     from tooling.schema import check_documents
 
@@ -131,8 +133,8 @@ def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[st
     found = list(rendered.findings)
     schema_findings, schema_summary = check_documents(rendered.docs, kubernetes_version=repo.TARGET_KUBERNETES_VERSION)
     found += schema_findings
-    found += promtool.check_rules(rendered.docs, env)
-    found += monitoring.check_env(rendered.docs, env)  # alerts, runbooks, promtool tests, dashboard
+    found += promtool.check_rules(rendered.docs, env, cache)
+    found += monitoring.check_env(rendered.docs, env, cache=cache)  # alerts, runbooks, promtool tests, dashboard
     found += preservation.check_preservation(base.docs, rendered.docs, env, overlay)
     found += policy.check_policy(rendered.docs, env)
     found += sealing.check_test_key(rendered.docs, repo.TEST_SEALING_KEY)
@@ -161,10 +163,16 @@ def _check_collection(overlay: Path, effective: dict[str, Any]) -> list[Finding]
             for f in check_collection_file(path, expected_id=str(effective.get("collection") or ""))]
 
 
-def run(envs: list[str] | None = None, progress: bool = True) -> Report:
-    """Validate ENVS (default: every env). Raises ToolingError when a tool is missing or a render fails."""
+def run(envs: list[str] | None = None, progress: bool = True, use_cache: bool = True) -> Report:
+    """Validate ENVS (default: every env). Raises ToolingError when a tool is missing or a render
+    fails. USE_CACHE: read kubectl's and promtool's results back from repo.TOOL_CACHE when their
+    inputs are byte-for-byte unchanged (tooling.manifests.toolcache); False runs every tool."""
+    with Renders(ToolCache(repo.TOOL_CACHE) if use_cache else None) as renders:
+        return _run(envs, say=_progress if progress else (lambda message: None), renders=renders)
+
+
+def _run(envs: list[str] | None, say: Callable[[str], None], renders: Renders) -> Report:
     start = time.perf_counter()
-    say = _progress if progress else (lambda message: None)
     envs = list(envs or repo.ENVS)
     try:
         directories = {"base": repo.BASE} | {env: repo.overlay_dir(env) for env in envs}
@@ -176,8 +184,9 @@ def run(envs: list[str] | None = None, progress: bool = True) -> Report:
         raise ToolingError(f"the schema engine (tooling.schema) cannot be imported: {e}") from e
 
     say(f"rendering base and {', '.join(envs)} (kubectl kustomize)")
+    start_renders(renders, directories, envs)
     try:
-        texts = render_all(directories)
+        texts = {name: renders.text(d) for name, d in directories.items()}
     except RenderError as e:
         raise ToolingError(str(e)) from e
 
@@ -196,13 +205,13 @@ def run(envs: list[str] | None = None, progress: bool = True) -> Report:
         say(f"checking {env}")
         rendered = from_rendered(texts[env], directories[env], env)
         try:
-            found, summary = check_env(env, rendered, base, base_params)
+            found, summary = check_env(env, rendered, base, base_params, renders.cache)
         except promtool.PromtoolMissing as e:
             raise ToolingError(str(e)) from e
         report.findings += found
         report.envs[env] = summary
     say(f"checking the Flux objects of clusters/{{{','.join(envs)}}}")
-    flux_found = check_flux(envs, {directories[env]: texts[env] for env in envs})
+    flux_found = check_flux(envs, renders)
     report.findings += flux_found
     for env in envs:  # the env's verdict counts its clusters/<env> findings too
         report.envs[env]["findings"] = count_by_severity(
@@ -239,9 +248,9 @@ def format_table(report: Report) -> str:
     return "\n".join(lines)
 
 
-def main(envs: list[str] | None = None, as_json: bool = False) -> int:
+def main(envs: list[str] | None = None, as_json: bool = False, use_cache: bool = True) -> int:
     try:
-        report = run(envs)
+        report = run(envs, use_cache=use_cache)
     except ToolingError as e:
         stdout.cannot_run("validate", str(e), as_json=as_json)
         return e.exit_code
