@@ -137,7 +137,7 @@ def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[st
     found += monitoring.check_env(rendered.docs, env, cache=cache)  # alerts, runbooks, promtool tests, dashboard
     found += preservation.check_preservation(base.docs, rendered.docs, env, overlay)
     found += policy.check_policy(rendered.docs, env)
-    found += sealing.check_test_key(rendered.docs, repo.TEST_SEALING_KEY)
+    found += sealing.check_test_key(rendered.docs, repo.TEST_SEALING_KEY, cache)
     params_findings, effective = params.check_env_params(rendered.docs, base_params, env, kustomization)
     found += params_findings
     found += envconfig.check_env_schema(repo.env_config_path(env), env)[0]
