@@ -31,7 +31,6 @@ from jsonschema import Draft202012Validator
 from conformance.findings import Finding, Rule, Severity
 from tooling import repo, yamlio
 from tooling.manifests.render import RenderError, Renders
-from tooling.manifests.rendered import from_rendered
 from tooling.schema.jsonschema_errors import findings_from_errors
 
 SCHEMA = Rule("flux.schema", Severity.ERROR, "Flux objects match the upstream Flux CRDs (strict)")
@@ -131,10 +130,9 @@ def path_directory(doc: Any, root: Path) -> tuple[Path | None, list[Finding]]:
 def render_path(doc: Any, directory: Path, renders: Renders) -> tuple[list[dict[str, Any]], list[Finding]]:
     """The objects spec.path renders (RENDERS: this run's renders, one per directory)."""
     try:
-        text = renders.text(directory)
+        return list(renders.rendered(directory).documents), []
     except RenderError as e:
         return [], [PATH.finding(f"spec.path does not render: {e}", path="spec.path", **doc.where())]
-    return [d for d in yamlio.load_all(text) if isinstance(d, dict)], []
 
 
 def check_references(docs: list[Any]) -> list[Finding]:
@@ -230,7 +228,7 @@ def check_directory(directory: Path, root: Path, env: str = "", crd_dir: Path = 
         with Renders() as own:
             return check_directory(directory, root, env, crd_dir, own)
     try:
-        rendered = from_rendered(renders.text(directory), directory, env)
+        rendered = renders.rendered(directory, env)
     except RenderError as e:
         return [PATH.finding(f"{repo.relpath(directory)} does not render: {e}",
                              file=repo.relpath(directory))]

@@ -7,7 +7,7 @@ import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from tooling import repo
 from tooling.errors import ToolingError
@@ -41,6 +41,7 @@ class Renders:
         self.cache = cache
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kustomize")
         self._futures: dict[Path, Future[str]] = {}
+        self._loaded: dict[Path, Any] = {}  # directory -> its Rendered (tooling.manifests.rendered)
         self._lock = threading.Lock()
 
     def start(self, *directories: Path) -> None:
@@ -55,6 +56,16 @@ class Renders:
         """DIRECTORY's render (begun now if it was not); RenderError when it fails."""
         self.start(directory)
         return self._futures[Path(directory).resolve()].result()
+
+    def rendered(self, directory: Path, name: str = "") -> Any:
+        """DIRECTORY's render loaded as a `Rendered` (NAME: its label), loaded once per run and
+        shared by every reader: treat its documents as read-only. RenderError when it fails."""
+        from tooling.manifests.rendered import from_rendered
+
+        key = Path(directory).resolve()
+        if key not in self._loaded:
+            self._loaded[key] = from_rendered(self.text(directory), Path(directory), name)
+        return self._loaded[key]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

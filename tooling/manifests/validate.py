@@ -23,7 +23,7 @@ from tooling import envconfig, repo, sealing, yamlio
 from tooling.errors import ToolingError
 from tooling.manifests import monitoring, params, policy, preservation, promtool, stdout
 from tooling.manifests.render import RenderError, Renders
-from tooling.manifests.rendered import Rendered, from_rendered
+from tooling.manifests.rendered import Rendered
 from tooling.manifests.toolcache import ToolCache
 from tooling.storage.policy import SCHEMA_RULE as STORAGE_SCHEMA
 from tooling.storage.policy import check_storage
@@ -186,7 +186,7 @@ def _run(envs: list[str] | None, say: Callable[[str], None], renders: Renders) -
     say(f"rendering base and {', '.join(envs)} (kubectl kustomize)")
     start_renders(renders, directories, envs)
     try:
-        texts = {name: renders.text(d) for name, d in directories.items()}
+        loaded = {name: renders.rendered(d, name) for name, d in directories.items()}
     except RenderError as e:
         raise ToolingError(str(e)) from e
 
@@ -199,11 +199,11 @@ def _run(envs: list[str] | None, say: Callable[[str], None], renders: Renders) -
         base_params = {}
     report.findings += params.check_schema(base_params, repo.relpath(repo.PARAMS_JSON))
 
-    base = from_rendered(texts["base"], repo.BASE, "base")
+    base = loaded["base"]
     report.findings += base.findings
     for env in envs:
         say(f"checking {env}")
-        rendered = from_rendered(texts[env], directories[env], env)
+        rendered = loaded[env]
         try:
             found, summary = check_env(env, rendered, base, base_params, renders.cache)
         except promtool.PromtoolMissing as e:
