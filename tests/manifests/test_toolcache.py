@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tooling.manifests import promtool, render, toolcache
+from tooling.manifests import promtool, render, toolcache, validate
 from tooling.manifests.toolcache import ToolCache
 from tooling.schema.documents import load_documents
 
@@ -113,3 +113,32 @@ def test_promtool_results_are_read_back_only_for_the_same_rule_files(tmp_path):
     found = promtool.check_rules(_rules("rate(x[5m) > 0"), "prod", cache)
     assert len(found) == 1 and "parse error" in found[0].message
     assert promtool.check_rules(_rules("rate(x[5m) > 0"), "prod", cache) == found
+
+
+def _loaded(renders: render.Renders, directory: Path) -> list[tuple]:
+    loaded = renders.rendered(directory, "x")
+    return [(d.file, d.obj) for d in loaded.docs] + [f.to_dict() for f in loaded.findings]
+
+
+def test_loaded_documents_are_read_back_for_the_same_render_only(tree):
+    cache = ToolCache(tree / "cache")
+    with render.Renders(cache) as cold, render.Renders(cache) as warm, render.Renders() as fresh:
+        first = _loaded(cold, tree / "overlay")
+        assert list(cache.directory.glob("*.pickle"))
+        assert _loaded(warm, tree / "overlay") == first == _loaded(fresh, tree / "overlay")
+    (tree / "base/cm.yaml").write_text(TREE["base/cm.yaml"].replace("a: '1'", "a: '2'"))
+    with render.Renders(cache) as after, render.Renders() as fresh:
+        assert _loaded(after, tree / "overlay") == _loaded(fresh, tree / "overlay") != first
+
+
+def test_source_file_findings_are_read_back_for_the_same_files_only(tmp_path):
+    for d in ("base", "components", "overlays/x"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / "overlays/x/a.yaml").write_text("a: 1\n")
+    cache = ToolCache(tmp_path / "cache")
+    assert validate.check_sources(tmp_path, cache) == [] == validate.check_sources(tmp_path, cache)
+    (tmp_path / "overlays/x/a.yaml").write_text("a: 1\na: 2\n")  # a changed file
+    changed = validate.check_sources(tmp_path, cache)
+    assert [f.rule for f in changed] == ["yaml.duplicate-key"] == [f.rule for f in validate.check_sources(tmp_path)]
+    (tmp_path / "components/b.yaml").write_text("- 1\n")  # a new file
+    assert len(validate.check_sources(tmp_path, cache)) == 2

@@ -60,11 +60,21 @@ class Renders:
     def rendered(self, directory: Path, name: str = "") -> Any:
         """DIRECTORY's render loaded as a `Rendered` (NAME: its label), loaded once per run and
         shared by every reader: treat its documents as read-only. RenderError when it fails."""
-        from tooling.manifests.rendered import from_rendered
+        from tooling.manifests import rendered
 
         key = Path(directory).resolve()
         if key not in self._loaded:
-            self._loaded[key] = from_rendered(self.text(directory), Path(directory), name)
+            text = self.text(directory)
+
+            def load() -> Any:
+                return rendered.from_rendered(text, Path(directory), name)
+
+            if self.cache is None:
+                self._loaded[key] = load()
+            else:  # the documents of this exact text, loaded by this exact loader
+                memo_key = toolcache.digest("rendered", rendered.loader_digest(), str(directory),
+                                            str(repo.ROOT), name, text)
+                self._loaded[key] = self.cache.memo(memo_key, load)
         return self._loaded[key]
 
     def close(self) -> None:

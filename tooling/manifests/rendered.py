@@ -109,6 +109,19 @@ def strip_origin(obj: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@functools.cache
+def loader_digest() -> str:
+    """A digest of the code that turns a YAML text into documents and findings (this module, the
+    YAML loader, the finding type, the repo paths): part of every key of loaded YAML."""
+    import sys
+
+    from conformance import findings
+    from tooling.manifests import toolcache
+    from tooling.schema import documents
+
+    return toolcache.code_digest(sys.modules[__name__], documents, findings, yamlio, repo)
+
+
 def from_rendered(text: str, directory: Path, name: str) -> Rendered:
     """Load `kubectl kustomize DIRECTORY` output; each document's `file` is its source file."""
     from tooling.schema.documents import Document, load_documents

@@ -12,6 +12,10 @@ never cached. Change one byte of any input, or the tool, and the key changes: a 
 cannot be served. Only results that are verdicts are stored (exit codes the caller names: 0 for
 kustomize; 0 and 1 for promtool), never a crash or a signal.
 
+The same store keeps loaded YAML (`memo`): the documents and YAML findings of a rendered set or
+of the repo's source files, keyed by the text's bytes and by the source code of the modules that
+load it (`code_digest`), so a change to the loader is a miss like a change to the text.
+
 Entries are written atomically (temporary file, then rename); an unreadable entry is a miss.
 `invoke validate --no-cache` bypasses the cache; deleting `build/cache/tools/` is always safe.
 """
@@ -21,15 +25,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import subprocess
+import sys
 import tempfile
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TypeVar
 
 from tooling import yamlio
 
+T = TypeVar("T")
 FORMAT = "toolcache-1"  # bump when the key or the entry layout changes
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 # kustomization fields whose entries may name another kustomization directory (outside the root)
@@ -63,6 +72,19 @@ class ToolCache:
     def put(self, key: str, result: ToolResult) -> None:
         self.write_text(self._entry(key).name, json.dumps(result.__dict__))
 
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """COMPUTE()'s value, remembered under KEY (a digest of everything it depends on)."""
+        entry = self.directory / f"{key}.pickle"
+        cached = _unpickled(entry)
+        if cached is not _MISS:
+            return cached  # type: ignore[no-any-return]
+        value = compute()
+        try:
+            self.write_bytes(entry.name, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        except (pickle.PicklingError, TypeError, AttributeError):
+            pass
+        return value
+
     def read_text(self, name: str) -> str | None:
         try:
             return (self.directory / name).read_text()
@@ -70,15 +92,49 @@ class ToolCache:
             return None
 
     def write_text(self, name: str, text: str) -> None:
+        self.write_bytes(name, text.encode())
+
+    def write_bytes(self, name: str, data: bytes) -> None:
         """Write NAME atomically (a reader sees the whole entry or none); a failure is a no-op."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
             os.replace(tmp, self.directory / name)
         except OSError:
             pass
+
+
+_MISS = object()
+
+
+def _unpickled(entry: Path) -> object:
+    """ENTRY's value (our own entry, written by `ToolCache.memo`), or _MISS."""
+    try:
+        return pickle.loads(entry.read_bytes())
+    except Exception:  # noqa: BLE001 - missing, partial, from another version: a miss
+        return _MISS
+
+
+def code_digest(*modules: ModuleType) -> str:
+    """A digest of MODULES' source files and of the Python and PyYAML versions: part of the key of
+    whatever those modules compute, so that a changed loader never serves an old result."""
+    import yaml
+
+    digest = hashlib.sha256(f"{sys.version}\0{yaml.__version__}\0{FORMAT}\0".encode())
+    for module in modules:
+        digest.update(Path(str(module.__file__)).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def digest(*parts: str | bytes) -> str:
+    """The SHA-256 of PARTS, each one delimited."""
+    out = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        out.update(str(len(data)).encode() + b":" + data)
+    return out.hexdigest()
 
 
 def tool_identity(exe: str, cache: ToolCache | None) -> str:

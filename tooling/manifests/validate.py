@@ -102,8 +102,23 @@ def patch_files(root: Path = repo.ROOT) -> set[Path]:
     return found
 
 
-def check_sources(root: Path = repo.ROOT) -> list[Finding]:
-    """YAML sanity of every source file (duplicate keys kustomize would silently accept, …)."""
+def check_sources(root: Path = repo.ROOT, cache: ToolCache | None = None) -> list[Finding]:
+    """YAML sanity of every source file (duplicate keys kustomize would silently accept, …).
+    CACHE: the findings of these exact files (path and bytes), found by this exact code."""
+    if cache is None:
+        return _check_sources(root)
+    from tooling.manifests import rendered, toolcache
+
+    try:
+        parts = [p for path in source_yaml_files(root) for p in (str(path), path.read_bytes())]
+    except OSError:
+        return _check_sources(root)  # an unreadable file: check_yaml_file says so
+    here = Path(__file__).read_bytes()
+    key = toolcache.digest("sources", rendered.loader_digest(), here, str(root), *parts)
+    return cache.memo(key, lambda: _check_sources(root))
+
+
+def _check_sources(root: Path) -> list[Finding]:
     from tooling.schema.documents import NOT_A_MAPPING, check_yaml_file
 
     patches = patch_files(root)
@@ -191,7 +206,7 @@ def _run(envs: list[str] | None, say: Callable[[str], None], renders: Renders) -
         raise ToolingError(str(e)) from e
 
     report = Report()
-    report.findings += check_sources()
+    report.findings += check_sources(cache=renders.cache)
     try:
         base_params = params.load_params()
     except params.ParamsError as e:
