@@ -6,6 +6,10 @@ policies. Per env: the strict schemas and Argo lint (tooling.schema.check_docume
 `promtool check rules`, overlay preservation against the rendered base, policy, params, env.yaml.
 Exit 0 no error, 1 errors, 2 cannot run (kubectl or promtool missing, a render failing), 141 when
 the reader of stdout left early (`| head`).
+
+Speed: every directory is rendered once per run, the renders concurrently (render.Renders), and
+kubectl's and promtool's results and the loaded YAML are read back from build/cache/tools when
+every input is byte-for-byte unchanged (tooling.manifests.toolcache; `--no-cache` bypasses it).
 """
 
 from __future__ import annotations
