@@ -142,3 +142,11 @@ def test_source_file_findings_are_read_back_for_the_same_files_only(tmp_path):
     assert [f.rule for f in changed] == ["yaml.duplicate-key"] == [f.rule for f in validate.check_sources(tmp_path)]
     (tmp_path / "components/b.yaml").write_text("- 1\n")  # a new file
     assert len(validate.check_sources(tmp_path, cache)) == 2
+
+
+def test_a_file_named_outside_the_directory_is_an_input_too(tree):
+    """kustomize's load restrictor refuses such files; were it lifted, the key would still see them."""
+    (tree / "shared.yaml").write_text("x: 1\n")
+    text = (tree / "overlay/kustomization.yaml").read_text()
+    (tree / "overlay/kustomization.yaml").write_text(text + "configurations: [../shared.yaml]\n")
+    assert tree / "shared.yaml" in toolcache.kustomize_inputs(tree / "overlay")

@@ -204,7 +204,23 @@ def _referenced_paths(kustomization: Path) -> list[Path] | None:
             if not target.exists():
                 return None
             out.append(target)
-    return out
+    return out + _named_files(data, kustomization.parent)
+
+
+def _named_files(value: object, base: Path) -> list[Path]:
+    """Every file a string anywhere in VALUE names relative to BASE (a patch, a configurations
+    file, a generator's file): kustomize keeps them under the root, this is belt and braces."""
+    if isinstance(value, dict):
+        return [p for v in value.values() for p in _named_files(v, base)]
+    if isinstance(value, list):
+        return [p for v in value for p in _named_files(v, base)]
+    if not isinstance(value, str) or not value or "\n" in value or Path(value).is_absolute():
+        return []
+    try:
+        target = (base / value.split("=", 1)[-1]).resolve()  # `key=path` in generators' files
+        return [target] if target.is_file() else []
+    except (OSError, ValueError):
+        return []
 
 
 def kustomize_inputs(directory: Path) -> list[Path] | None:
