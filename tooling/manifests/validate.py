@@ -23,11 +23,11 @@ from typing import Any
 
 from conformance.findings import Finding, Rule, count_by_severity, dumps, has_errors
 from conformance.stac import collection as stac_collection
-from tooling import envconfig, repo, sealing, yamlio
+from tooling import envconfig, repo, yamlio
 from tooling.errors import ToolingError
 from tooling.manifests import monitoring, params, policy, preservation, promtool, stdout
 from tooling.manifests.render import RenderError, Renders
-from tooling.manifests.rendered import Rendered
+from tooling.manifests.rendered import Rendered, loader_digest
 from tooling.manifests.toolcache import ToolCache
 from tooling.storage.policy import SCHEMA_RULE as STORAGE_SCHEMA
 from tooling.storage.policy import check_storage
@@ -53,6 +53,7 @@ class Report:
 
 def rules() -> list[Rule]:
     """Every rule `invoke validate` runs: the schema engine's, then this package's."""
+    from tooling import sealing
     from tooling.schema.check import rules as schema_rules
 
     own = [r for r, _ in policy.RULES] + [
@@ -156,7 +157,7 @@ def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[st
     found += monitoring.check_env(rendered.docs, env, cache=cache)  # alerts, runbooks, promtool tests, dashboard
     found += preservation.check_preservation(base.docs, rendered.docs, env, overlay)
     found += policy.check_policy(rendered.docs, env)
-    found += sealing.check_test_key(rendered.docs, repo.TEST_SEALING_KEY, cache)
+    found += check_test_key(rendered.docs, cache)
     params_findings, effective = params.check_env_params(rendered.docs, base_params, env, kustomization)
     found += params_findings
     found += envconfig.check_env_schema(repo.env_config_path(env), env)[0]
@@ -171,6 +172,32 @@ def check_env(env: str, rendered: Rendered, base: Rendered, base_params: dict[st
         "findings": count_by_severity(found),
     }
     return found, summary
+
+
+def check_test_key(docs: list[Any], cache: ToolCache | None) -> list[Finding]:
+    """tooling.sealing's test-key check of DOCS' SealedSecrets. CACHE: its findings for these
+    exact SealedSecrets, key and checking code (unsealing is deterministic), so that a warm run
+    neither imports cryptography nor decrypts anything."""
+    import importlib.util
+    import pickle
+
+    from tooling.manifests import toolcache
+
+    def check() -> list[Finding]:
+        from tooling import sealing
+
+        return sealing.check_test_key(docs, repo.TEST_SEALING_KEY, cache)
+
+    sealed = [(d.file, d.obj) for d in docs if d.kind == "SealedSecret"]
+    spec = importlib.util.find_spec("tooling.sealing")
+    if cache is None or not sealed or spec is None or spec.origin is None:
+        return check()
+    try:
+        key_pem = repo.TEST_SEALING_KEY.read_bytes() if repo.TEST_SEALING_KEY.is_file() else b""
+        parts = (Path(spec.origin).read_bytes(), key_pem, pickle.dumps(sealed))
+    except (OSError, pickle.PicklingError):
+        return check()
+    return cache.memo(toolcache.digest("sealing.test-key", loader_digest(), *parts), check)
 
 
 def _check_collection(overlay: Path, effective: dict[str, Any]) -> list[Finding]:
