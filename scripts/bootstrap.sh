@@ -32,6 +32,8 @@ if ! command -v uv >/dev/null 2>&1; then
   python3 -m pip install -q uv 2>/dev/null || pipx install uv
   export PATH="$HOME/.local/bin:$PATH"
 fi
-say "uv: syncing the locked environment"
-uv sync --frozen -q
+say "uv: syncing the locked environment (byte-compiled)"
+# byte-compiled once here: where PYTHONDONTWRITEBYTECODE is set, Python never writes bytecode and
+# each tooling process (`invoke validate`) would otherwise compile its imports again (~0.9 s of CPU)
+uv sync --frozen -q --compile-bytecode
 say "ready: $(uv run python --version), $(kubectl version --client 2>/dev/null | head -1), $(promtool --version 2>&1 | head -1)"
