@@ -32,8 +32,12 @@ if ! command -v uv >/dev/null 2>&1; then
   python3 -m pip install -q uv 2>/dev/null || pipx install uv
   export PATH="$HOME/.local/bin:$PATH"
 fi
-say "uv: syncing the locked environment (byte-compiled)"
-# byte-compiled once here: where PYTHONDONTWRITEBYTECODE is set, Python never writes bytecode and
-# each tooling process (`invoke validate`) would otherwise compile its imports again (~0.9 s of CPU)
-uv sync --frozen -q --compile-bytecode
+say "uv: syncing the locked environment"
+if [ -n "${PYTHONDONTWRITEBYTECODE:-}" ]; then
+  # Python will never write bytecode here: compile it once, or every tooling process
+  # (`invoke validate`) compiles its imports again (~0.9 s of CPU each run)
+  uv sync --frozen -q --compile-bytecode
+else
+  uv sync --frozen -q
+fi
 say "ready: $(uv run python --version), $(kubectl version --client 2>/dev/null | head -1), $(promtool --version 2>&1 | head -1)"
