@@ -31,9 +31,12 @@ def render(c: Context, env: str = "staging") -> None:
         "env": "only this env (staging|prod); default: every env",
         "json": "print the report as JSON",
         "format": "table (default), json or markdown (--json is --format json)",
+        "no_cache": "run every kubectl/promtool again instead of reading results of unchanged "
+                    "inputs back from build/cache/tools/",
     }
 )
-def validate(c: Context, env: str = "", json: bool = False, format: str = "") -> None:
+def validate(c: Context, env: str = "", json: bool = False, format: str = "",
+             no_cache: bool = False) -> None:
     """Render every env and check it offline; exit 0 clean, 1 errors, 2 cannot run.
 
     Checks: source YAML sanity, strict Kubernetes and Argo schemas, Argo semantic
@@ -42,7 +45,7 @@ def validate(c: Context, env: str = "", json: bool = False, format: str = "") ->
     """
     from tooling.manifests import validate as mod
 
-    _exit(mod.main(envs=[env] if env else None, as_json=json, fmt=format))
+    _exit(mod.main(envs=[env] if env else None, as_json=json, fmt=format, use_cache=not no_cache))
 
 
 @task(help={"path": "a manifest file, or a directory searched for YAML", "json": "JSON output",

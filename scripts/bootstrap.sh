@@ -33,5 +33,11 @@ if ! command -v uv >/dev/null 2>&1; then
   export PATH="$HOME/.local/bin:$PATH"
 fi
 say "uv: syncing the locked environment"
-uv sync --frozen -q
+if [ -n "${PYTHONDONTWRITEBYTECODE:-}" ]; then
+  # Python will never write bytecode here: compile it once, or every tooling process
+  # (`invoke validate`) compiles its imports again (~0.9 s of CPU each run)
+  uv sync --frozen -q --compile-bytecode
+else
+  uv sync --frozen -q
+fi
 say "ready: $(uv run python --version), $(kubectl version --client 2>/dev/null | head -1), $(promtool --version 2>&1 | head -1)"

@@ -28,6 +28,8 @@ ENVS: tuple[str, ...] = ("staging", "prod")
 TARGET_KUBERNETES_VERSION = versions.KUBERNETES
 # Compiled schemas and CEL verdicts, derived from schemas/crds/ (safe to delete).
 SCHEMA_CACHE = BUILD / "cache" / "schema"
+# Results of kubectl kustomize and promtool keyed by their inputs' bytes (tooling.manifests.toolcache).
+TOOL_CACHE = BUILD / "cache" / "tools"
 
 # ../shared beside the checkout: test data only, never required at run time.
 SHARED = ROOT.parent / "shared"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
+import hashlib
 import os
 import struct
 import sys
@@ -30,11 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.x509.oid import NameOID
 
 from conformance.findings import Finding, Rule, Severity
 
@@ -52,6 +51,8 @@ def scope_label(namespace: str, name: str) -> bytes:
 
 def seal(cert_pem: bytes, value: bytes, label: bytes) -> str:
     """One `encryptedData` value (base64) for a certificate's public key."""
+    from cryptography import x509  # imported where used: `invoke validate` needs no certificate
+
     public = x509.load_pem_x509_certificate(cert_pem).public_key()
     if not isinstance(public, rsa.RSAPublicKey):
         raise TypeError("the sealing certificate must hold an RSA key")
@@ -61,17 +62,33 @@ def seal(cert_pem: bytes, value: bytes, label: bytes) -> str:
     return base64.b64encode(struct.pack(">H", len(rsa_ct)) + rsa_ct + aes_ct).decode()
 
 
-@lru_cache(maxsize=2)
-def _private_key(key_pem: bytes) -> rsa.RSAPrivateKey:
-    private = serialization.load_pem_private_key(key_pem, password=None)  # ~0.5 s for RSA-4096
+@lru_cache(maxsize=4)
+def _private_key(key_pem: bytes, checked_before: bool = False) -> rsa.RSAPrivateKey:
+    """The RSA key of KEY_PEM. Loading checks the key's consistency (~0.5 s for RSA-4096) unless
+    CHECKED_BEFORE: these exact bytes passed that check already (see `_key_checked`)."""
+    private = serialization.load_pem_private_key(key_pem, password=None,
+                                                 unsafe_skip_rsa_key_validation=checked_before)
     if not isinstance(private, rsa.RSAPrivateKey):
         raise TypeError("the sealing key must be an RSA key")
     return private
 
 
-def unseal(key_pem: bytes, sealed: str, label: bytes) -> bytes:
+def _key_checked(key_pem: bytes, cache: Any) -> bool:
+    """Whether CACHE (a tooling.manifests.toolcache.ToolCache, or None) remembers that these exact
+    key bytes loaded with the full key check; loads them with it once when it does not."""
+    if cache is None:
+        return False
+    name = f"rsa-key-checked-{hashlib.sha256(key_pem).hexdigest()}.txt"
+    if cache.read_text(name) == "checked":
+        return True
+    _private_key(key_pem)  # raises on a bad key: nothing is remembered
+    cache.write_text(name, "checked")
+    return True
+
+
+def unseal(key_pem: bytes, sealed: str, label: bytes, checked_before: bool = False) -> bytes:
     """The plaintext of one `encryptedData` value (needs the controller's private key)."""
-    private = _private_key(key_pem)
+    private = _private_key(key_pem, checked_before)
     raw = base64.b64decode(sealed)
     (size,) = struct.unpack(">H", raw[:2])
     session_key = private.decrypt(raw[2 : 2 + size], _oaep(label))
@@ -109,19 +126,25 @@ def _label_of(doc: Any) -> bytes:
     return scope_label(doc.namespace, doc.name)
 
 
-def _unseals(key_pem: bytes, value: object, label: bytes) -> bool:
+def _unseals(key_pem: bytes, value: object, label: bytes, checked_before: bool) -> bool:
     try:
-        unseal(key_pem, str(value), label)
+        unseal(key_pem, str(value), label, checked_before)
     except Exception:  # noqa: BLE001 - any failure to decrypt means "not this key"
         return False
     return True
 
 
-def check_test_key(docs: list[Any], key_path: Path) -> list[Finding]:
-    """`sealing.test-key`: every value of every SealedSecret in DOCS that KEY_PATH unseals."""
+def check_test_key(docs: list[Any], key_path: Path, cache: Any = None) -> list[Finding]:
+    """`sealing.test-key`: every value of every SealedSecret in DOCS that KEY_PATH unseals. CACHE
+    (a ToolCache): remembers that the key's bytes passed the RSA key check, so that it is loaded
+    without repeating it."""
     if not key_path.is_file():
         return []
     key_pem = key_path.read_bytes()
+    try:
+        checked = _key_checked(key_pem, cache)
+    except Exception:  # noqa: BLE001 - a key that does not load unseals nothing
+        return []
     found: list[Finding] = []
     for doc in docs:
         if doc.kind != "SealedSecret":
@@ -129,7 +152,7 @@ def check_test_key(docs: list[Any], key_path: Path) -> list[Finding]:
         data = (doc.obj.get("spec") or {}).get("encryptedData") or {}
         label = _label_of(doc)
         for key, value in sorted(data.items()) if isinstance(data, dict) else []:
-            if _unseals(key_pem, value, label):
+            if _unseals(key_pem, value, label, checked):
                 found.append(TEST_KEY.finding(
                     f"encryptedData.{key} is sealed with the committed throwaway test certificate: "
                     "anyone with this repository can read it; seal it with the env's certificate "
@@ -140,6 +163,9 @@ def check_test_key(docs: list[Any], key_path: Path) -> list[Finding]:
 
 def is_placeholder(cert_pem: bytes) -> bool:
     """Whether CERT_PEM is a placeholder certificate (not a controller's)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     cert = x509.load_pem_x509_certificate(cert_pem)
     names = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     return any(PLACEHOLDER in str(n.value) for n in names)
@@ -148,6 +174,9 @@ def is_placeholder(cert_pem: bytes) -> bool:
 def placeholder_cert(env: str) -> bytes:
     """A self-signed certificate standing in for ENV's controller certificate until it is fetched:
     its private key is thrown away here, so what is sealed with it can be unsealed by nobody."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
     name = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"{PLACEHOLDER}: replace with kubeseal --fetch-cert"),

@@ -10,6 +10,7 @@ import yaml
 
 from tooling import repo
 from tooling.gitops import flux
+from tooling.manifests import render
 from tooling.manifests.render import kustomize
 
 FIXTURES = Path(__file__).parent / "fixtures" / "flux"
@@ -91,3 +92,35 @@ def test_a_depends_on_cycle_is_a_reference_error(tmp_path):
     found = flux.check_directory(root, root)
     assert {(f.rule, f.name) for f in found} == {("flux.reference", "app"), ("flux.reference", "prereq")}
     assert all("dependsOn cycle" in f.message for f in found)
+
+
+def test_a_shared_render_set_renders_each_directory_once_with_the_same_findings(monkeypatch):
+    """`invoke validate` renders the overlays, then the Flux step renders clusters/<env> and every
+    spec.path: each directory once in the run, the overlays not again, findings unchanged."""
+    calls: list[Path] = []
+    real = render.kustomize
+
+    def counting(directory, cache=None):
+        calls.append(Path(directory).resolve())
+        return real(directory, cache)
+
+    monkeypatch.setattr(render, "kustomize", counting)
+    with render.Renders() as renders:
+        overlays = [repo.overlay_dir(env) for env in repo.ENVS]
+        renders.start(*overlays)
+        assert all(renders.rendered(d).docs for d in overlays)
+        shared = flux.check_clusters(repo.ENVS, renders)
+    assert len(calls) == len(set(calls))  # once per directory
+    assert {d.resolve() for d in overlays} | {repo.cluster_dir(e).resolve() for e in repo.ENVS} <= set(calls)
+    assert len(set(calls)) > 2 * len(repo.ENVS)  # the infrastructure paths too
+    calls.clear()
+    assert [f.to_dict() for f in shared] == [f.to_dict() for f in flux.check_clusters(repo.ENVS)]
+
+
+@pytest.mark.parametrize("rule", INVALID)
+def test_findings_through_a_shared_render_set_are_the_findings_alone(tmp_path, rule):
+    root = _cluster(tmp_path, FIXTURES / "invalid" / f"{rule}.yaml")
+    with render.Renders() as renders:
+        renders.start(*(p for p in root.rglob("*") if p.is_dir()))  # all at once, in parallel
+        shared = flux.check_directory(root, root, renders=renders)
+    assert shared and [f.to_dict() for f in shared] == [f.to_dict() for f in flux.check_directory(root, root)]

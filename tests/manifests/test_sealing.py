@@ -88,3 +88,21 @@ def test_cli_reads_values_from_a_file_or_stdin_never_argv(capsys, fixtures_dir, 
     assert sealing.main(["--cert", cert, "--namespace", "ns", "--name", "n", "--from-env-file", str(values)]) == 2
     err = capsys.readouterr().err
     assert "line 1: expected KEY=VALUE" in err and "Traceback" not in err
+
+
+def test_the_test_key_check_through_the_cache_is_the_check(fixtures_dir, tmp_path):
+    """validate remembers the check's findings per exact SealedSecrets; the key's RSA check is
+    remembered per exact key bytes: both read back the same verdicts, and other secrets miss."""
+    from tooling.manifests import validate
+    from tooling.manifests.toolcache import ToolCache
+    from tooling.schema.documents import read_documents
+
+    cache = ToolCache(tmp_path / "cache")
+    bad, _ = read_documents(fixtures_dir / "sealing" / "test-key-sealed.invalid.yaml")
+    good, _ = read_documents(fixtures_dir / "sealing" / "env-cert-sealed.valid.yaml")
+    expected = sealing.check_test_key(bad, repo.TEST_SEALING_KEY)
+    assert expected and validate.check_test_key(bad, cache) == expected
+    assert validate.check_test_key(bad, cache) == expected  # read back
+    assert validate.check_test_key(good, cache) == [] == sealing.check_test_key(good, repo.TEST_SEALING_KEY, cache)
+    assert sealing.check_test_key(bad, repo.TEST_SEALING_KEY, cache) == expected  # key check remembered
+    assert list(cache.directory.glob("rsa-key-checked-*.txt"))

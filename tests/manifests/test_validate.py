@@ -137,15 +137,32 @@ def _plant(root: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def planted(tmp_path_factory):
+def planted_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("repo")
     for d in ("base", "overlays", "components", "schemas"):
         shutil.copytree(repo.ROOT / d, root / d)
     _plant(root)
-    done = subprocess.run(
+    return root
+
+
+@pytest.fixture(scope="module")
+def planted(planted_root):
+    return _validate_copy(planted_root)
+
+
+def _validate_copy(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "-c", "import sys; from tooling.manifests.validate import main; sys.exit(main(None, as_json=True))"],
         cwd=repo.ROOT, env=os.environ | {"GEOZARR_DEPLOY_ROOT": str(root)}, capture_output=True, text=True, check=False)
-    return done
+
+
+def test_a_run_from_the_tool_cache_gives_the_same_verdict(planted_root, planted):
+    """The planted run filled the copy's build/cache/tools (every render and promtool result, the
+    failing `promtool check rules` among them): a second run reads them back, same findings."""
+    assert list((planted_root / "build/cache/tools").glob("*.json"))
+    again = _validate_copy(planted_root)
+    assert again.returncode == planted.returncode == 1
+    assert json.loads(again.stdout)["findings"] == json.loads(planted.stdout)["findings"]
 
 
 # (rule, env, file, kind/name, path prefix)

@@ -11,6 +11,7 @@ import pytest
 
 from tooling import repo
 from tooling.manifests import monitoring, promtool, validate
+from tooling.manifests.toolcache import ToolCache
 from tooling.schema.documents import load_documents
 
 BASE = monitoring.RUNBOOK_BASE
@@ -160,7 +161,7 @@ def test_promtool_test_rules_reports_the_failed_assertion(tmp_path):
     assert promtool.test_rules(docs, [test], "prod") == []
 
 
-def test_a_pass_is_remembered_only_for_the_same_rules_and_test(tmp_path):
+def test_a_result_is_remembered_only_for_the_same_rules_and_test(tmp_path):
     test = tmp_path / "t.test.yaml"
     test.write_text(textwrap.dedent("""
         rule_files: [r.rules.yaml]
@@ -169,12 +170,14 @@ def test_a_pass_is_remembered_only_for_the_same_rules_and_test(tmp_path):
             input_series: [{series: 'up{job="x"}', values: '0x10'}]
             alert_rule_test: [{eval_time: 5m, alertname: GeozarrB, exp_alerts: []}]
         """))
-    cache = tmp_path / "cache"
-    assert promtool.test_rules(_rule("absent(up)"), [test], "prod", cache_dir=cache) == []
-    assert len(list(cache.glob("*.passed"))) == 1
+    cache = ToolCache(tmp_path / "cache")
+    assert promtool.test_rules(_rule("absent(up)"), [test], "prod", cache=cache) == []
+    assert len(list(cache.directory.glob("*.json"))) == 1
     # the same test against a changed rule runs again, and fails: up is 0, GeozarrB now fires
-    found = promtool.test_rules(_rule("up == 0"), [test], "prod", cache_dir=cache)
-    assert [f.rule for f in found] == [promtool.TESTS.id] and len(list(cache.glob("*.passed"))) == 1
+    found = promtool.test_rules(_rule("up == 0"), [test], "prod", cache=cache)
+    assert [f.rule for f in found] == [promtool.TESTS.id] and len(list(cache.directory.glob("*.json"))) == 2
+    # and the failure read back is the same finding
+    assert promtool.test_rules(_rule("up == 0"), [test], "prod", cache=cache) == found
 
 
 def test_without_promtool_the_tests_cannot_run(tmp_path, monkeypatch):
@@ -191,4 +194,5 @@ def test_validate_runs_the_monitoring_rules():
 @pytest.mark.parametrize("env", repo.ENVS)
 def test_the_repo_envs_pass_every_monitoring_check(rendered, env):
     assert monitoring.alert_test_files(env), "no promtool tests"
-    assert monitoring.check_env(rendered[env].docs, env) == []
+    # promtool's results of unchanged inputs read back, as `invoke validate` does
+    assert monitoring.check_env(rendered[env].docs, env, cache=ToolCache(repo.TOOL_CACHE)) == []

@@ -4,7 +4,8 @@
   (`schemas/crds/flux/`, v1.9.0), made strict (an unknown field is an error, as the API server's
   strict field validation says), `metadata` as Kubernetes' ObjectMeta.
 - `flux.path`: a Kustomization's `spec.path` exists in the repository and renders
-  (`kubectl kustomize`).
+  (`kubectl kustomize`; every directory rendered once per run, concurrently, through the run's
+  `Renders`: `invoke validate` shares the renders of the overlays it already made).
 - `flux.reference`: `sourceRef` and `dependsOn` name objects declared for the same cluster, and
   no `dependsOn` cycle.
 - `flux.health-check`: the health checks of a Kustomization that applies objects name objects it
@@ -29,8 +30,7 @@ from jsonschema import Draft202012Validator
 
 from conformance.findings import Finding, Rule, Severity
 from tooling import repo, yamlio
-from tooling.manifests.render import RenderError, kustomize
-from tooling.manifests.rendered import from_rendered
+from tooling.manifests.render import RenderError, Renders
 from tooling.schema.jsonschema_errors import findings_from_errors
 
 SCHEMA = Rule("flux.schema", Severity.ERROR, "Flux objects match the upstream Flux CRDs (strict)")
@@ -127,18 +127,12 @@ def path_directory(doc: Any, root: Path) -> tuple[Path | None, list[Finding]]:
     return directory, []
 
 
-def render_path(doc: Any, directory: Path,
-                renders: dict[Path, str | RenderError]) -> tuple[list[dict[str, Any]], list[Finding]]:
-    """The objects spec.path renders (RENDERS: this run's renders by directory, filled here)."""
-    if directory not in renders:
-        try:
-            renders[directory] = kustomize(directory)
-        except RenderError as e:
-            renders[directory] = e
-    text = renders[directory]
-    if isinstance(text, RenderError):
-        return [], [PATH.finding(f"spec.path does not render: {text}", path="spec.path", **doc.where())]
-    return [d for d in yamlio.load_all(text) if isinstance(d, dict)], []
+def render_path(doc: Any, directory: Path, renders: Renders) -> tuple[list[dict[str, Any]], list[Finding]]:
+    """The objects spec.path renders (RENDERS: this run's renders, one per directory)."""
+    try:
+        return list(renders.rendered(directory).documents), []
+    except RenderError as e:
+        return [], [PATH.finding(f"spec.path does not render: {e}", path="spec.path", **doc.where())]
 
 
 def check_references(docs: list[Any]) -> list[Finding]:
@@ -216,7 +210,7 @@ def check_health_checks(doc: Any, applied: Iterable[dict[str, Any]]) -> list[Fin
     return out
 
 
-def check_kustomization(doc: Any, root: Path, renders: dict[Path, str | RenderError]) -> list[Finding]:
+def check_kustomization(doc: Any, root: Path, renders: Renders) -> list[Finding]:
     directory, out = path_directory(doc, root)
     applied: list[dict[str, Any]] = []
     if directory is not None:
@@ -226,18 +220,22 @@ def check_kustomization(doc: Any, root: Path, renders: dict[Path, str | RenderEr
 
 
 def check_directory(directory: Path, root: Path, env: str = "", crd_dir: Path = CRD_DIR,
-                    prerendered: dict[Path, str] | None = None) -> list[Finding]:
+                    renders: Renders | None = None) -> list[Finding]:
     """Every Flux finding of one cluster directory (rendered by kubectl kustomize); spec.path is
-    resolved against ROOT, the repository the GitRepository serves. PRERENDERED: renders already
-    made (directory -> YAML), not made again."""
+    resolved against ROOT, the repository the GitRepository serves. RENDERS: the run's renders
+    (directories rendered already are not rendered again); default: renders of this call only."""
+    if renders is None:
+        with Renders() as own:
+            return check_directory(directory, root, env, crd_dir, own)
     try:
-        rendered = from_rendered(kustomize(directory), directory, env)
+        rendered = renders.rendered(directory, env)
     except RenderError as e:
         return [PATH.finding(f"{repo.relpath(directory)} does not render: {e}",
                              file=repo.relpath(directory))]
     docs = [d for d in rendered.docs if is_flux(d)]
+    kustomizations = [d for d in docs if (d.api_version, d.kind) == KUSTOMIZATION]
+    renders.start(*(p for p in (path_directory(d, root)[0] for d in kustomizations) if p))
     out = list(rendered.findings)
-    renders: dict[Path, str | RenderError] = dict(prerendered or {})
     for doc in docs:
         out += check_schema(doc, crd_dir)
         if (doc.api_version, doc.kind) == KUSTOMIZATION:
@@ -247,18 +245,18 @@ def check_directory(directory: Path, root: Path, env: str = "", crd_dir: Path = 
 
 
 def check_cluster(env: str, root: Path = repo.ROOT, crd_dir: Path = CRD_DIR,
-                  prerendered: dict[Path, str] | None = None) -> list[Finding]:
+                  renders: Renders | None = None) -> list[Finding]:
     """Every Flux finding of clusters/ENV (each carries the env)."""
-    found = check_directory(repo.cluster_dir(env), root, env, crd_dir, prerendered)
+    found = check_directory(repo.cluster_dir(env), root, env, crd_dir, renders)
     return [f.with_location(env=env) for f in found]
 
 
-def check_clusters(envs: Iterable[str] | None = None,
-                   prerendered: dict[Path, str] | None = None) -> list[Finding]:
-    """`invoke validate`'s Flux step: clusters/<env> of each env that has one, envs at once."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def check_clusters(envs: Iterable[str] | None = None, renders: Renders | None = None) -> list[Finding]:
+    """`invoke validate`'s Flux step: clusters/<env> of each env that has one, their renders
+    begun at once (RENDERS: the run's renders, shared with the overlays' checks)."""
+    if renders is None:
+        with Renders() as own:
+            return check_clusters(envs, own)
     present = [env for env in envs or repo.ENVS if repo.cluster_dir(env).is_dir()]
-    with ThreadPoolExecutor(max_workers=len(present) or 1) as pool:
-        results = pool.map(lambda env: check_cluster(env, prerendered=prerendered), present)
-        return [f for found in results for f in found]
+    renders.start(*(repo.cluster_dir(env) for env in present))
+    return [f for env in present for f in check_cluster(env, renders=renders)]

@@ -18,6 +18,7 @@ from typing import Any
 from conformance.findings import Finding, Rule, Severity
 from tooling import repo, yamlio
 from tooling.manifests import promtool
+from tooling.manifests.toolcache import ToolCache
 
 RUNBOOK_BASE = "https://github.com/EOPF-Explorer/eopf-geozarr-gitops/blob/main/"
 ARGO_PREFIX = "argo_workflows_"
@@ -254,7 +255,8 @@ def dashboards_of(docs: Sequence[Any]) -> list[tuple[Any, str, Any]]:
     return out
 
 
-def check_dashboards(docs: Sequence[Any], env: str, catalogue: set[str]) -> list[Finding]:
+def check_dashboards(docs: Sequence[Any], env: str, catalogue: set[str],
+                     cache: ToolCache | None = None) -> list[Finding]:
     """Each dashboard's JSON parses and has queries; each query parses (promtool) and names only
     documented metrics. No sidecar-labelled ConfigMap at all is an error too."""
     found = dashboards_of(docs)
@@ -269,7 +271,7 @@ def check_dashboards(docs: Sequence[Any], env: str, catalogue: set[str]) -> list
         queries = dashboard_queries(dashboard)
         if not queries:
             out.append(DASHBOARD.finding(f"{key}: no panel has a PromQL target", path=f"data.{key}", **where))
-        for label, error in promtool.check_expressions(queries).items():
+        for label, error in promtool.check_expressions(queries, cache).items():
             out.append(promtool.PROMQL.finding(f"{key}: {label}: {error}", path=f"data.{key}", **where))
         for label, expr in queries.items():
             for name in undocumented(metric_names(expr), catalogue):
@@ -278,8 +280,10 @@ def check_dashboards(docs: Sequence[Any], env: str, catalogue: set[str]) -> list
     return out
 
 
-def check_env(docs: Sequence[Any], env: str, root: Path = repo.ROOT) -> list[Finding]:
-    """Every monitoring check of one rendered env (PromtoolMissing without promtool)."""
+def check_env(docs: Sequence[Any], env: str, root: Path = repo.ROOT,
+              cache: ToolCache | None = None) -> list[Finding]:
+    """Every monitoring check of one rendered env (PromtoolMissing without promtool); promtool's
+    results are read back from CACHE when its inputs are unchanged."""
     catalogue_file = root / "docs" / "metrics.md"
     if not catalogue_file.is_file():
         return [METRICS.finding(f"the metric catalogue {repo.relpath(catalogue_file)} is missing", env=env)]
@@ -287,5 +291,5 @@ def check_env(docs: Sequence[Any], env: str, root: Path = repo.ROOT) -> list[Fin
     tests = alert_test_files(env, root)
     return (check_annotations(docs, env) + check_runbooks(docs, env, root) + check_scope(docs, env)
             + check_tested(docs, env, tests)
-            + promtool.test_rules(docs, tests, env, test_substitutions(docs), cache_dir=repo.BUILD / "promtool-tests")
-            + check_metrics_documented(docs, env, catalogue) + check_dashboards(docs, env, catalogue))
+            + promtool.test_rules(docs, tests, env, test_substitutions(docs), cache)
+            + check_metrics_documented(docs, env, catalogue) + check_dashboards(docs, env, catalogue, cache))

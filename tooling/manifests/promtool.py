@@ -1,16 +1,16 @@
 """`promtool check rules` on the PrometheusRule groups of a rendered env.
 
 promtool reads plain rule files, so each PrometheusRule's `.spec` is written to a temporary file
-first. promtool comes from Debian's `prometheus` package (scripts/bootstrap.sh installs it).
+first; promtool runs in that temporary directory and is given file names, not paths, so its output
+depends only on the files' bytes and is cached by them (tooling.manifests.toolcache). promtool comes from Debian's `prometheus` package (scripts/bootstrap.sh installs it).
 """
 
 from __future__ import annotations
 
-import hashlib
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ import yaml
 from conformance.findings import Finding, Rule, Severity
 from tooling import repo
 from tooling.errors import ToolingError
+from tooling.manifests import toolcache
+from tooling.manifests.toolcache import ToolCache
 
 RULES = Rule("promtool.rules", Severity.ERROR, "PrometheusRule groups pass `promtool check rules`")
 
@@ -29,36 +31,45 @@ class PromtoolMissing(ToolingError):
     pass
 
 
-def check_rules(docs: Sequence[Any], env: str = "") -> list[Finding]:
+def _run(argv: list[str], directory: Path, cache: ToolCache | None) -> toolcache.ToolResult:
+    """ARGV (`promtool ...` naming files of DIRECTORY by their names) run in DIRECTORY: its output
+    names no temporary path, so a result is a function of the files' bytes (and can be cached)."""
+    return toolcache.run([_promtool(), *argv], inputs=[p for p in directory.iterdir() if p.is_file()],
+                         cache=cache, verdicts=(0, 1), cwd=directory)
+
+
+def check_rules(docs: Sequence[Any], env: str = "", cache: ToolCache | None = None) -> list[Finding]:
     """One finding per problem promtool reports, per PrometheusRule; PromtoolMissing without promtool."""
     rules = [d for d in docs if d.kind == "PrometheusRule"]
     if not rules:
         return []
-    exe = shutil.which("promtool")
-    if exe is None:
-        raise PromtoolMissing(INSTALL_HINT)
+    _promtool()
     out: list[Finding] = []
     with tempfile.TemporaryDirectory(prefix="geozarr-promtool-") as tmp:
         files = []
         for i, doc in enumerate(rules):
-            path = Path(tmp) / f"{i}.rules.yaml"
+            name = f"{i}.rules.yaml"
             spec = doc.obj.get("spec") if isinstance(doc.obj.get("spec"), dict) else {}
-            path.write_text(yaml.safe_dump({"groups": spec.get("groups") or []}, sort_keys=False))
-            files.append((path, doc))
+            (Path(tmp) / name).write_text(_dump({"groups": spec.get("groups") or []}))
+            files.append((name, doc))
         # one promtool process for every file: it reports per file
-        done = subprocess.run([exe, "check", "rules", *(str(p) for p, _ in files)],
-                              capture_output=True, text=True, check=False)
-        if done.returncode == 0:
-            return []
-        text = done.stdout + done.stderr
-        for path, doc in files:
-            where = {"env": env, "file": doc.file, "kind": doc.kind, "name": doc.name}
-            problems = _problems_for(text, str(path))
-            out += [RULES.finding(_strip_location(p, str(path)), path="spec.groups", **where) for p in problems]
-        if not out:  # promtool failed without naming a file
-            last = (text.strip().splitlines() or [f"exit {done.returncode}"])[-1]
-            out.append(RULES.finding(f"promtool check rules failed: {last}", env=env))
+        done = _run(["check", "rules", *(name for name, _ in files)], Path(tmp), cache)
+    if done.returncode == 0:
+        return []
+    text = done.stdout + done.stderr
+    for name, doc in files:
+        where = {"env": env, "file": doc.file, "kind": doc.kind, "name": doc.name}
+        problems = _problems_for(text, name)
+        out += [RULES.finding(_strip_location(p, name), path="spec.groups", **where) for p in problems]
+    if not out:  # promtool failed without naming a file
+        last = (text.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        out.append(RULES.finding(f"promtool check rules failed: {last}", env=env))
     return out
+
+
+def _dump(data: Any) -> str:
+    """YAML text of DATA (libyaml's emitter when the wheel has it: the same text, faster)."""
+    return yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False)
 
 
 def _strip_location(line: str, path: str) -> str:
@@ -92,78 +103,61 @@ def write_rule_files(docs: Sequence[Any], directory: Path) -> list[Path]:
     for doc in (d for d in docs if d.kind == "PrometheusRule"):
         spec = doc.obj.get("spec") if isinstance(doc.obj.get("spec"), dict) else {}
         path = directory / f"{doc.name}.rules.yaml"
-        path.write_text(yaml.safe_dump({"groups": spec.get("groups") or []}, sort_keys=False))
+        path.write_text(_dump({"groups": spec.get("groups") or []}))
         paths.append(path)
     return paths
 
 
 def test_rules(docs: Sequence[Any], test_files: Sequence[Path], env: str = "",
-               substitutions: dict[str, str] | None = None, cache_dir: Path | None = None) -> list[Finding]:
+               substitutions: dict[str, str] | None = None, cache: ToolCache | None = None) -> list[Finding]:
     """`promtool test rules` of each test file against the env's rendered PrometheusRules, after
     replacing each key of SUBSTITUTIONS in the test's text: one finding per failing file, naming
-    the failed assertions. With CACHE_DIR, a pass is remembered under the hash of everything
-    promtool reads (its binary, the rule files, the test): the same inputs are not run again."""
+    the failed assertions. The files run at once, each in a directory of its own holding the rule
+    files and the test (so that CACHE keys a result by exactly what promtool reads)."""
     if not test_files:
         return []
-    exe = _promtool()
-    out: list[Finding] = []
-    with tempfile.TemporaryDirectory(prefix="geozarr-promtool-test-") as tmp:
-        rule_files = write_rule_files(docs, Path(tmp))
-        running = []
-        for test in test_files:  # one promtool per file, all at once
-            copy = Path(tmp) / f"test-{test.name}"
+    _promtool()
+    with tempfile.TemporaryDirectory(prefix="geozarr-promtool-test-") as tmp, \
+            ThreadPoolExecutor(max_workers=len(test_files)) as pool:
+        runs = []
+        for i, test in enumerate(test_files):
+            directory = Path(tmp) / str(i)
+            directory.mkdir()
+            write_rule_files(docs, directory)
             text = test.read_text()
             for key, value in (substitutions or {}).items():
                 text = text.replace(key, value)
+            copy = directory / f"test-{test.name}"
             copy.write_text(text)
-            passed = _pass_marker(cache_dir, exe, rule_files, text)
-            if passed is not None and passed.exists():
-                continue
-            running.append((test, copy, passed, subprocess.Popen(
-                [exe, "test", "rules", copy.name], cwd=tmp, text=True, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT)))
-        for test, copy, passed, proc in running:
-            report, _ = proc.communicate()
-            if proc.returncode == 0 and passed is not None:
-                passed.parent.mkdir(parents=True, exist_ok=True)
-                passed.touch()
-            if proc.returncode != 0:
-                report = report.replace(copy.name, test.name)
-                lines = [ln.strip() for ln in report.splitlines() if ln.strip() and "Unit Testing" not in ln]
-                out.append(TESTS.finding(" | ".join(lines[:12]), env=env, file=repo.relpath(test)))
-    return out
+            runs.append((test, copy, pool.submit(_run, ["test", "rules", copy.name], directory, cache)))
+        return [_test_finding(test, copy.name, future.result(), env)
+                for test, copy, future in runs if future.result().returncode != 0]
 
 
-def _pass_marker(cache_dir: Path | None, exe: str, rule_files: Sequence[Path], test_text: str) -> Path | None:
-    """The file that says these exact inputs passed (None without a cache)."""
-    if cache_dir is None:
-        return None
-    stat = Path(exe).stat()
-    digest = hashlib.sha256(f"{Path(exe).resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    for path in sorted(rule_files):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(test_text.encode())
-    return cache_dir / f"{digest.hexdigest()}.passed"
+def _test_finding(test: Path, copy_name: str, done: toolcache.ToolResult, env: str) -> Finding:
+    report = (done.stdout + done.stderr).replace(copy_name, test.name)
+    lines = [ln.strip() for ln in report.splitlines() if ln.strip() and "Unit Testing" not in ln]
+    return TESTS.finding(" | ".join(lines[:12]), env=env, file=repo.relpath(test))
 
 
-def check_expressions(expressions: dict[str, str]) -> dict[str, str]:
+def check_expressions(expressions: dict[str, str], cache: ToolCache | None = None) -> dict[str, str]:
     """{key: promtool's parse error} for the PromQL expressions (key -> expr) that do not parse:
     each is a recording rule of its own group in one temporary rule file."""
     if not expressions:
         return {}
-    exe = _promtool()
+    _promtool()
     keys = list(expressions)
     groups = [{"name": f"q{i}", "rules": [{"record": "dashboard:query", "expr": expressions[k]}]}
               for i, k in enumerate(keys)]
     with tempfile.TemporaryDirectory(prefix="geozarr-promql-") as tmp:
         path = Path(tmp) / "queries.rules.yaml"
-        path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
-        done = subprocess.run([exe, "check", "rules", str(path)], capture_output=True, text=True, check=False)
+        path.write_text(_dump({"groups": groups}))
+        done = _run(["check", "rules", path.name], Path(tmp), cache)
     if done.returncode == 0:
         return {}
     errors: dict[str, str] = {}
-    for line in _problems_for(done.stdout + done.stderr, str(path)):
-        message = _strip_location(line, str(path))
+    for line in _problems_for(done.stdout + done.stderr, path.name):
+        message = _strip_location(line, path.name)
         head = message.split(",", 1)[0]  # group "q3"
         index = head.removeprefix('group "q').rstrip('"')
         key = keys[int(index)] if index.isdigit() and int(index) < len(keys) else "(unknown)"

@@ -10,6 +10,7 @@ object as the API server stores it minus kustomize's bookkeeping.
 from __future__ import annotations
 
 import copy
+import functools
 import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -76,17 +77,21 @@ def source_file(obj: dict[str, Any], directory: Path) -> str:
     """The repo-relative file an object came from (its origin annotation), else the kustomization."""
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     raw = (meta.get("annotations") or {}).get(ORIGIN) if isinstance(meta, dict) else None
-    origin: dict[str, Any] = {}
-    if isinstance(raw, str):
-        try:
-            loaded = yamlio.load(raw)
-        except yaml.YAMLError:
-            loaded = None
-        origin = loaded if isinstance(loaded, dict) else {}
+    origin = _origin(raw) if isinstance(raw, str) else {}
     rel = origin.get("path") or origin.get("configuredIn") or "kustomization.yaml"
     if origin.get("repo"):  # a remote base: keep what kustomize says
         return f"{origin['repo']}//{rel}"
     return repo.relpath(Path(posixpath.normpath(str(directory / str(rel)))))
+
+
+@functools.lru_cache(maxsize=1024)
+def _origin(raw: str) -> dict[str, Any]:
+    """The parsed origin annotation (objects of one file share it: parsed once; read-only)."""
+    try:
+        loaded = yamlio.load(raw)
+    except yaml.YAMLError:
+        loaded = None
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def strip_origin(obj: dict[str, Any]) -> dict[str, Any]:
@@ -102,6 +107,19 @@ def strip_origin(obj: dict[str, Any]) -> dict[str, Any]:
     else:
         del out["metadata"]["annotations"]
     return out
+
+
+@functools.cache
+def loader_digest() -> str:
+    """A digest of the code that turns a YAML text into documents and findings (this module, the
+    YAML loader, the finding type, the repo paths): part of every key of loaded YAML."""
+    import sys
+
+    from conformance import findings
+    from tooling.manifests import toolcache
+    from tooling.schema import documents
+
+    return toolcache.code_digest(sys.modules[__name__], documents, findings, yamlio, repo)
 
 
 def from_rendered(text: str, directory: Path, name: str) -> Rendered:
