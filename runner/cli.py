@@ -189,7 +189,8 @@ def _step_convert_part(args: argparse.Namespace, log: EventLog) -> dict[str, Any
     source = _source(args)
     settings = PartSettings(spatial_chunk=params.resolve("spatial_chunk", args.spatial_chunk),
                             enable_sharding=params.resolve("enable_sharding", args.enable_sharding),
-                            scratch_dir=args.scratch_dir or None)
+                            s1=_s1_parameters(args), scratch_dir=args.scratch_dir or None,
+                            repair=args.repair)
     return run_split_part(source, _output(args, source), part, settings, log)
 
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from runner import products
+from runner.convert import S1Parameters
 from runner.converter_import import import_converter
 
-S1_MEASUREMENTS = "/measurements"
-S1_GCP_GROUP = "/conditions/gcp"
 S2_NOT_SPLITTABLE = (
     "the Sentinel-2 optimised path (create_multiscale_from_datatree) writes every leaf group and "
     "derives r120m/r360m/r720m from the r60m it has just written, in one call: a tree without "
@@ -71,14 +71,6 @@ class Plan:
         return not self.parts[0].whole
 
 
-def is_s1_grd(root: Any) -> bool:
-    """Whether the opened input is laid out as an S1 GRD product: every top group is a
-    polarisation with `measurements` and `conditions/gcp` (what the S1 path reads)."""
-    tops = list(root.groups())
-    return bool(tops) and all(
-        "measurements" in g and "conditions" in g and "gcp" in g["conditions"] for _, g in tops)
-
-
 def product_family(product_type: str, s1: bool) -> str:
     """The key of per-product params (`fanout_parallelism`): s1-grd, s2-l2a, or the type."""
     if s1:
@@ -97,7 +89,7 @@ def bins(groups: list[str], width: int) -> list[list[str]]:
 def plan_parts(root: Any, product_type: str, parallelism: dict[str, int]) -> Plan:
     """The parts of a conversion: one per S1 polarisation, dealt into at most
     `parallelism[product]` pods; one whole part for anything else (with the reason)."""
-    s1 = is_s1_grd(root)
+    s1 = products.is_sentinel1(product_type)
     product = product_family(product_type, s1)
     width = int(parallelism.get(product, 1))
     if not s1:
@@ -124,7 +116,8 @@ def polarisation_groups(source: str) -> list[str]:
 
 
 def convert_s1_polarisation(source: str, output: str, group: str, *, spatial_chunk: int = 4096,
-                            min_dimension: int = 256, max_retries: int = 3) -> list[str]:
+                            s1: S1Parameters | None = None, enable_sharding: bool = False,
+                            max_retries: int = 3) -> list[str]:
     """Write the polarisation `group` of the S1 GRD product `source` into `output`, as the
     single-process conversion would (GCP reprojection, multiscales, conditions, quality);
     returns the groups written. The store root is left to `finalize`."""
@@ -146,13 +139,14 @@ def convert_s1_polarisation(source: str, output: str, group: str, *, spatial_chu
             raise KeyError(f"{group}: not a top group of {source} ({', '.join(dt.children)})")
         part = xr.DataTree(children={group: dt[group].copy()})
         part.attrs = dict(dt.attrs)  # the S1 detection reads the root's stac_discovery
-        gcp = f"/{group}{S1_GCP_GROUP}"
+        s1 = s1 or S1Parameters()
+        gcp = f"/{group}{s1.gcp_group}"
         prepared = setup_datatree_metadata_geozarr_spec_compliant(
-            part, [f"/{group}{S1_MEASUREMENTS}"], gcp)
+            part, [f"/{group}{g}" for g in s1.groups], gcp)
         # the compressor create_geozarr_dataset gives iterative_copy
         compressor = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle", blocksize=0)
-        iterative_copy(part, prepared, output, compressor, spatial_chunk, min_dimension,
-                       max_retries, [gcp], gcp, False)
+        iterative_copy(part, prepared, output, compressor, spatial_chunk, s1.min_dimension,
+                       max_retries, [f"/{group}{c}" for c in s1.crs_groups], gcp, enable_sharding)
         return sorted(prepared)
     finally:
         dt.close()

@@ -22,7 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner import fanout, manifest, ownership, storage
+from runner import fanout, manifest, ownership, source_attrs, storage
+from runner.convert import S1Parameters
 from runner.converter_events import captured
 from runner.converter_import import import_converter
 from runner.errors import BadInput, RunnerError
@@ -34,8 +35,9 @@ from runner.preflight import open_source, product_type
 class PartSettings:
     spatial_chunk: int = 4096
     enable_sharding: bool = False
-    min_dimension: int = 256  # the converter's default for its non-S2 paths (as `convert`)
+    s1: S1Parameters = field(default_factory=S1Parameters)  # the params' s1_*, as `convert`
     scratch_dir: str | None = None
+    repair: bool = True  # repair each group's derived levels, as `convert` does
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -116,16 +118,36 @@ def run_split_part(source: str, output: str, part: fanout.Part, settings: PartSe
             log.info("converting a polarisation group", part=part.name, group=group)
             with captured(log):
                 written += fanout.convert_s1_polarisation(
-                    source, work, group, spatial_chunk=settings.spatial_chunk,
-                    min_dimension=settings.min_dimension)
+                    source, work, group, spatial_chunk=settings.spatial_chunk, s1=settings.s1,
+                    enable_sharding=settings.enable_sharding)
+        repairs = _repair_groups(work, part, settings, log)
         if work != output:
             storage.upload_tree(work, storage.locate(output),
                                 concurrency=storage.upload_concurrency())
     seconds = round(time.monotonic() - t, 3)
-    doc = {"part": part.name, "groups": list(part.groups), "written": written, "seconds": seconds}
+    doc = {"part": part.name, "groups": list(part.groups), "written": written, "seconds": seconds,
+           "repairs": repairs}
     storage.write_text(part_marker(output, part.name), json.dumps(doc) + "\n")
     log.info("part written", **doc)
     return {"part": part.name, "output": output, "seconds": seconds}
+
+
+def _repair_groups(work: str, part: fanout.Part, settings: PartSettings,
+                   log: EventLog) -> list[dict[str, Any]]:
+    """`convert`'s repair of the derived levels, on this part's own groups only (other parts may
+    be writing theirs into the same store at the same time)."""
+    if not settings.repair:
+        return []
+    from runner.repair import repair_store
+
+    repairs = []
+    for group in part.groups:
+        with captured(log):
+            done = repair_store(storage.locate(work).child(group).uri)
+        # the paths as the whole store's repair names them
+        repairs += [{**r.to_dict(), "path": f"/{group}/{r.path.lstrip('/')}".rstrip("/")} for r in done]
+    log.info("repaired derived levels", part=part.name, repairs=len(repairs))
+    return repairs
 
 
 def _missing_parts(output: str, parts: list[fanout.Part]) -> list[str]:
@@ -144,12 +166,15 @@ def run_finalize(source: str, output: str, parts: list[fanout.Part], log: EventL
     claim = _marker(output)
     with captured(log):
         summary = fanout.finalize(output)
+    root, consolidated = open_source(source)
+    added = source_attrs.carry_root_attributes(output, dict(root.attrs))
+    log.info("carried the product's root attributes into the store", keys=added)
     seconds = {p.name: _part_seconds(output, p) for p in parts}
+    repairs = [r for p in parts for r in _part_doc(output, p).get("repairs", [])]
     for p in parts:
         loc = part_marker(output, p.name)
         loc.fs.rm(loc.path)
     ownership.claim(output, claim)  # again: the root was rewritten
-    root, consolidated = open_source(source)
     doc = manifest.build(
         source={"uri": storage.normalise_uri(source), "zarr_format": int(root.metadata.zarr_format),
                 "consolidated": consolidated},
@@ -157,7 +182,7 @@ def run_finalize(source: str, output: str, parts: list[fanout.Part], log: EventL
         product_type=product_type(dict(root.attrs)), conversion_path="s1-grd-fanout",
         groups=summary["groups"], parameters={"parts": [p.to_json() for p in parts]},
         started_at=claim["started_at"], timings={f"part {k}": v for k, v in seconds.items()},
-        repairs=[], run_started=t)
+        repairs=repairs, run_started=t)
     uri = manifest.write(output, doc)
     log.info("store complete", output=output, manifest=uri, bytes=doc["output"]["bytes"])
     return {"output": output, "manifest": uri, "bytes": doc["output"]["bytes"],
@@ -186,10 +211,19 @@ def _since(started_at: str) -> float:
     return round(max(0.0, time.time() - start.timestamp()), 3)
 
 
+def _part_doc(output: str, part: fanout.Part) -> dict[str, Any]:
+    """What PART's marker says (its groups, seconds, repairs); {} when unreadable."""
+    try:
+        doc = json.loads(storage.read_text(part_marker(output, part.name)))
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
 def _part_seconds(output: str, part: fanout.Part) -> float:
     try:
-        return float(json.loads(storage.read_text(part_marker(output, part.name)))["seconds"])
-    except (ValueError, KeyError, TypeError):
+        return float(_part_doc(output, part)["seconds"])
+    except (KeyError, TypeError, ValueError):
         return 0.0
 
 

@@ -19,6 +19,7 @@ def _files(root: Path) -> dict[str, bytes]:
 
 @pytest.mark.slow
 def test_parts_and_finalize_write_the_single_process_store(tmp_path: Path) -> None:
+    from runner.convert import S1Parameters
     from runner.fanout import convert_s1_polarisation, finalize, polarisation_groups
     from runner.sample_s1 import write_sample
 
@@ -30,7 +31,7 @@ def test_parts_and_finalize_write_the_single_process_store(tmp_path: Path) -> No
     groups = polarisation_groups(str(src))
     assert [g[-2:] for g in groups] == ["VH", "VV"]
     for g in groups:
-        written = convert_s1_polarisation(str(src), str(fan), g, min_dimension=16)
+        written = convert_s1_polarisation(str(src), str(fan), g, s1=S1Parameters(min_dimension=16))
         assert written == [f"/{g}/measurements"]
     before = zarr.open_group(fan, mode="r").attrs.asdict()
     assert "spatial:bbox" not in before  # the root is finalize's, not a part's

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from tests.runner.test_fanout import _files
-from tests.runner.test_sample_s1 import S1_CONVERT_ARGS
 
 pytestmark = pytest.mark.slow
 
@@ -30,17 +29,22 @@ FAIL_ALWAYS = 'case "$1" in *\'"vv"\'*) echo planted >&2; exit 1;; esac; exec ge
 
 @pytest.fixture(scope="module")
 def s1(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The S1 sample, its polarisation groups and the single-process conversion's files."""
+    """The S1 sample, its polarisation groups and the single-pod `convert` step's files (the
+    converter's output, repaired, with the product's root attributes; not its run.json and
+    ownership marker, which say how it was made)."""
     from runner.fanout import polarisation_groups
     from runner.sample_s1 import write_sample
 
     work = tmp_path_factory.mktemp("s1-dag")
     src, single = work / "s1.zarr", work / "single.zarr"
     write_sample(str(src), size=32, seed=4)
-    r = subprocess.run(["eopf-geozarr", "convert", str(src), str(single), *S1_CONVERT_ARGS],
+    r = subprocess.run(["geozarr-runner", "convert", str(src), str(single), "--quiet"],
                        capture_output=True, text=True, timeout=900, check=False)
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
-    return {"source": src, "groups": polarisation_groups(str(src)), "single": _files(single)}
+    files = _files(single)
+    for made in ("run.json", ".geozarr-runner.json"):
+        files.pop(made)
+    return {"source": src, "groups": polarisation_groups(str(src)), "single": files}
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +65,7 @@ def _run(rendered, s1: dict[str, Any], tmp_path: Path, script: str) -> tuple[Any
     from tooling.dag.fanout import run_conversion
     from tooling.dag.objectstore import LoopbackS3
 
-    params = {"source_url": str(s1["source"]), "item_id": "s1-fanout",
-              # preflight's S1 detection is issue 16 item 2 (branch i16-s1): name groups it finds
-              "groups": json.dumps([f"/{g}/measurements" for g in s1["groups"]])}
+    params = {"source_url": str(s1["source"]), "item_id": "s1-fanout"}
     with LoopbackS3() as s3:
         s3.create_bucket(BUCKET)
         result = run_conversion(rendered, s3, tmp_path / "run", params, sleep=lambda s: None,
@@ -91,6 +93,7 @@ def test_fan_out_retries_one_part_and_writes_the_single_process_store(
     manifest = json.loads(files.pop("run.json"))
     assert manifest["conversion_path"] == "s1-grd-fanout"
     assert [p["name"] for p in manifest["parameters"]["parts"]] == ["vh", "vv"]
+    assert manifest["repairs"]  # each part repaired its derived levels, as `convert` does
     files.pop(".geozarr-runner.json")
     assert sorted(files) == sorted(s1["single"])
     assert [k for k in files if files[k] != s1["single"][k]] == []
