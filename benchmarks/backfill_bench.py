@@ -122,17 +122,24 @@ def _overheads(result, bucket: Path, state: Path) -> tuple[list[float], dict[str
     outside = (result.seconds - span) / len(outcomes)  # plan, register, report, gaps: shared by all
     per_batch = len(outcomes) / len(batches)
     fixed = (sum(t.seconds for t in batches) - sum(o["seconds"] for o in outcomes.values())) / len(outcomes)
-    overheads, converts = [], []
+    overheads, converts, in_convert = [], [], []
     for item, outcome in outcomes.items():
         output = entries[item].output  # a local path: the executor maps the bucket to a directory
         run_json = (bucket / output.split("://", 1)[1].split("/", 1)[1] if "://" in output
                     else Path(output)) / "run.json"
-        convert = json.loads(run_json.read_text())["timings"]["convert"]
+        timings = json.loads(run_json.read_text())["timings"]
+        convert = timings["convert"]
         converts.append(convert)
+        in_convert.append(timings["total"] - convert)  # preflight, repair, upload, manifest
         overheads.append(outcome["seconds"] - convert + fixed + outside)
     parts = {"wall": result.seconds, "outside convert phase / product": outside,
              "batch pods' fixed cost / product": fixed, "batches": len(batches),
-             "products per batch": per_batch, "conversion median": statistics.median(converts)}
+             "products per batch": per_batch, "conversion median": statistics.median(converts),
+             "convert step's other work median (preflight, repair, upload, run.json)":
+                 statistics.median(in_convert),
+             "checks + STAC item median": statistics.median(
+                 o["seconds"] - t - c for o, t, c in zip(outcomes.values(), in_convert, converts,
+                                                         strict=True))}
     return overheads, parts
 
 

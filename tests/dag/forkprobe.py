@@ -34,3 +34,8 @@ def main() -> int:
         threading.Thread(target=lambda: (time.sleep(0.2), print("written by the thread"))).start()
         return 0
     return 2
+
+
+def slow_preload() -> None:
+    """A preload that takes long (a server still importing)."""
+    time.sleep(60)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,13 +135,29 @@ def test_steps_run_concurrently_and_meet_deadlines(server, probe, tmp_path):
     assert result.task("c").phase == "Failed" and "activeDeadlineSeconds" in result.message
 
 
+def test_a_stopped_run_does_not_wait_for_the_imports(probe, tmp_path):
+    stopping = threading.Event()
+    with Launcher(tmp_path / "server.log", preload=("!tests.dag.forkprobe:slow_preload",),
+                  entries={str(probe): ENTRY}) as launcher:
+        launcher.start()
+        stopping.set()  # Ctrl-C while the server imports
+        start = time.monotonic()
+        with (tmp_path / "out").open("wb") as out:
+            proc = launcher.launch([str(probe), "report", "0"], {"PATH": "/usr/bin"}, tmp_path, out, out,
+                                   stopping)
+        assert isinstance(proc, subprocess.Popen) and time.monotonic() - start < 5
+        proc.wait(30)
+        server = launcher.server
+    assert server is not None and server.poll() is not None  # closed while importing
+
+
 DRIVER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from tooling.dag.launcher import Launcher
     launcher = Launcher(None, preload=("json",), entries={sys.argv[1]: "tests.dag.forkprobe:main"})
     launcher.start()
-    assert launcher._wait_ready()
+    assert launcher.wait_ready()
     print(launcher.server.pid, flush=True)
     if sys.argv[2] == "close":
         launcher.close()

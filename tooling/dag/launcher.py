@@ -157,30 +157,42 @@ class Launcher:
                 log.close()
         self._control = mine
 
-    def _wait_ready(self) -> bool:
-        """Whether the server serves (waits for its imports the first time)."""
+    def wait_ready(self, stopping: threading.Event | None = None) -> bool:
+        """Whether the server serves (waits for its imports the first time, in short slices so
+        that a run being stopped does not wait for them: then False, the step runs plainly)."""
         if self.ready is not None or not self.use_server:
             return bool(self.ready and self.ready.get("ready"))
         assert self._control is not None
-        self._control.settimeout(READY_TIMEOUT)
-        try:
-            data = self._control.recv(1 << 20)
-            self.ready = json.loads(data) if data else {"ready": False, "reason": "it exited"}
-        except (OSError, ValueError) as e:
-            self.ready = {"ready": False, "reason": f"no ready message ({e})"}
+        end = time.monotonic() + READY_TIMEOUT
+        self._control.settimeout(0.2)
+        data: bytes | None = None
+        while data is None and time.monotonic() < end:
+            if stopping is not None and stopping.is_set():
+                return False
+            try:
+                data = self._control.recv(1 << 20)
+            except TimeoutError:
+                continue
+            except OSError as e:
+                self.ready = {"ready": False, "reason": f"no ready message ({e})"}
+                break
         self._control.settimeout(None)
+        if self.ready is None and data is None:
+            self.ready = {"ready": False, "reason": f"no ready message in {READY_TIMEOUT:g}s"}
+        elif self.ready is None:
+            self.ready = json.loads(data) if data else {"ready": False, "reason": "it exited"}
         if not self.ready.get("ready"):
             self.fallback_reason = f"fork server not ready: {self.ready.get('reason')}"
         return bool(self.ready.get("ready"))
 
     def launch(self, argv: list[str], env: Mapping[str, str], cwd: Path, stdout: IO[bytes],
-               stderr: IO[bytes]) -> StepProcess:
-        """The step's process, started (OSError when it cannot be)."""
+               stderr: IO[bytes], stopping: threading.Event | None = None) -> StepProcess:
+        """The step's process, started (OSError when it cannot be). STOPPING: the run's stop."""
         entry = self.entries.get(argv[0]) if self.use_server else None
         if entry is not None and not needs_fresh_interpreter(env):
             with self._lock:
                 self.start()
-                forked = self._wait_ready() and self._fork(argv, env, cwd, stdout, stderr, entry)
+                forked = self.wait_ready(stopping) and self._fork(argv, env, cwd, stdout, stderr, entry)
             if forked:
                 return forked
         return subprocess.Popen(argv, env=dict(env), cwd=cwd, stdout=stdout, stderr=stderr,
@@ -211,11 +223,13 @@ class Launcher:
         return ForkedProcess(argv, int(answer["pid"]), mine)
 
     def close(self) -> None:
-        """Stop the fork server (EOF on its socket; SIGKILL if it lingers)."""
+        """Stop the fork server: EOF on its socket ends it; SIGKILL when it never served or lingers."""
         if self._control is not None:
             self._control.close()
             self._control = None
         if self.server is not None:
+            if not (self.ready and self.ready.get("ready")):
+                self.server.kill()  # still importing (or refused): it has no child to wait for
             try:
                 self.server.wait(10)
             except subprocess.TimeoutExpired:

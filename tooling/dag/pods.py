@@ -401,7 +401,8 @@ def run_pod(plan: PodPlan, attempt: Attempt, pod_dir: Path, deadline: float | No
     start = clock()
     with attempt.stdout.open("wb") as out, attempt.stderr.open("wb") as err:
         try:
-            proc = (launcher or _PLAIN).launch(plan.argv, plan.env, plan.cwd, out, err)
+            proc = (launcher or _PLAIN).launch(plan.argv, plan.env, plan.cwd, out, err,
+                                              registry.stopping)
         except OSError as e:
             attempt.phase, attempt.message = "Error", f"cannot start {plan.argv[0]}: {e}"
             return
