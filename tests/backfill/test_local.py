@@ -1,11 +1,14 @@
 """`invoke backfill --local`: the rendered geozarr-backfill template through the local executor,
 real conversions of generated products (144 px), a real STAC API as source and target catalog,
 state on disk. One 12-product run (concurrency 2) is shared: a limit below the catalog's size and
-one broken product; a second run on its state converts nothing; a run interrupted midway resumes
-converting only the rest."""
+one broken product; a second run on its state converts nothing; a copy of its state registers
+into a STAC API that stops mid-run (dead letters), then replays once it is back; a run
+interrupted midway resumes converting only the rest."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import shutil
@@ -18,7 +21,9 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+import requests
 
+from tests.loopback import LoopbackHTTPServer
 from tooling.backfill import local
 from tooling.backfill.cli import main_local
 
@@ -98,3 +103,63 @@ def test_an_interrupted_run_resumes_with_only_the_rest(tmp_path, capsys):
     after = _statuses(state)
     assert code == 0 and report["counts"]["converted"] == 3
     assert all(after[item]["mtime"] == s["mtime"] for item, s in before.items())
+
+
+class _Gateway(http.server.BaseHTTPRequestHandler):
+    """The STAC API behind a gateway: requests pass through to UPSTREAM until the first bulk write
+    into a collection other than the source one; from then on the API is stopped (503), until
+    `stopped` is cleared (it is back)."""
+
+    upstream = ""
+    armed = True  # the next bulk write stops the API
+    stopped = False
+    bulk_writes_refused = 0
+
+    def _forward(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        cls = type(self)
+        if self.command == "POST" and self.path.endswith("/bulk_items") and \
+                f"/{local.SOURCE_COLLECTION}/" not in self.path and cls.armed:
+            cls.stopped = True
+        if cls.stopped:
+            cls.bulk_writes_refused += self.path.endswith("/bulk_items")
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        resp = requests.request(self.command, cls.upstream + self.path, data=body or None, timeout=60,
+                                headers={"Content-Type": self.headers.get("Content-Type", "application/json")})
+        self.send_response(resp.status_code)
+        self.send_header("Content-Type", resp.headers.get("Content-Type", "application/json"))
+        self.send_header("Content-Length", str(len(resp.content)))
+        self.end_headers()
+        self.wfile.write(resp.content)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_the_stac_api_stopped_mid_run_dead_letters_and_a_replay_registers(first_run, stac_api, capsys,
+                                                                          tmp_path, monkeypatch):
+    _, _, done_state, _ = first_run
+    state = tmp_path / "state"
+    shutil.copytree(done_state, state, ignore=shutil.ignore_patterns("runs"))  # converted: no conversion
+    gateway = type("Gateway", (_Gateway,), {"upstream": stac_api.url})
+    with LoopbackHTTPServer(gateway) as api:
+        monkeypatch.setattr(local, "catalog", lambda: contextlib.nullcontext(api.url))
+        code, down = _run(state, capsys)
+        assert gateway.stopped and gateway.bulk_writes_refused >= 1
+        gateway.stopped, gateway.armed = False, False  # the API is back
+        replay_code, back = _run(state, capsys)
+    converted = LIMIT - 1
+    assert code == 1 and down["counts"]["dead_lettered"] == converted
+    assert down["counts"]["registered"] == 0 and down["counts"]["converted"] == converted
+    assert replay_code == 1  # the broken product still fails; nothing else does
+    assert back["counts"]["registered"] == converted and back["counts"]["dead_lettered"] == 0
+    items = [json.loads(p.read_text()) for p in state.rglob("backfill/local/items/*.json")]
+    assert len(items) == converted
+    for item in items:
+        resp = requests.get(f"{stac_api.url}/collections/{item['collection']}/items/{item['id']}", timeout=10)
+        assert resp.status_code == 200, item["id"]

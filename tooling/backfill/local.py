@@ -27,6 +27,7 @@ from runner.backfill.report import read_report
 from tooling import repo
 from tooling.backfill.sequences import SequenceError, unroll_sequences
 from tooling.dag.executor import LocalRun, RunResult
+from tooling.dag.launcher import Launcher
 from tooling.dag.localrun import S3_CREDENTIAL_KEYS, local_secrets
 from tooling.dag.model import Unsupported, read_workflow_template
 from tooling.dag.objectstore import LocalOutput
@@ -55,6 +56,7 @@ class LocalBackfill:
     parallelism: int = 2
     state_dir: Path = DEFAULT_STATE
     overlay: str = "staging"
+    fork_server: bool = True  # False: every step a plain process (the benchmark's baseline)
 
 
 def product_name(number: int) -> str:
@@ -139,7 +141,8 @@ def template(job: LocalBackfill, overrides: Mapping[str, str]) -> tuple[Any, Any
         raise CannotRun("the local executor refuses this template:\n  " + "\n  ".join(exc.problems)) from exc
 
 
-def execute(job: LocalBackfill, api_url: str, progress: Progress) -> tuple[RunResult, Path, str]:
+def execute(job: LocalBackfill, api_url: str, progress: Progress,
+            launcher: Launcher | None = None) -> tuple[RunResult, Path, str]:
     """Run the DAG; (result, the bucket's directory, the declared prefix)."""
     overrides = parameters(job, api_url)
     rendered, spec = template(job, overrides)
@@ -152,7 +155,7 @@ def execute(job: LocalBackfill, api_url: str, progress: Progress) -> tuple[RunRe
     runner = LocalRun(spec, Objects(rendered, secrets), job.state_dir / "runs" / run_id,
                       parameters=overrides,
                       parallelism=job.parallelism, output=LocalOutput(bucket, bucket_dir),
-                      run_id=run_id,
+                      run_id=run_id, launcher=launcher,
                       listener=lambda t: progress.task(t.name, t.phase, t.seconds,
                                                        t.message if t.phase != "Succeeded" else ""))
     return runner.execute(), bucket_dir, str(declared.get("output_prefix") or "").strip("/")
@@ -162,10 +165,13 @@ def run_local_backfill(job: LocalBackfill, progress: Progress | None = None) -> 
     """Products, catalog, the DAG; the backfill report (`counts`, `failed`, `seconds`, …)."""
     progress = progress or Progress(quiet=True)
     job.state_dir.mkdir(parents=True, exist_ok=True)
-    paths = write_products(job.state_dir / "products", job.products, job.size, progress)
-    with catalog() as api_url:
-        seed_source(api_url, paths)
-        result, bucket_dir, prefix = execute(job, api_url, progress)
+    # the fork server imports while the products are written and the catalog starts
+    with Launcher(job.state_dir / "forkserver.log", use_server=job.fork_server) as launcher:
+        launcher.start()
+        paths = write_products(job.state_dir / "products", job.products, job.size, progress)
+        with catalog() as api_url:
+            seed_source(api_url, paths)
+            result, bucket_dir, prefix = execute(job, api_url, progress, launcher)
     state = bucket_dir / prefix / "backfill" / RUN
     report = read_report(str(state))
     if report is None:

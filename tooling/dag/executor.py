@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tooling.dag.expressions import results_for_phase
+from tooling.dag.launcher import Launcher
 from tooling.dag.model import Task, WorkflowSpec
 from tooling.dag.objectstore import LocalOutput
 from tooling.dag.pods import (
@@ -132,6 +133,10 @@ class LocalRun:
     # added to every pod's environment under the template's own `env` (which wins): for
     # instrumentation, e.g. the benchmark's PYTHONPROFILEIMPORTTIME; never set by `invoke conformance`
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # starts the steps: our console scripts through a fork server that imported the image's
+    # modules once (tooling.dag.launcher). None: the run starts its own and stops it at the end
+    launcher: Launcher | None = None
+    fork_server: bool = True  # False: every step a plain process (the benchmarks' baseline)
 
     def __post_init__(self) -> None:
         self.run_id = self.run_id or new_run_id(self.spec.name)
@@ -299,7 +304,8 @@ class LocalRun:
                 attempt.phase, attempt.message = "Failed", f"not started: {self.registry.stop_reason}"
                 run.phase, run.message = "Failed", attempt.message
                 return
-            run_pod(plan, attempt, pod_dir, self._attempt_deadline(template.deadline), self.registry)
+            run_pod(plan, attempt, pod_dir, self._attempt_deadline(template.deadline), self.registry,
+                    launcher=self.launcher)
             run.phase, run.outputs = attempt.phase, attempt.outputs
             run.message = "" if attempt.phase == "Succeeded" else attempt.message
             if attempt.phase == "Succeeded" or retry is None or self.registry.stopping.is_set():
@@ -328,6 +334,17 @@ class LocalRun:
 
     # -- the DAG --------------------------------------------------------------------------
     def execute(self) -> RunResult:
+        if self.launcher is not None:
+            return self._execute()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with Launcher(self.run_dir / "forkserver.log", use_server=self.fork_server) as launcher:
+            self.launcher = launcher
+            try:
+                return self._execute()
+            finally:
+                self.launcher = None
+
+    def _execute(self) -> RunResult:
         self._created = time.time()
         start = time.monotonic()
         if self.spec.deadline is not None:

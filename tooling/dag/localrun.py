@@ -22,6 +22,7 @@ from conformance.workflow_report import RUN_FAILED, TASK_FAILED, merge, tasks_se
 from tooling import repo
 from tooling.dag import orphans
 from tooling.dag.executor import LocalRun, RunResult, TaskRun, new_run_id
+from tooling.dag.launcher import Launcher
 from tooling.dag.model import Unsupported, WorkflowSpec, read_workflow_template
 from tooling.dag.objectstore import (
     LocalOutput,
@@ -94,9 +95,12 @@ def run_local(
     runs_dir: Path | None = None,
     extra_env: Mapping[str, str] | None = None,
     parameters: Mapping[str, str] | None = None,
+    fork_server: bool = True,
 ) -> LocalOutcome:
     """Run the overlay's conformance DAG here (PARAMETERS: workflow parameters overridden for
-    this run, e.g. `product`). ToolingError when it cannot start."""
+    this run, e.g. `product`). ToolingError when it cannot start. FORK_SERVER: the steps start
+    from a fork server (its imports overlap the S3 server's start), else each step is a plain
+    process."""
     progress = progress or Progress(quiet=True)
     preload: threading.Thread | None = None
     if not output:  # the S3 server's imports overlap the render (nothing else imports them meanwhile)
@@ -114,7 +118,33 @@ def run_local(
     run_dir.mkdir(parents=True, exist_ok=True)
     orphans.mark_executor(run_dir)
     report_key = f"{prefix}/conformance/{run_id}/report.json" if prefix else f"conformance/{run_id}/report.json"
+    dag = _Dag(spec, rendered, template_doc, overrides, bucket, report_key, run_dir, overlay, parallelism)
+    with Launcher(run_dir / "forkserver.log", use_server=fork_server) as launcher:
+        launcher.start()
+        return _run_dag(dag, output, progress, preload, launcher, extra_env)
 
+
+@dataclass(frozen=True)
+class _Dag:
+    """What run_local prepared for the run: the template, its parameters, where things go."""
+
+    spec: WorkflowSpec
+    rendered: Rendered
+    template_doc: dict[str, Any]
+    overrides: dict[str, str]
+    bucket: str
+    report_key: str
+    run_dir: Path
+    overlay: str
+    parallelism: int
+
+
+def _run_dag(dag: _Dag, output: str | None, progress: Progress, preload: threading.Thread | None,
+             launcher: Launcher, extra_env: Mapping[str, str] | None) -> LocalOutcome:
+    """The storage (S3 on loopback or `--output`), the DAG, the report."""
+    spec, rendered, template_doc, overrides = dag.spec, dag.rendered, dag.template_doc, dag.overrides
+    bucket, report_key, run_dir, overlay = dag.bucket, dag.report_key, dag.run_dir, dag.overlay
+    run_id = run_dir.name
     progress.line(f"{spec.name} from overlay {overlay} ({rendered_hash(template_doc)[:19]}), run {run_id}")
     if preload is not None:
         preload.join()  # moto's import graph is cyclic: never import it from two threads at once
@@ -125,8 +155,8 @@ def run_local(
             progress.task(run.name, run.phase, run.seconds, run.message if run.phase != "Succeeded" else "")
 
         runner = LocalRun(spec, Objects(rendered, secrets), run_dir, parameters=overrides,
-                          parallelism=parallelism, output=local_output, run_id=run_id, listener=on_task,
-                          extra_env=_image_env(extra_env))
+                          parallelism=dag.parallelism, output=local_output, run_id=run_id, listener=on_task,
+                          extra_env=_image_env(extra_env), launcher=launcher)
         try:
             result = runner.execute()
         except ValueError as e:  # bad parameters

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tooling.dag import orphans
+from tooling.dag.launcher import Launcher, StepProcess
 from tooling.dag.model import OutputParameter, Template, VolumeSource, WorkflowSpec
 from tooling.dag.objectstore import LocalOutput, StorageMapError
 from tooling.dag.substitution import SubstitutionError, expand_env_refs, substitute
@@ -346,20 +347,23 @@ def _output_paths(template: Template, scope: Mapping[str, str], mounts: MountMap
     return outputs
 
 
+_PLAIN = Launcher(entries={}, use_server=False)  # plain processes only
+
+
 class ProcessRegistry:
     """The live processes of a run, so that a deadline or Ctrl-C can stop them all."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._procs: set[subprocess.Popen[bytes]] = set()
+        self._procs: set[StepProcess] = set()
         self.stopping = threading.Event()
         self.stop_reason = ""
 
-    def add(self, p: subprocess.Popen[bytes]) -> None:
+    def add(self, p: StepProcess) -> None:
         with self._lock:
             self._procs.add(p)
 
-    def discard(self, p: subprocess.Popen[bytes]) -> None:
+    def discard(self, p: StepProcess) -> None:
         with self._lock:
             self._procs.discard(p)
 
@@ -372,7 +376,7 @@ class ProcessRegistry:
             terminate(p)
 
 
-def terminate(p: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+def terminate(p: StepProcess, grace: float = 5.0) -> None:
     """SIGTERM the process group, SIGKILL after GRACE seconds (what the kubelet does)."""
     try:
         os.killpg(p.pid, signal.SIGTERM)
@@ -388,15 +392,17 @@ def terminate(p: subprocess.Popen[bytes], grace: float = 5.0) -> None:
 
 
 def run_pod(plan: PodPlan, attempt: Attempt, pod_dir: Path, deadline: float | None,
-            registry: ProcessRegistry, clock: Callable[[], float] = time.monotonic) -> None:
-    """Run the planned process; fill ATTEMPT's phase, exit code, message and outputs."""
+            registry: ProcessRegistry, clock: Callable[[], float] = time.monotonic,
+            launcher: Launcher | None = None) -> None:
+    """Run the planned process (LAUNCHER: through its fork server when the command is one of
+    our console scripts); fill ATTEMPT's phase, exit code, message and outputs."""
     attempt.stdout = pod_dir / "stdout.log"
     attempt.stderr = pod_dir / "stderr.log"
     start = clock()
     with attempt.stdout.open("wb") as out, attempt.stderr.open("wb") as err:
         try:
-            proc = subprocess.Popen(plan.argv, env=plan.env, cwd=plan.cwd, stdout=out, stderr=err,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = (launcher or _PLAIN).launch(plan.argv, plan.env, plan.cwd, out, err,
+                                              registry.stopping)
         except OSError as e:
             attempt.phase, attempt.message = "Error", f"cannot start {plan.argv[0]}: {e}"
             return
