@@ -266,3 +266,46 @@ def test_kubectl_client(tmp_path: Path) -> None:
     assert calls[0]["argv"] == ["--context", "ovh-staging", "create", "-n", "ns1", "-f", "-", "-o", "json"]
     assert json.loads(calls[0]["stdin"]) == wf
     assert calls[1]["argv"] == ["--context", "ovh-staging", "get", "-n", "ns1", "workflow", "wf-1", "-o", "json"]
+
+
+def _printing(reports: dict[str, Any], codes: dict[str, int]):
+    """A product run that prints REPORTS[name] as a command would (nothing when None)."""
+    from conformance.report import render
+
+    def run_one(name: str, fmt: str) -> int:
+        assert fmt == "json"
+        if reports[name] is not None:
+            print(render(reports[name], "json"))
+        return codes[name]
+    return run_one
+
+
+def test_several_products_in_json_are_one_report(capsys: pytest.CaptureFixture[str]) -> None:
+    """`invoke conformance --json` (both products): ONE JSON document a script can load, each
+    product's report under `products`, its findings tagged with the product, the worst exit."""
+    from conformance.findings import Finding, Severity
+    from conformance.report import Report
+    from tooling.dag.cli import _combined
+
+    bad = Finding(rule="geozarr.crs", severity=Severity.ERROR, message="wrong CRS", path="/vv",
+                  check="geozarr")
+    reports = {"s2-l2a": Report(kind="conformance", target="a"),
+               "s1-grd": Report(kind="conformance", target="b", findings=[bad])}
+    code = _combined(["s2-l2a", "s1-grd"], "json", _printing(reports, {"s2-l2a": 0, "s1-grd": 1}))
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and doc["exit_code"] == 1 and doc["passed"] is False
+    assert list(doc["products"]) == ["s2-l2a", "s1-grd"]
+    assert doc["products"]["s2-l2a"]["passed"] is True
+    assert [(f["rule"], f["check"]) for f in doc["findings"]] == [("geozarr.crs", "s1-grd/geozarr")]
+
+
+def test_a_product_run_without_a_report_is_said_in_the_one_report(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance.report import Report
+    from tooling.dag.cli import _combined
+
+    reports = {"s2-l2a": Report(kind="conformance", target="a"), "s1-grd": None}
+    code = _combined(["s2-l2a", "s1-grd"], "json", _printing(reports, {"s2-l2a": 0, "s1-grd": 130}))
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 130 and doc["exit_code"] == 2
+    assert doc["error"] == "s1-grd: no report (exit 130)"

@@ -4,7 +4,9 @@ default) or on an env's Argo (`--env staging|prod`). Exit 0 passed, 1 failed, 2 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import sys
 from collections.abc import Callable
@@ -195,15 +197,54 @@ def main(env: str = "local", overlay: str = "staging", size: int = 144, as_json:
          wait: bool = True, parallelism: int = 2, output: str | None = None, product: str = "",
          fmt: str = "") -> int:
     """Each product type's conformance run in sequence (PRODUCT: one of them; default all); the
-    worst exit code. With --json, one report per product, in order."""
+    worst exit code. In JSON or Markdown, several products make one report (`_combined`)."""
     products = products_of(product)
     if products is None:
         print(f"conformance: unknown --product {product!r}: expected one of {', '.join(PRODUCTS)}",
               file=sys.stderr)
         return 2
-    codes = [_main_one(env, overlay, size, as_json, wait, parallelism, output, PRODUCTS[p], fmt)
-             for p in products]
-    return max(codes)
+
+    def run_one(name: str, fmt: str) -> int:
+        return _main_one(env, overlay, size, as_json, wait, parallelism, output, PRODUCTS[name], fmt)
+
+    try:
+        combine = len(products) > 1 and wait and output_format(fmt, as_json) != "table"
+    except ValueError:
+        combine = False  # the run says why
+    if combine:
+        return _combined(products, output_format(fmt, as_json), run_one)
+    return max(run_one(name, fmt) for name in products)
+
+
+def _combined(products: list[str], fmt: str, run_one: Callable[[str, str], int]) -> int:
+    """Several products' runs in a machine format as ONE report (a script reads one document):
+    each product's own report under `products`, its findings tagged with the product; the exit
+    code is the worst run's."""
+    reports: dict[str, Report] = {}
+    codes = []
+    for name in products:
+        captured = io.StringIO()
+        with contextlib.redirect_stdout(captured):
+            codes.append(run_one(name, "json"))
+        reports[name] = _read_report(captured.getvalue(), codes[-1])
+    combined = Report(
+        kind="conformance", target=", ".join(products), tool="invoke conformance",
+        findings=[dataclasses.replace(f, check=f"{name}/{f.check}" if f.check else name)
+                  for name, r in reports.items() for f in r.findings],
+        error="; ".join(f"{name}: {r.error}" for name, r in reports.items() if r.error),
+        ok=all(r.ok for r in reports.values()),
+        total_seconds=sum(r.total_seconds for r in reports.values()),
+        extra={"products": {name: r.to_dict() for name, r in reports.items()}})
+    shown = stdout.show(combined, fmt)
+    return shown if shown == stdout.BROKEN_PIPE_EXIT else max(codes)
+
+
+def _read_report(text: str, code: int) -> Report:
+    """One product run's JSON report; a report saying so when the run printed none (interrupted)."""
+    try:
+        return Report.from_dict(json.loads(text))
+    except (ValueError, TypeError, AttributeError):
+        return Report(kind="conformance", target="", error=f"no report (exit {code})")
 
 
 def _main_one(env: str, overlay: str, size: int, as_json: bool, wait: bool, parallelism: int,
