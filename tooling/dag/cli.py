@@ -203,6 +203,10 @@ def main(env: str = "local", overlay: str = "staging", size: int = 144, as_json:
         print(f"conformance: unknown --product {product!r}: expected one of {', '.join(PRODUCTS)}",
               file=sys.stderr)
         return 2
+    bad = _bad_arguments(env, overlay, parallelism, output)
+    if bad:
+        print(f"conformance: {bad}", file=sys.stderr)
+        return 2
 
     def run_one(name: str, fmt: str) -> int:
         return _main_one(env, overlay, size, as_json, wait, parallelism, output, PRODUCTS[name], fmt)
@@ -247,22 +251,23 @@ def _read_report(text: str, code: int) -> Report:
         return Report(kind="conformance", target="", error=f"no report (exit {code})")
 
 
+def _bad_arguments(env: str, overlay: str, parallelism: int, output: str | None) -> str:
+    """Why the run's arguments cannot be used (said once, whatever the products), or ''."""
+    if env == "local":
+        if overlay not in repo.ENVS:
+            return f"unknown overlay {overlay!r}: expected one of {', '.join(repo.ENVS)}"
+        if parallelism < 1:
+            return "--parallelism must be at least 1"
+        return ""
+    if env not in repo.ENVS:
+        return f"unknown env {env!r}: expected local, {', '.join(repo.ENVS)}"
+    if output:
+        return "--output is for local runs; on a cluster the env's bucket is used"
+    return ""
+
+
 def _main_one(env: str, overlay: str, size: int, as_json: bool, wait: bool, parallelism: int,
               output: str | None, parameters: dict[str, str], fmt: str) -> int:
     if env == "local":
-        if overlay not in repo.ENVS:
-            print(f"conformance: unknown overlay {overlay!r}: expected one of {', '.join(repo.ENVS)}",
-                  file=sys.stderr)
-            return 2
-        if parallelism < 1:
-            print("conformance: --parallelism must be at least 1", file=sys.stderr)
-            return 2
         return main_local(overlay, size, as_json, parallelism, output, fmt=fmt, parameters=parameters)
-    if env not in repo.ENVS:
-        print(f"conformance: unknown env {env!r}: expected local, {', '.join(repo.ENVS)}", file=sys.stderr)
-        return 2
-    if output:
-        print("conformance: --output is for local runs; on a cluster the env's bucket is used",
-              file=sys.stderr)
-        return 2
     return main_cluster(env, size, as_json, wait, fmt=fmt, parameters=parameters)
