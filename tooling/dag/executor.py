@@ -29,8 +29,9 @@ import string
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -195,16 +196,13 @@ class LocalRun:
         if self.listener is not None:
             self.listener(run)
 
-    def _run_task(self, task: Task, wf_scope: Mapping[str, str]) -> None:
-        run = self._runs[task.name]
-        run.started = time.time()
-        run.phase = "Running"
+    @contextmanager
+    def _running(self, run: TaskRun) -> Iterator[None]:
+        """RUN from Running to its end: a PodError makes it an Error; its end is recorded and told."""
+        run.started, run.phase = time.time(), "Running"
         self._emit(run)
         try:
-            if task.with_param is not None:
-                self._fan_out(task, run, wf_scope)
-            else:
-                self._attempts(task, run, self._pod_scope(task, wf_scope, self._dag_scope(wf_scope)))
+            yield
         except PodError as e:
             run.phase, run.message = "Error", str(e)
         finally:
@@ -212,6 +210,14 @@ class LocalRun:
             with self._lock:
                 self._ended.append(run)
             self._emit(run)
+
+    def _run_task(self, task: Task, wf_scope: Mapping[str, str]) -> None:
+        run = self._runs[task.name]
+        with self._running(run):
+            if task.with_param is not None:
+                self._fan_out(task, run, wf_scope)
+            else:
+                self._attempts(task, run, self._pod_scope(task, wf_scope, self._dag_scope(wf_scope)))
 
     def _pod_scope(self, task: Task, wf_scope: Mapping[str, str],
                    arg_scope: Mapping[str, str]) -> dict[str, str]:
@@ -267,18 +273,9 @@ class LocalRun:
 
     def _run_child(self, task: Task, child: TaskRun, wf_scope: Mapping[str, str],
                    arg_scope: Mapping[str, str]) -> None:
-        child.started, child.phase = time.time(), "Running"
-        self._emit(child)
-        try:
+        with self._running(child):
             self._attempts(replace(task, name=child.name),
                            child, self._pod_scope(task, wf_scope, arg_scope))
-        except PodError as e:
-            child.phase, child.message = "Error", str(e)
-        finally:
-            child.finished = time.time()
-            with self._lock:
-                self._ended.append(child)
-            self._emit(child)
 
     def _attempts(self, task: Task, run: TaskRun, scope: Mapping[str, str]) -> None:
         template = self.spec.templates[task.template]
