@@ -3,6 +3,7 @@
 report CODE: prints argv, cwd and env as JSON on stdout, a line on stderr, exits CODE.
 sleep S: sleeps S seconds. abort: dies of SIGABRT. raise: an uncaught exception.
 interrupt: an uncaught KeyboardInterrupt. thread: a non-daemon thread writes after main returned.
+settings: prints the temporary directory and dask's temporary-directory setting as JSON.
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ def main() -> int:
         raise RuntimeError("probe failed on purpose")
     if action == "interrupt":
         raise KeyboardInterrupt
+    if action == "settings":
+        import tempfile
+
+        import dask.config
+
+        print(json.dumps({"tempdir": tempfile.gettempdir(),
+                          "dask": dask.config.get("temporary-directory", None)}))
+        return 0
     if action == "thread":
         threading.Thread(target=lambda: (time.sleep(0.2), print("written by the thread"))).start()
         return 0
@@ -39,3 +48,13 @@ def main() -> int:
 def slow_preload() -> None:
     """A preload that takes long (a server still importing)."""
     time.sleep(60)
+
+
+def settle_settings() -> None:
+    """A preload that reads what modules take from the environment once: TMPDIR and DASK_*."""
+    import tempfile
+
+    import dask.config
+
+    tempfile.gettempdir()
+    dask.config.get("temporary-directory", None)

@@ -77,6 +77,20 @@ def test_a_forked_step_is_the_process_a_subprocess_would_be(server, probe, tmp_p
     assert err == plain_err == "a line on stderr\n"
 
 
+def test_settings_read_at_import_come_from_the_step_env(probe, tmp_path):
+    """TMPDIR (cached by tempfile at first use) and DASK_* (read by dask at import) are the step's,
+    though the server read its own before forking."""
+    step_tmp = tmp_path / "step-tmp"
+    step_tmp.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(step_tmp), "DASK_TEMPORARY_DIRECTORY": "/scratch-x"}
+    with Launcher(tmp_path / "server.log", preload=("dask", "!tests.dag.forkprobe:settle_settings"),
+                  entries={str(probe): ENTRY}) as launcher:
+        launcher.start()
+        proc, code, out, err = run(launcher, [str(probe), "settings"], tmp_path / "forked", env=env)
+    assert isinstance(proc, ForkedProcess) and code == 0, err
+    assert json.loads(out) == {"tempdir": str(step_tmp), "dask": "/scratch-x"}
+
+
 @pytest.mark.parametrize(("action", "code", "stderr_has"), [
     ("abort", -signal.SIGABRT, ""),
     ("raise", 1, "RuntimeError: probe failed on purpose"),

@@ -149,6 +149,7 @@ def become_step(request: dict[str, Any], stdio: list[int], sync_w: int, server_f
         sys.path[0] = os.path.dirname(sys.argv[0])  # what a console script starts with
         _fresh_stdio(bool(os.environ.get("PYTHONUNBUFFERED")))
         _reseed()
+        _reread_environment()
         module, func = request["entry"].split(":")
         entry = getattr(importlib.import_module(module), func)
     except BaseException:  # noqa: BLE001 - the step cannot start: say why on its stderr
@@ -179,6 +180,18 @@ def _reseed() -> None:
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed()  # a fresh process draws its own entropy
+
+
+def _reread_environment() -> None:
+    """What the preloaded modules took from the server's environment, taken again from the
+    step's: the temporary directory (`tempfile` caches TMPDIR at first use) and dask's config
+    (read from DASK_* at import: DASK_TEMPORARY_DIRECTORY is where a step spills)."""
+    import tempfile
+
+    tempfile.tempdir = None
+    dask_config = sys.modules.get("dask.config")
+    if dask_config is not None:
+        dask_config.refresh()
 
 
 def run_entry(entry: Any) -> int:
