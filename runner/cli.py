@@ -182,7 +182,7 @@ def _step_parts(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
 def _step_convert_part(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
     from runner.fanout_steps import PartSettings, parse_parts, run_split_part
 
-    part = parse_parts(f"[{args.part}]")[0]
+    part = parse_parts(f"[{args.part}]", what="PART")[0]
     if part.whole:
         return {**_step_convert(args, log), "part": part.name, "seconds": 0}
     params.apply_s3_endpoint(args.s3_endpoint)

@@ -41,18 +41,18 @@ class PartSettings:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_parts(text: str) -> list[fanout.Part]:
-    """The JSON list `parts` printed; BadInput naming what is wrong."""
+def parse_parts(text: str, what: str = "--parts") -> list[fanout.Part]:
+    """The JSON list `parts` printed; BadInput naming WHAT is wrong."""
     try:
         doc = json.loads(text)
         if not isinstance(doc, list) or not doc:
             raise ValueError("expected a non-empty JSON list of parts")
         parts = [fanout.Part.from_json(d) for d in doc]
     except ValueError as exc:
-        raise BadInput(f"--parts: {exc}") from exc
+        raise BadInput(f"{what}: {exc}") from exc
     names = [p.name for p in parts]
     if len(set(names)) != len(names):
-        raise BadInput(f"--parts: part names repeat: {names}")
+        raise BadInput(f"{what}: part names repeat: {names}")
     return parts
 
 

@@ -122,6 +122,7 @@ def _mains(d: Path) -> list[tuple[str, Callable[[], int]]]:
         ("conformance qa", lambda: dag.main(env="qa")),
         ("conformance overlay qa", lambda: dag.main(overlay="qa")),
         ("conformance parallelism 0", lambda: dag.main(parallelism=0)),
+        ("conformance format bogus", lambda: dag.main(fmt="bogus")),
         ("bench nope", lambda: bench.main("nope")),
         ("seal argv values", lambda: sealing.main(["--env", "staging", "--namespace", "n",
                                                    "--name", "n", "k=v"])),

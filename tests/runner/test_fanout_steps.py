@@ -86,6 +86,13 @@ def test_bad_parts_are_one_line_exit_2(s1_32: Path, tmp_path: Path, bad: str) ->
     assert json_lines(r.stderr)[-1]["message"].startswith("--parts:")
 
 
+def test_a_bad_part_is_one_line_exit_2(s1_32: Path, tmp_path: Path) -> None:
+    r = run_runner("convert-part", "notjson", str(s1_32), str(tmp_path / "o.zarr"))
+    assert r.returncode == 2
+    assert json_lines(r.stderr)[-1]["message"].startswith("PART:")
+    assert not (tmp_path / "o.zarr").exists()
+
+
 def test_convert_part_needs_a_store_prepared_by_parts(s1_32: Path, tmp_path: Path) -> None:
     r = run_runner("convert-part", '{"name": "vh", "groups": ["X_VH"]}', str(s1_32),
                    str(tmp_path / "o.zarr"))

@@ -212,11 +212,11 @@ def main(env: str = "local", overlay: str = "staging", size: int = 144, as_json:
         return _main_one(env, overlay, size, as_json, wait, parallelism, output, PRODUCTS[name], fmt)
 
     try:
-        combine = len(products) > 1 and wait and output_format(fmt, as_json) != "table"
-    except ValueError:
-        combine = False  # the run says why
-    if combine:
-        return _combined(products, output_format(fmt, as_json), run_one)
+        chosen = output_format(fmt, as_json)
+    except ValueError as e:
+        return stdout.cannot_run("conformance", str(e))
+    if len(products) > 1 and wait and chosen != "table":
+        return _combined(products, chosen, run_one)
     return max(run_one(name, fmt) for name in products)
 
 
