@@ -266,12 +266,15 @@ def download(uri: str, timeout: float, policy: FetchPolicy | None = None) -> byt
     worker = threading.Thread(target=get, name="stac-schema-fetch", daemon=True)
     worker.start()
     worker.join(timeout)
+    silent = f"{uri} is not cached and gave no answer within {timeout:g} s"
     if worker.is_alive():
-        raise SchemaUnreachable(f"{uri} is not cached and gave no answer within {timeout:g} s")
+        raise SchemaUnreachable(silent)
     if "error" in result:
         exc = result["error"]
         if isinstance(exc, SchemaUnavailable):
             raise exc
+        if isinstance(exc, requests.Timeout):  # requests' own timeout ended it first: the same silence
+            raise SchemaUnreachable(silent) from exc
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         kind = SchemaUnavailable if isinstance(exc, requests.HTTPError) else SchemaUnreachable
         raise kind(f"{uri} is not cached and cannot be fetched: {why[:200]}") from exc

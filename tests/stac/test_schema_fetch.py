@@ -316,3 +316,18 @@ def test_default_policy_allows_every_schema_the_image_prefetches() -> None:
     policy = schemas.FetchPolicy()
     index = json.loads((SHARED / "schemas" / "stac" / "index.json").read_text())
     assert {u: policy.refusal(u) for u in [*pipeline_extensions(), *index] if policy.refusal(u)} == {}
+
+
+def test_requests_own_timeout_is_the_same_silence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When requests' read timeout ends the fetch just before the wait for it does (the two are
+    the same length), the verdict is still "no answer", not a fetch error."""
+    import requests
+
+    from conformance.stac import schemas as mod
+
+    def times_out(uri: str, timeout: float, policy: object) -> bytes:
+        raise requests.ReadTimeout(f"HTTPConnectionPool: Read timed out. (read timeout={timeout})")
+
+    monkeypatch.setattr(mod, "_get_within_policy", times_out)
+    with pytest.raises(mod.SchemaUnreachable, match="gave no answer within 0.5 s"):
+        mod.download("http://127.0.0.1:9/a/v1.0.0/schema.json", 0.5)
