@@ -93,15 +93,27 @@ def _source(args: argparse.Namespace) -> str:
     return str(source)
 
 
-def _check_identifiers(source: str) -> None:
-    """The run's item id (set, or derived from SOURCE) and collection, when set: the first
-    step of the DAG is the first to see them (env ITEM_ID, COLLECTION)."""
+def _identifiers(source: str, item_id: str | None = None, collection: str | None = None) -> tuple[str, str]:
+    """The run's item id (ITEM_ID, else env ITEM_ID, else derived from SOURCE) and collection
+    (COLLECTION, else env COLLECTION), both checked: refused with BadInput when invalid."""
     from runner.convert import derive_item_id
 
-    identifiers.check("item id", params.resolve("item_id") or derive_item_id(source))
-    collection = params.resolve("collection")
-    if collection:
-        identifiers.check("collection", collection)
+    item = identifiers.check("item id", params.resolve("item_id", item_id) or derive_item_id(source))
+    coll = params.resolve("collection", collection)
+    if coll:
+        identifiers.check("collection", coll)
+    return item, coll
+
+
+def _target(args: argparse.Namespace, source: str) -> tuple[str, str, str]:
+    """(item id, collection, OUTPUT): OUTPUT as given, else the default store of both."""
+    from runner.convert import default_output
+
+    item_id, collection = _identifiers(source, args.item_id, args.collection)
+    output = args.output or default_output(params.resolve("output_bucket", args.output_bucket),
+                                           params.resolve("output_prefix", args.output_prefix),
+                                           collection, item_id)
+    return item_id, collection, output
 
 
 def _step_preflight(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
@@ -110,7 +122,7 @@ def _step_preflight(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
 
     params.apply_s3_endpoint(args.s3_endpoint)
     source = _source(args)
-    _check_identifiers(source)
+    _identifiers(source)  # the DAG's first step is the first to see them
     groups = params.resolve("groups", args.groups)
     with captured(log):
         result = run_preflight(source, groups, allow_generic=args.allow_generic,
@@ -122,21 +134,11 @@ def _step_preflight(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
 
 
 def _step_convert(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
-    from runner.convert import ConvertRequest, default_output, derive_item_id, run_convert
+    from runner.convert import ConvertRequest, run_convert
 
     params.apply_s3_endpoint(args.s3_endpoint)
     source = _source(args)
-    item_id = identifiers.check("item id",
-                                params.resolve("item_id", args.item_id) or derive_item_id(source))
-    collection = params.resolve("collection", args.collection)
-    if collection:
-        identifiers.check("collection", collection)
-    output = args.output or default_output(
-        params.resolve("output_bucket", args.output_bucket),
-        params.resolve("output_prefix", args.output_prefix),
-        collection,
-        item_id,
-    )
+    item_id, collection, output = _target(args, source)
     req = ConvertRequest(
         source=source,
         output=output,
@@ -156,18 +158,10 @@ def _step_convert(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
 
 
 def _output(args: argparse.Namespace, source: str) -> str:
-    """OUTPUT, or the default one of this source's item id and collection."""
+    """OUTPUT, or the default one of this source's item id and collection, normalised."""
     from runner import storage
-    from runner.convert import default_output, derive_item_id
 
-    item_id = identifiers.check("item id",
-                                params.resolve("item_id", args.item_id) or derive_item_id(source))
-    collection = params.resolve("collection", args.collection)
-    if collection:
-        identifiers.check("collection", collection)
-    return storage.normalise_uri(args.output or default_output(
-        params.resolve("output_bucket", args.output_bucket),
-        params.resolve("output_prefix", args.output_prefix), collection, item_id))
+    return storage.normalise_uri(_target(args, source)[2])
 
 
 def _step_parts(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
@@ -195,14 +189,14 @@ def _step_convert_part(args: argparse.Namespace, log: EventLog) -> dict[str, Any
 
 
 def _step_finalize(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
-    from runner.convert import derive_item_id
+    from runner import storage
     from runner.fanout_steps import parse_parts, run_finalize
 
     params.apply_s3_endpoint(args.s3_endpoint)
     source = _source(args)
-    return run_finalize(source, _output(args, source), parse_parts(args.parts), log,
-                        collection=params.resolve("collection", args.collection),
-                        item_id=params.resolve("item_id", args.item_id) or derive_item_id(source))
+    item_id, collection, output = _target(args, source)
+    return run_finalize(source, storage.normalise_uri(output), parse_parts(args.parts), log,
+                        collection=collection, item_id=item_id)
 
 
 def _s1_parameters(args: argparse.Namespace) -> Any:
@@ -311,10 +305,22 @@ def _add_backfill_steps(sub: Any) -> None:
         _add_common(p, name, module.run)
 
 
-def _add_input(p: argparse.ArgumentParser) -> None:
-    """The input product and its groups: what preflight checks and convert converts."""
+def _add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="SOURCE", nargs="?", default=None,
                    help="input product: local path or s3:// URI (default: source_url)")
+
+
+def _add_output(p: argparse.ArgumentParser) -> None:
+    """OUTPUT and the params its default is made of (and the object store's endpoint)."""
+    p.add_argument("output", metavar="OUTPUT", nargs="?", default=None,
+                   help="output store (default s3://{output_bucket}/{output_prefix}/{collection}/{item_id}.zarr)")
+    for key in ("item_id", "collection", "output_bucket", "output_prefix", "s3_endpoint"):
+        _param_flag(p, key)
+
+
+def _add_input(p: argparse.ArgumentParser) -> None:
+    """The input product and its groups: what preflight checks and convert converts."""
+    _add_source(p)
     _param_flag(p, "groups", nargs="+")
     p.add_argument("--allow-generic", action="store_true",
                    help="accept a Sentinel-2 product that the converter would not detect as one")
@@ -350,10 +356,8 @@ def _add_convert(sub: Any) -> None:
 def _convert_arguments(p: argparse.ArgumentParser) -> None:
     """SOURCE, its groups, OUTPUT and the conversion's flags (`convert`, and `convert-part`)."""
     _add_input(p)
-    p.add_argument("output", metavar="OUTPUT", nargs="?", default=None,
-                   help="output store (default s3://{output_bucket}/{output_prefix}/{collection}/{item_id}.zarr)")
-    for key in ("item_id", "collection", "output_bucket", "output_prefix", "s3_endpoint",
-                "spatial_chunk", "enable_sharding", "compression_level"):
+    _add_output(p)
+    for key in ("spatial_chunk", "enable_sharding", "compression_level"):
         _param_flag(p, key)
     _s1_flags(p, ("s1_groups", "s1_gcp_group", "s1_crs_groups", "s1_min_dimension"))
     p.add_argument("--force", action="store_true", help="reconvert even when OUTPUT is complete for this input")
@@ -371,7 +375,8 @@ def _add_fanout_steps(sub: Any) -> None:
                        "group, dealt into at most fanout_parallelism[product] pods; one whole part for "
                        "S2 (its optimised path cannot be split). For a split product, take OUTPUT over. "
                        "Outputs: parts (JSON list), product, product_type, reason, output.")
-    _source_output_arguments(p)
+    _add_source(p)
+    _add_output(p)
     _param_flag(p, "fanout_parallelism")
     _add_common(p, "parts", _step_parts)
     p = sub.add_parser("convert-part", help="convert one part of a product into OUTPUT",
@@ -384,18 +389,10 @@ def _add_fanout_steps(sub: Any) -> None:
                        "run.json last", description="Check every part of PARTS is written, write the "
                        "store root and consolidated metadata, then OUTPUT/run.json last. Outputs: "
                        "output, manifest, bytes, product_type, seconds.")
-    _source_output_arguments(p)
+    _add_source(p)
+    _add_output(p)
     p.add_argument("--parts", required=True, metavar="JSON", help="the parts `parts` listed")
     _add_common(p, "finalize", _step_finalize)
-
-
-def _source_output_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", metavar="SOURCE", nargs="?", default=None,
-                   help="input product: local path or s3:// URI (default: source_url)")
-    p.add_argument("output", metavar="OUTPUT", nargs="?", default=None,
-                   help="output store (default s3://{output_bucket}/{output_prefix}/{collection}/{item_id}.zarr)")
-    for key in ("item_id", "collection", "output_bucket", "output_prefix", "s3_endpoint"):
-        _param_flag(p, key)
 
 
 def _add_stac(sub: Any) -> None:
