@@ -4,9 +4,7 @@ default) or on an env's Argo (`--env staging|prod`). Exit 0 passed, 1 failed, 2 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import json
 import sys
 from collections.abc import Callable
@@ -150,7 +148,9 @@ def _spec(template_doc: dict[str, Any]) -> WorkflowSpec:
 
 def main_cluster(env: str, size: int, as_json: bool, wait: bool,
                  client: KubeClient | None = None, fmt: str = "",
-                 parameters: dict[str, str] | None = None) -> int:
+                 parameters: dict[str, str] | None = None,
+                 sink: stdout.ReportSink = stdout.show) -> int:
+    """One cluster run; its report goes to SINK (printed in format FMT by default)."""
     try:
         fmt = output_format(fmt, as_json)
     except ValueError as e:
@@ -164,7 +164,8 @@ def main_cluster(env: str, size: int, as_json: bool, wait: bool,
         outcome = run_cluster(cfg, template_doc, client or KubectlClient(cfg.context), progress,
                               size=size, wait=wait, parameters=parameters)
     except (ToolingError, ValueError) as e:
-        stdout.cannot_run("conformance", str(e), fmt=fmt, target=env, prefix=f"conformance --env {env}")
+        stdout.cannot_run("conformance", str(e), fmt=fmt, target=env, prefix=f"conformance --env {env}",
+                          sink=sink)
         return getattr(e, "exit_code", 2)
     if outcome.report is None:
         if outcome.follow is not None:
@@ -175,7 +176,7 @@ def main_cluster(env: str, size: int, as_json: bool, wait: bool,
         elif not wait:
             print(outcome.workflow)
         return outcome.exit_code
-    return stdout.show(outcome.report, fmt)
+    return sink(outcome.report, fmt)
 
 
 # `invoke conformance --product`: the DAG's workflow parameters of each product type's run (the
@@ -208,8 +209,9 @@ def main(env: str = "local", overlay: str = "staging", size: int = 144, as_json:
         print(f"conformance: {bad}", file=sys.stderr)
         return 2
 
-    def run_one(name: str, fmt: str) -> int:
-        return _main_one(env, overlay, size, as_json, wait, parallelism, output, PRODUCTS[name], fmt)
+    def run_one(name: str, sink: stdout.ReportSink) -> int:
+        return _main_one(env, overlay, size, as_json, wait, parallelism, output, PRODUCTS[name], fmt,
+                         sink)
 
     try:
         chosen = output_format(fmt, as_json)
@@ -217,20 +219,23 @@ def main(env: str = "local", overlay: str = "staging", size: int = 144, as_json:
         return stdout.cannot_run("conformance", str(e))
     if len(products) > 1 and wait and chosen != "table":
         return _combined(products, chosen, run_one)
-    return max(run_one(name, fmt) for name in products)
+    return max(run_one(name, stdout.show) for name in products)
 
 
-def _combined(products: list[str], fmt: str, run_one: Callable[[str, str], int]) -> int:
+def _combined(products: list[str], fmt: str,
+              run_one: Callable[[str, stdout.ReportSink], int]) -> int:
     """Several products' runs in a machine format as ONE report (a script reads one document):
-    each product's own report under `products`, its findings tagged with the product; the exit
-    code is the worst run's."""
+    each product's own report under `products` (a run that gave none: a report saying so), its
+    findings tagged with the product; the exit code is the worst run's."""
     reports: dict[str, Report] = {}
     codes = []
     for name in products:
-        captured = io.StringIO()
-        with contextlib.redirect_stdout(captured):
-            codes.append(run_one(name, "json"))
-        reports[name] = _read_report(captured.getvalue(), codes[-1])
+        def keep(report: Report, _fmt: str, name: str = name) -> int:
+            reports[name] = report
+            return report.exit_code
+        codes.append(run_one(name, keep))
+        if name not in reports:
+            reports[name] = Report(kind="conformance", target="", error=f"no report (exit {codes[-1]})")
     combined = Report(
         kind="conformance", target=", ".join(products), tool="invoke conformance",
         findings=[dataclasses.replace(f, check=f"{name}/{f.check}" if f.check else name)
@@ -241,14 +246,6 @@ def _combined(products: list[str], fmt: str, run_one: Callable[[str, str], int])
         extra={"products": {name: r.to_dict() for name, r in reports.items()}})
     shown = stdout.show(combined, fmt)
     return shown if shown == stdout.BROKEN_PIPE_EXIT else max(codes)
-
-
-def _read_report(text: str, code: int) -> Report:
-    """One product run's JSON report; a report saying so when the run printed none (interrupted)."""
-    try:
-        return Report.from_dict(json.loads(text))
-    except (ValueError, TypeError, AttributeError):
-        return Report(kind="conformance", target="", error=f"no report (exit {code})")
 
 
 def _bad_arguments(env: str, overlay: str, parallelism: int, output: str | None) -> str:
@@ -267,7 +264,9 @@ def _bad_arguments(env: str, overlay: str, parallelism: int, output: str | None)
 
 
 def _main_one(env: str, overlay: str, size: int, as_json: bool, wait: bool, parallelism: int,
-              output: str | None, parameters: dict[str, str], fmt: str) -> int:
+              output: str | None, parameters: dict[str, str], fmt: str,
+              sink: stdout.ReportSink) -> int:
     if env == "local":
-        return main_local(overlay, size, as_json, parallelism, output, fmt=fmt, parameters=parameters)
-    return main_cluster(env, size, as_json, wait, fmt=fmt, parameters=parameters)
+        return main_local(overlay, size, as_json, parallelism, output, fmt=fmt, parameters=parameters,
+                          sink=sink)
+    return main_cluster(env, size, as_json, wait, fmt=fmt, parameters=parameters, sink=sink)

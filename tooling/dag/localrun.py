@@ -298,7 +298,9 @@ def stop_signals_interrupt() -> Iterator[None]:
 
 def main_local(overlay: str, size: int, as_json: bool, parallelism: int, output: str | None,
                runs_dir: Path | None = None, fmt: str = "",
-               parameters: Mapping[str, str] | None = None) -> int:
+               parameters: Mapping[str, str] | None = None,
+               sink: stdout.ReportSink = stdout.show) -> int:
+    """One local run; its report goes to SINK (printed in format FMT by default)."""
     try:
         fmt = output_format(fmt, as_json)
     except ValueError as e:
@@ -309,7 +311,7 @@ def main_local(overlay: str, size: int, as_json: bool, parallelism: int, output:
             outcome = run_local(overlay, size, parallelism, output, progress, runs_dir=runs_dir,
                                 parameters=parameters)
     except ToolingError as e:
-        stdout.cannot_run("conformance", str(e), fmt=fmt, target=overlay)
+        stdout.cannot_run("conformance", str(e), fmt=fmt, target=overlay, sink=sink)
         return e.exit_code
     except KeyboardInterrupt as e:
         why = f" ({e})" if str(e) else ""
@@ -318,7 +320,7 @@ def main_local(overlay: str, size: int, as_json: bool, parallelism: int, output:
     for line in failure_details(outcome):
         print(line, file=sys.stderr)
     saved = f"report: {repo.relpath(outcome.run_dir / 'report.json')}"
-    return stdout.show(dataclasses.replace(outcome.report, notes=[*outcome.report.notes, saved]), fmt)
+    return sink(dataclasses.replace(outcome.report, notes=[*outcome.report.notes, saved]), fmt)
 
 
 def _image_env(extra_env: Mapping[str, str] | None) -> dict[str, str]:

@@ -4,8 +4,13 @@ ends the command quietly instead of with a BrokenPipeError traceback."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from conformance.report import Report, cannot_run_report, render
+
+# where a command's report goes: `show` prints it; `invoke conformance` over several products
+# collects each product's report instead, to print them as one (tooling.dag.cli._combined)
+ReportSink = Callable[[Report, str], int]
 
 # what a shell reports for a command killed by SIGPIPE (128 + 13): output was cut short, as with
 # `cat`/`grep` in the same pipe, so `set -o pipefail` still notices the verdict was not read whole
@@ -44,11 +49,16 @@ def show(report: Report, fmt: str = "table") -> int:
     return report.exit_code
 
 
-def cannot_run(kind: str, message: str, *, fmt: str = "table", target: str = "", prefix: str = "") -> int:
+def cannot_run(kind: str, message: str, *, fmt: str = "table", target: str = "", prefix: str = "",
+               sink: ReportSink | None = None) -> int:
     """Exit 2 the same way for every command: the message on stderr (after PREFIX, default KIND)
     and, in JSON or Markdown, the report of a run that could not run (one `cannot-run` finding: a
-    script always gets one)."""
+    script always gets one), printed or given to SINK."""
     print(f"{prefix or kind}: cannot run: {message}", file=sys.stderr)
     if fmt != "table":
-        emit(render(cannot_run_report(kind, target, message), fmt) + "\n")
+        report = cannot_run_report(kind, target, message)
+        if sink is not None:
+            sink(report, fmt)
+        else:
+            emit(render(report, fmt) + "\n")
     return 2
