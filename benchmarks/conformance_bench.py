@@ -8,6 +8,18 @@ executor's fork server (tooling.dag.launcher); and a third, the S3 one with ever
 process (`fork_server=False`: what the executor did before, the "before" figure). Goal: <= 1.3x
 the bare conversion at 1098 px, for the two fork-server runs.
 
+Two baselines, both printed against every run (with and without the DAG's `sample` step):
+- "bare local": `eopf-geozarr convert` local disk -> local disk, the issue's baseline: the goal's
+  verdict and the exit code are on it;
+- "bare S3": the same command reading the sample from, and writing its output to, a loopback S3
+  server (moto in this process, tooling.dag.objectstore.LoopbackS3, as a DAG run has it in the
+  executor's; the subprocess gets its AWS_* variables). Storage-matched for the S3 runs
+  (`--output local` is matched with "bare local"), printed beside the verdict, informative.
+  eopf-geozarr writes its output to S3 object by object (at 144 px about 6,300 requests, 5,300
+  of them HEAD, GET and listings on the output: 92 s against 9 s local), where the DAG's convert
+  step converts to local disk and uploads the finished store with GEOZARR_UPLOAD_CONCURRENCY
+  (default 32) PUTs in flight: this baseline is far slower than the local one.
+
 Where the time goes, per task: its seconds in each run, and how much of a step's process went
 to importing Python modules: a third, instrumented run (S3 mode, IMPORT_SIZE px: imports do not
 depend on the size) runs every pod with PYTHONPROFILEIMPORTTIME and sums each process's top-level

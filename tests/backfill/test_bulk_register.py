@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from runner import cli
+from runner import cli, register
 from runner.backfill.bulk_register import load_chunk, read_dead_letters
 from tests.loopback import LoopbackHTTPServer
 from tests.stacapi.items import make_item, unique, write_item
@@ -90,14 +90,19 @@ def test_an_api_down_at_start_fails_fast_before_reading_items(tmp_path, capsys):
     assert "cannot connect" in capsys.readouterr().err
 
 
-def test_the_breaker_opens_then_replay_registers_the_dead_letters(stac_api, tmp_path):
+def test_the_breaker_opens_then_replay_registers_the_dead_letters(stac_api, tmp_path, monkeypatch):
     collection = unique("bulk")
     listing, dead = _items(tmp_path, collection, 20), tmp_path / "dead.jsonl"
     handler = type("Down", (_DownForWrites,), {"posts": 0})
+    read = []
+    real_read_item = register.read_item
+    monkeypatch.setattr(register, "read_item", lambda uri: read.append(uri) or real_read_item(uri))
     with LoopbackHTTPServer(handler) as down:
         code = _run(down.url, collection, listing, dead, "--chunk-size", "2", "--attempts", "2",
                     "--breaker", "3")
+    monkeypatch.undo()
     assert code == 0  # an outage does not fail the conversions
+    assert len(read) == 1 + 3 * 2  # the first item (collection doc) and 3 chunks: no more once open
     letters = read_dead_letters(str(dead))
     assert len(letters) == 20 and {d.exit_code for d in letters} == {3}
     assert handler.posts == 3 * 2  # 3 chunks x 2 attempts (one write each), then the circuit stays open
