@@ -249,7 +249,8 @@ def report_registration(rates: dict[str, float]) -> int:
     team, ours, bulk = 1 / TEAM_SECONDS_PER_ITEM, rates["sequential"], rates["bulk"]
     ok = bulk >= GOAL_RATE and bulk / team >= GOAL_RATIO
     s3 = rates["bulk, items on S3"]
-    print(f"registration, {ITEMS} items, into the loopback pgSTAC:\n"
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"registration, {ITEMS} items, into the loopback pgSTAC (load average {load}):\n"
           f"  sequential, one POST per item: the team's baseline {team:.2f} items/s "
           f"({TEAM_SECONDS_PER_ITEM * 1000:.0f} ms/item); our loopback {ours:.1f} items/s\n"
           f"  bulk (`bulk-register`'s chunks of items read from local disk): {bulk:.1f} items/s\n"
