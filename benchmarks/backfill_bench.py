@@ -1,9 +1,14 @@
 """Backfill speed goals (#10), on a real STAC API (PostgreSQL + pgSTAC + stac-fastapi-pgstac) on
 loopback, started for the run:
 
-- registration: bulk upsert (`bulk-register`'s chunks) vs one POST per item (`register`), same
-  items. Goals: bulk >= 100 items/s and >= 40x the sequential rate. Baseline: the team's 412 ms
-  per item sequentially (2.4 items/s) is printed beside ours.
+- registration: bulk upsert (`bulk-register`'s chunks, items read from local files) vs one POST
+  per item (`register`), same number of items. Goals (issue #10): bulk >= 100 items/s and >= 40x
+  the sequential rate, which the issue defines as the team's measured 412 ms per item (2.43
+  items/s): the verdict (OK/MISS, exit code) is on that baseline. Our loopback's own one POST per
+  item is also measured and its ratio printed, informative only: a POST to a STAC API on
+  127.0.0.1 pays no network round trip, so it runs far faster than the team's. Also printed,
+  informative: the `bulk-register` step as a DAG runs it, in its own process, reading the items
+  from a loopback S3 (moto in this process, as in a local DAG run).
 - planning: the plan step's search and selection over a source collection of 50,000 items.
   Goal >= 2,000 items/s; peak RSS at 10k and 50k planned (a fresh process each) must not grow
   with the collection (the plan streams pages).
@@ -36,6 +41,7 @@ import requests
 ITEMS = int(os.environ.get("BACKFILL_BENCH_ITEMS", "1000"))
 CATALOG = int(os.environ.get("BACKFILL_BENCH_CATALOG", "50000"))
 TEAM_SECONDS_PER_ITEM = 0.412
+GOAL_RATE, GOAL_RATIO = 100.0, 40.0
 PARTS = os.environ.get("BACKFILL_BENCH_PARTS", "registration,planning,local").split(",")
 LOCAL_PRODUCTS, LOCAL_SIZE, OVERHEAD_GOAL = 12, 144, 0.5
 
@@ -58,8 +64,9 @@ def _collection(url: str, name: str) -> None:
     requests.post(f"{url}/collections", json=collection_for({}, name), timeout=60).raise_for_status()
 
 
-def bench_registration(url: str) -> tuple[float, float]:
-    """(sequential items/s, bulk items/s) on ITEMS items each."""
+def bench_registration(url: str) -> dict[str, float]:
+    """Items/s of each way to register ITEMS items: one POST per item, bulk from local files,
+    and the `bulk-register` step with the items on a loopback S3 (its own process)."""
     from runner import register
     from runner.backfill.bulk_register import Policy, register_all
     from runner.events import EventLog
@@ -82,7 +89,34 @@ def bench_registration(url: str) -> tuple[float, float]:
         outcome = register_all(api, register.collection_for({}, "bulk"), uris, Policy(), log)
         bulk = ITEMS / (time.perf_counter() - t0)
         assert outcome.registered == ITEMS and not outcome.dead, outcome.dead[:3]
-    return sequential, bulk
+    return {"sequential": sequential, "bulk": bulk, "bulk, items on S3": bulk_from_s3(url)}
+
+
+def bulk_from_s3(url: str, readers: int | None = None, collection: str = "bulk-s3") -> float:
+    """Items/s of the `bulk-register` step (a process of its own, timed inside it: its start and
+    imports not counted) with ITEMS items on a loopback S3 server in this process (moto, as a
+    local DAG run has it in the executor's)."""
+    from runner.backfill.bulk_register import DEFAULT_READERS
+    from tooling.dag.objectstore import LoopbackS3
+
+    with LoopbackS3() as s3, tempfile.TemporaryDirectory() as tmp:
+        s3.create_bucket("items")
+        client = s3.client()
+        keys = [f"items/{item['id']}.json" for item in _items("bulk-s3", ITEMS, "b3")]
+        for key, item in zip(keys, _items("bulk-s3", ITEMS, "b3"), strict=True):
+            client.put_object(Bucket="items", Key=key, Body=json.dumps(item).encode())
+        Path(tmp, "items.txt").write_text("".join(f"s3://items/{key}\n" for key in keys))
+        _collection(url, collection)
+        step = ["bulk-register", f"{tmp}/items.txt", "--collection", collection, "--stac-api-url", url,
+                "--dead-letter", f"{tmp}/dead.jsonl", "--readers", str(readers or DEFAULT_READERS),
+                "--quiet"]
+        code = ("import sys, time\nfrom runner.cli import main\nt0 = time.perf_counter()\n"
+                f"code = main({step!r})\nprint(time.perf_counter() - t0)\nsys.exit(code)")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                              env={**os.environ, **s3.env})
+        if done.returncode or Path(tmp, "dead.jsonl").read_text():
+            raise RuntimeError(f"bulk-register from S3 failed: {done.stderr[-500:]}")
+        return ITEMS / float(done.stdout.split()[-1])
 
 
 def _plan_in_a_process(url: str, collection: str, limit: int) -> tuple[float, int]:
@@ -195,13 +229,13 @@ def catalog_benches() -> int:
     api_gen = _api()
     api = next(api_gen)
     try:
-        sequential, bulk = bench_registration(api.url) if "registration" in PARTS else (1.0, 0.0)
+        rates = bench_registration(api.url) if "registration" in PARTS else {}
         planning = bench_planning(api.url) if "planning" in PARTS else []
     finally:
         api_gen.close()
     worst = 0
     if "registration" in PARTS:
-        worst = report_registration(sequential, bulk)
+        worst = report_registration(rates)
     for planned, seconds, rss in planning:
         rate = planned / seconds
         print(f"planning {planned} of {CATALOG} items: {seconds:.2f} s, {rate:.0f} items/s "
@@ -210,10 +244,23 @@ def catalog_benches() -> int:
     return worst
 
 
-def report_registration(sequential: float, bulk: float) -> int:
-    ok = bulk >= 100 and bulk / sequential >= 40
-    print(f"registration, {ITEMS} items: sequential {sequential:.1f} items/s "
-          f"(team baseline {1 / TEAM_SECONDS_PER_ITEM:.1f}), bulk {bulk:.1f} items/s; "
-          f"bulk/sequential {bulk / sequential:.1f}x (goal >= 40x), bulk/team {bulk * TEAM_SECONDS_PER_ITEM:.0f}x; "
+def report_registration(rates: dict[str, float]) -> int:
+    """Print both ratios; the verdict is the issue's: the sequential rate is the team's 412 ms/item."""
+    team, ours, bulk = 1 / TEAM_SECONDS_PER_ITEM, rates["sequential"], rates["bulk"]
+    ok = bulk >= GOAL_RATE and bulk / team >= GOAL_RATIO
+    s3 = rates["bulk, items on S3"]
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"registration, {ITEMS} items, into the loopback pgSTAC (load average {load}):\n"
+          f"  sequential, one POST per item: the team's baseline {team:.2f} items/s "
+          f"({TEAM_SECONDS_PER_ITEM * 1000:.0f} ms/item); our loopback {ours:.1f} items/s\n"
+          f"  bulk (`bulk-register`'s chunks of items read from local disk): {bulk:.1f} items/s\n"
+          f"  bulk / team baseline: {bulk / team:.0f}x (the goal's ratio)\n"
+          f"  bulk / our loopback's one-POST-per-item: {bulk / ours:.1f}x (informative: a loopback "
+          f"POST pays no network round trip)\n"
+          f"  bulk-register step with the items on loopback S3 (moto): {s3:.1f} items/s (informative: "
+          f"the step as a DAG runs it; {s3 / GOAL_RATE:.2f}x the rate goal)\n"
+          f"  goal (issue #10: bulk >= {GOAL_RATE:.0f} items/s and >= {GOAL_RATIO:.0f}x the sequential "
+          f"rate, which the issue sets at the team's {TEAM_SECONDS_PER_ITEM * 1000:.0f} ms/item): "
+          f"{bulk:.0f} items/s ({bulk / GOAL_RATE:.2f}x), {bulk / team:.0f}x the team's rate; "
           f"{'OK' if ok else 'MISS'}")
     return 0 if ok else 1

@@ -99,6 +99,8 @@ def write_text(loc: Location, text: str) -> None:
 
 
 def read_text(loc: Location) -> str:
+    if is_s3(loc.uri):  # one GET: s3fs's open() (and cat_file's default) first HEADs the object
+        return loc.fs.cat_file(loc.path, max_concurrency=1).decode("utf-8")
     with loc.fs.open(loc.path, "r") as f:
         return f.read()
 

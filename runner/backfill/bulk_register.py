@@ -1,11 +1,13 @@
 """The backfill's `bulk-register` step: upsert many items through the STAC API's bulk endpoint.
 
     geozarr-runner bulk-register ITEMS --collection C --stac-api-url URL --dead-letter URI
-        [--chunk-size 500] [--attempts 4] [--backoff 1] [--breaker 3]
+        [--chunk-size 500] [--readers 8] [--attempts 4] [--backoff 1] [--breaker 3]
 
 - ITEMS is a file (local or s3://) listing item JSON URIs, one per line (what the convert
   wave wrote), or a dead-letter list (a replay), or a folder / `s3://…/` prefix whose `*.json`
   objects are the items.
+- A chunk's item files are read `--readers` at a time (concurrent S3 GETs), kept in the list's
+  order.
 - Before anything, a health check (`GET /` of the API): an API that does not answer fails the
   step at once (exit 3), before any item is read.
 - The collection is the env's document from git (as `register` uses it), created when missing and
@@ -26,6 +28,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +38,7 @@ from runner.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT, BadInput, RunnerError,
 from runner.events import EventLog
 
 DEFAULT_CHUNK = 500
+DEFAULT_READERS = 8
 MAX_BACKOFF_S = 60.0
 
 
@@ -55,6 +59,7 @@ class Policy:
     attempts: int = 4
     backoff_s: float = 1.0
     breaker: int = 3
+    readers: int = DEFAULT_READERS  # item files read at once (S3 GETs in flight)
 
 
 @dataclass
@@ -101,17 +106,23 @@ def chunks(uris: Sequence[str], size: int) -> Iterator[Sequence[str]]:
         yield uris[start:start + size]
 
 
-def load_chunk(uris: Sequence[str], collection: str) -> tuple[dict[str, Any], dict[str, str],
-                                                               list[DeadLetter]]:
-    """(items by id, uri by id, unreadable ones) of one chunk, each item set to COLLECTION."""
+def _read(uri: str) -> dict[str, Any] | RunnerError:
+    try:
+        return register.read_item(uri)
+    except RunnerError as exc:
+        return exc
+
+
+def load_chunk(uris: Sequence[str], collection: str, readers: Executor | None = None,
+               ) -> tuple[dict[str, Any], dict[str, str], list[DeadLetter]]:
+    """(items by id, uri by id, unreadable ones) of one chunk, each item set to COLLECTION.
+    READERS (a thread pool) reads the files concurrently; the result is in URIS' order either way."""
     items: dict[str, Any] = {}
     where: dict[str, str] = {}
     bad: list[DeadLetter] = []
-    for uri in uris:
-        try:
-            item = register.read_item(uri)
-        except RunnerError as exc:
-            bad.append(DeadLetter(uri.rsplit("/", 1)[-1], uri, exc.message, exc.exit_code))
+    for uri, item in zip(uris, readers.map(_read, uris) if readers else map(_read, uris), strict=True):
+        if isinstance(item, RunnerError):
+            bad.append(DeadLetter(uri.rsplit("/", 1)[-1], uri, item.message, item.exit_code))
             continue
         items[item["id"]] = {**item, "collection": collection}
         where[item["id"]] = uri
@@ -154,10 +165,10 @@ def envelope(items: dict[str, Any]) -> dict[str, Any]:
 
 
 def register_chunk(api: register.Api, collection: dict[str, Any], uris: Sequence[str], policy: Policy,
-                   outcome: Outcome, log: EventLog) -> None:
+                   outcome: Outcome, log: EventLog, readers: Executor | None = None) -> None:
     """Widen the collection (the env's document from git) to the chunk, register the chunk, or
     dead-letter it; updates OUTCOME and the breaker's count."""
-    items, where, bad = load_chunk(uris, collection["id"])
+    items, where, bad = load_chunk(uris, collection["id"], readers)
     outcome.dead += bad
     if not items:
         return
@@ -177,14 +188,15 @@ def register_all(api: register.Api, collection: dict[str, Any], uris: Sequence[s
                  log: EventLog) -> Outcome:
     """Every item of URIS into COLLECTION (the collection document: created or widened as needed)."""
     outcome = Outcome(total=len(uris))
-    for chunk in chunks(uris, policy.chunk_size):
-        if outcome.failed_in_a_row >= policy.breaker:
-            reason = (f"circuit open: the STAC API failed {outcome.failed_in_a_row} chunks in a "
-                      "row; not called")
-            outcome.dead += [DeadLetter(u.rsplit("/", 1)[-1].removesuffix(".json"), u, reason,
-                                        EXIT_TRANSIENT) for u in chunk]
-            continue
-        register_chunk(api, collection, chunk, policy, outcome, log)
+    with ThreadPoolExecutor(policy.readers, thread_name_prefix="read-item") as readers:
+        for chunk in chunks(uris, policy.chunk_size):
+            if outcome.failed_in_a_row >= policy.breaker:
+                reason = (f"circuit open: the STAC API failed {outcome.failed_in_a_row} chunks in a "
+                          "row; not called")
+                outcome.dead += [DeadLetter(u.rsplit("/", 1)[-1].removesuffix(".json"), u, reason,
+                                            EXIT_TRANSIENT) for u in chunk]
+                continue
+            register_chunk(api, collection, chunk, policy, outcome, log, readers)
     return outcome
 
 
@@ -218,6 +230,8 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--dead-letter", required=True, metavar="URI",
                    help="where items that could not be registered are listed (JSON lines)")
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK, metavar="N")
+    p.add_argument("--readers", type=int, default=DEFAULT_READERS, metavar="N",
+                   help=f"item files read at once (default {DEFAULT_READERS})")
     p.add_argument("--attempts", type=int, default=4, metavar="N", help="tries per chunk (default 4)")
     p.add_argument("--backoff", type=float, default=1.0, metavar="S",
                    help="first retry delay in seconds, doubled each retry (default 1)")
@@ -230,12 +244,12 @@ def add_arguments(p: Any) -> None:
 
 
 def _policy(args: Any) -> Policy:
-    for name in ("chunk_size", "attempts", "breaker"):
+    for name in ("chunk_size", "attempts", "breaker", "readers"):
         if getattr(args, name) < 1:
             raise BadInput(f"--{name.replace('_', '-')} must be at least 1")
     if args.backoff < 0 or args.timeout <= 0:
         raise BadInput("--backoff must be >= 0 and --timeout > 0")
-    return Policy(args.chunk_size, args.attempts, args.backoff, args.breaker)
+    return Policy(args.chunk_size, args.attempts, args.backoff, args.breaker, args.readers)
 
 
 def run(args: Any, log: EventLog) -> dict[str, Any]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import http.server
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 
-from runner import cli
-from runner.backfill.bulk_register import read_dead_letters
+from runner import cli, register
+from runner.backfill.bulk_register import load_chunk, read_dead_letters
 from tests.loopback import LoopbackHTTPServer
 from tests.stacapi.items import make_item, unique, write_item
 
@@ -89,14 +90,19 @@ def test_an_api_down_at_start_fails_fast_before_reading_items(tmp_path, capsys):
     assert "cannot connect" in capsys.readouterr().err
 
 
-def test_the_breaker_opens_then_replay_registers_the_dead_letters(stac_api, tmp_path):
+def test_the_breaker_opens_then_replay_registers_the_dead_letters(stac_api, tmp_path, monkeypatch):
     collection = unique("bulk")
     listing, dead = _items(tmp_path, collection, 20), tmp_path / "dead.jsonl"
     handler = type("Down", (_DownForWrites,), {"posts": 0})
+    read = []
+    real_read_item = register.read_item
+    monkeypatch.setattr(register, "read_item", lambda uri: read.append(uri) or real_read_item(uri))
     with LoopbackHTTPServer(handler) as down:
         code = _run(down.url, collection, listing, dead, "--chunk-size", "2", "--attempts", "2",
                     "--breaker", "3")
+    monkeypatch.undo()
     assert code == 0  # an outage does not fail the conversions
+    assert len(read) == 1 + 3 * 2  # the first item (collection doc) and 3 chunks: no more once open
     letters = read_dead_letters(str(dead))
     assert len(letters) == 20 and {d.exit_code for d in letters} == {3}
     assert handler.posts == 3 * 2  # 3 chunks x 2 attempts (one write each), then the circuit stays open
@@ -110,3 +116,20 @@ def test_bad_policy_is_one_line_exit_2(stac_api, tmp_path, capsys):
     code = _run(stac_api.url, "c", tmp_path / "x", tmp_path / "d", "--chunk-size", "0")
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--chunk-size" in err[0]
+
+
+def test_items_read_concurrently_keep_the_list_order(tmp_path):
+    uris = _items(tmp_path, "c", 12).read_text().splitlines()
+    (tmp_path / "items" / "it-003.json").write_text("{not json")
+    (tmp_path / "items" / "it-007.json").unlink()
+    with ThreadPoolExecutor(4) as pool:
+        items, where, bad = load_chunk(uris, "c", pool)
+    assert (items, where, bad) == load_chunk(uris, "c")  # the same as one at a time
+    assert list(items) == [f"it-{n:03d}" for n in range(12) if n not in (3, 7)]
+    assert [d.item for d in bad] == ["it-003.json", "it-007.json"]
+
+
+def test_readers_below_one_is_one_line_exit_2(tmp_path, capsys):
+    code = _run("http://127.0.0.1:9", "c", tmp_path / "x", tmp_path / "d", "--readers", "0")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--readers" in err[0]
