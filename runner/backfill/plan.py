@@ -2,10 +2,12 @@
 
     geozarr-runner plan --source-api URL --collection C --from DATE --to DATE [--bbox W,S,E,N]
         [--ids FILE] --limit N --output-root s3://bucket/prefix/collection --plan URI
-        [--target-api URL] [--page-size 100]
+        [--target-api URL] [--page-size 100] [--search-concurrency 2]
 
-- The source catalog is searched page by page (pystac-client): memory is bounded by the page
-  size, never by the collection's size.
+- The source catalog is searched page by page (pystac-client), oldest first, by
+  `--search-concurrency` searches at once over disjoint sub-windows of the window
+  (runner.backfill.search: the same items in the same order as one search; 1 is one search).
+  Memory is bounded by the page size times the concurrency, never by the collection's size.
 - A product is *done* (skipped) when its store's `run.json` says it was converted from the same
   source by the same pipeline versions and, with `--target-api`, the target catalog has its
   item made by the same software. Skipped products do not count against the limit.
@@ -21,8 +23,8 @@
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +33,7 @@ import requests
 
 from runner import manifest, storage
 from runner.backfill.request import BackfillRequest
+from runner.backfill.search import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, search_items
 from runner.errors import BadInput, RunnerError, TransientFailure
 from runner.events import EventLog
 
@@ -108,29 +111,6 @@ def check_collection(api_url: str, collection: str, timeout: float = 30.0) -> No
         raise TransientFailure(f"source catalog {api_url} answered {response.status_code}")
     if not response.ok:
         raise BadInput(f"source catalog {api_url} refused {url}: HTTP {response.status_code}")
-
-
-def search_source(api_url: str, request: BackfillRequest, page_size: int) -> Iterator[dict[str, Any]]:
-    """The source items of REQUEST, page by page, oldest first where the API sorts."""
-    from pystac_client import Client
-    from pystac_client.exceptions import APIError
-
-    try:
-        client = Client.open(api_url)
-        # oldest first, so a run cut by its limit covers a contiguous window; pgSTAC sorts without
-        # declaring the sort conformance class (pystac-client warns, then sends it anyway)
-        warnings.filterwarnings("ignore", message=".*does not conform to SORT", module="pystac_client")
-        search = client.search(collections=[request.collection], datetime=request.datetime_range,
-                               bbox=request.bbox, ids=list(request.ids) or None, limit=page_size,
-                               sortby=["+properties.datetime", "+id"],
-                               fields={"include": ["id", "properties.datetime", "assets"],
-                                       "exclude": ["geometry", "bbox", "links"]})
-        for page in search.pages_as_dicts():
-            yield from page.get("features") or []
-    except APIError as exc:
-        raise TransientFailure(f"source catalog search failed: {str(exc)[:200]}") from exc
-    except requests.RequestException as exc:
-        raise TransientFailure(f"source catalog unreachable at {api_url}: {type(exc).__name__}") from exc
 
 
 def store_is_done(output: str, source: str) -> bool:
@@ -246,7 +226,7 @@ def write_plan(uri: str, entries: list[PlanEntry], counts: PlanCounts,
 
 def make_plan(*, source_api: str, request: BackfillRequest, output_root: str, plan_uri: str,
               target_api: str | None = None, page_size: int = DEFAULT_PAGE_SIZE,
-              log: EventLog) -> dict[str, Any]:
+              concurrency: int = DEFAULT_CONCURRENCY, log: EventLog) -> dict[str, Any]:
     """Search, select and write the plan; or read back the plan a previous run wrote."""
     existing = read_plan(plan_uri)
     if existing is not None:
@@ -255,8 +235,9 @@ def make_plan(*, source_api: str, request: BackfillRequest, output_root: str, pl
         return {"plan": plan_uri, "resumed": True, "counts": counts}
     check_collection(source_api, request.collection)
     counts = PlanCounts()
-    items = search_source(source_api, request, page_size)
-    entries = list(select(items, request, output_root, target_api, counts, log))
+    # closed as soon as the limit is reached: the searches still running stop there
+    with closing(search_items(source_api, request, page_size, concurrency)) as items:
+        entries = list(select(items, request, output_root, target_api, counts, log))
     write_plan(plan_uri, entries, counts, {**request.to_dict(), "source_api": source_api})
     log.info("plan written", plan=plan_uri, **counts.to_dict())
     return {"plan": plan_uri, "resumed": False, "counts": counts.to_dict()}
@@ -280,6 +261,9 @@ def add_arguments(p: Any) -> None:
                    help="the target STAC API: products registered there by this pipeline are done")
     p.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, metavar="N",
                    help=f"items per search page (default {DEFAULT_PAGE_SIZE})")
+    p.add_argument("--search-concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                   help="searches at once over disjoint sub-windows of the window (default "
+                   f"{DEFAULT_CONCURRENCY}; 1: one search)")
 
 
 def _read_ids(uri: str) -> list[str]:
@@ -299,10 +283,13 @@ def run(args: Any, log: EventLog) -> dict[str, Any]:
 
     if not 1 <= args.page_size <= 10_000:
         raise BadInput(f"--page-size must be within 1..10000, not {args.page_size}")
+    if not 1 <= args.search_concurrency <= MAX_CONCURRENCY:
+        raise BadInput(f"--search-concurrency must be within 1..{MAX_CONCURRENCY}, "
+                       f"not {args.search_concurrency}")
     start, end = resolve_window(args.start, args.end, args.output_root)
     request = parse_request(collection=args.collection, start=start, end=end,
                             bbox=args.bbox, ids=_read_ids(args.ids), limit=args.limit)
     result = make_plan(source_api=args.source_api, request=request, output_root=args.output_root,
                        plan_uri=args.plan_uri, target_api=args.target_api or None,
-                       page_size=args.page_size, log=log)
+                       page_size=args.page_size, concurrency=args.search_concurrency, log=log)
     return {**result, "planned": result["counts"]["planned"]}

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
 from runner.backfill import batch, bulk_register, plan, report
 from runner.backfill.request import BackfillRequest, parse_request
+from runner.backfill.search import search_items
 from runner.errors import RunnerError
 from runner.events import EventLog
 from tooling.argo import ARGO_API_VERSION
@@ -77,8 +79,8 @@ def dry_run(source_api: str, request: BackfillRequest, output_root: str, first: 
     """What a run would plan (searching the source catalog; nothing written, nothing submitted)."""
     plan.check_collection(source_api, request.collection)
     counts = plan.PlanCounts()
-    items = plan.search_source(source_api, request, plan.DEFAULT_PAGE_SIZE)
-    entries = list(plan.select(items, request, output_root, None, counts, EventLog("plan", quiet=True)))
+    with closing(search_items(source_api, request, plan.DEFAULT_PAGE_SIZE)) as items:
+        entries = list(plan.select(items, request, output_root, None, counts, EventLog("plan", quiet=True)))
     return {"counts": counts.to_dict(), "first": [e.item for e in entries[:first]]}
 
 
