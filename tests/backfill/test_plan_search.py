@@ -154,8 +154,12 @@ def test_the_concurrent_plan_is_the_serial_plan(stac_api, catalog, tmp_path, con
         assert counts["skipped"] == 3 and counts["unusable"] == 1 and counts["covered_until"] == TO
 
 
-def _search_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("plan-search-")]
+def _searches_stopped() -> bool:
+    """The search workers all stop (each after the page it was fetching; nobody waits for it)."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("plan-search-"):
+            thread.join(timeout=30)
+    return not [t for t in threading.enumerate() if t.name.startswith("plan-search-")]
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +175,7 @@ def test_a_small_limit_cancels_the_searches_after_a_few_pages(stac_api, big, tmp
     assert code == 0 and len(text.splitlines()) == 3 and counts["found"] == 3
     # a whole scan is 80 pages; here the 2 probes, then about a page per worker
     assert proxy.searches <= 2 + 4 * 3, proxy.searches
-    assert not _search_threads()
+    assert _searches_stopped()
     assert not list(tmp_path.glob("plan-search-*"))
 
 
@@ -185,5 +189,5 @@ def test_a_catalog_failing_mid_search_is_one_transient_error(stac_api, big, tmp_
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "source catalog search failed" in json.loads(err[0])["message"]
     assert not (tmp_path / "plan.jsonl").exists()
-    assert not _search_threads()
+    assert _searches_stopped()
     assert not list(tmp_path.glob("plan-search-*"))
