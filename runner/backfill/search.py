@@ -51,7 +51,7 @@ from runner.errors import RunnerError, TransientFailure
 
 DEFAULT_CONCURRENCY = 2
 MAX_CONCURRENCY = 16
-WINDOWS_PER_WORKER = 4       # sub-windows per worker: small ones balance the load and the limit
+WINDOWS_PER_WORKER = 16      # sub-windows per worker: small ones waste little work past the limit
 LOOKAHEAD_PER_WORKER = 2     # sub-windows started beyond the consumed one, per worker
 SEARCH_TIMEOUT = 120.0       # seconds for one page (connect, read): a hung catalog is an error
 SORTBY = ["+properties.datetime", "+id"]
