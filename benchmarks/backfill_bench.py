@@ -99,9 +99,12 @@ def _plan_in_a_process(url: str, collection: str, limit: int, concurrency: int) 
                 "--to", "2100-01-01", "--limit", str(limit), "--page-size", "1000",
                 "--search-concurrency", str(concurrency),
                 "--output-root", f"{tmp}/stores", "--plan", f"{tmp}/plan.jsonl", "--quiet"]
-        code = ("import resource, sys, time\nfrom runner.cli import main\nt0 = time.perf_counter()\n"
+        # VmHWM, the peak of this process's own memory: getrusage's ru_maxrss also counts the
+        # parent's resident memory at the fork (Linux keeps it across exec), here the seeding's
+        code = ("import sys, time\nfrom runner.cli import main\nt0 = time.perf_counter()\n"
                 f"code = main({step!r})\nseconds = time.perf_counter() - t0\n"
-                "print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\nsys.exit(code)")
+                "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+                "print(seconds, hwm)\nsys.exit(code)")
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
         if done.returncode:
             raise RuntimeError(done.stderr[-500:])

@@ -23,11 +23,14 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import requests
 
@@ -215,13 +218,33 @@ def read_summary(plan_uri: str) -> dict[str, Any]:
     return json.loads(storage.read_text(loc)) if storage.exists(loc) else {}
 
 
-def write_plan(uri: str, entries: list[PlanEntry], counts: PlanCounts,
-               request: dict[str, Any] | None = None) -> None:
-    """The summary (counts, the request), then all entries at once: a plan is there whole or not
-    at all, and a replay can resubmit the same request."""
+def spool_entries(entries: Iterable[PlanEntry]) -> IO[bytes]:
+    """ENTRIES as JSON lines in an anonymous local file (memory does not grow with the plan)."""
+    lines = tempfile.TemporaryFile()  # noqa: SIM115 - returned open; the caller closes it
+    for entry in entries:
+        lines.write((entry.to_line() + "\n").encode())
+    lines.seek(0)
+    return lines
+
+
+def publish_plan(uri: str, lines: IO[bytes], counts: PlanCounts,
+                 request: dict[str, Any] | None = None) -> None:
+    """The summary (counts, the request), then the spooled entries in one object: a plan is there
+    whole or not at all, and a replay can resubmit the same request."""
     summary = {**counts.to_dict(), "request": request or {}}
     storage.write_text(storage.locate(summary_uri(uri)), json.dumps(summary))
-    storage.write_text(storage.locate(uri), "".join(e.to_line() + "\n" for e in entries))
+    loc = storage.locate(uri)
+    if not storage.is_s3(loc.uri):
+        Path(loc.path).parent.mkdir(parents=True, exist_ok=True)
+    with loc.fs.open(loc.path, "wb") as out:
+        shutil.copyfileobj(lines, out, 1 << 20)
+
+
+def write_plan(uri: str, entries: Iterable[PlanEntry], counts: PlanCounts,
+               request: dict[str, Any] | None = None) -> None:
+    """Write the plan of ENTRIES (once they are all there, COUNTS are final)."""
+    with spool_entries(entries) as lines:
+        publish_plan(uri, lines, counts, request)
 
 
 def make_plan(*, source_api: str, request: BackfillRequest, output_root: str, plan_uri: str,
@@ -237,8 +260,9 @@ def make_plan(*, source_api: str, request: BackfillRequest, output_root: str, pl
     counts = PlanCounts()
     # closed as soon as the limit is reached: the searches still running stop there
     with closing(search_items(source_api, request, page_size, concurrency)) as items:
-        entries = list(select(items, request, output_root, target_api, counts, log))
-    write_plan(plan_uri, entries, counts, {**request.to_dict(), "source_api": source_api})
+        lines = spool_entries(select(items, request, output_root, target_api, counts, log))
+    with lines:
+        publish_plan(plan_uri, lines, counts, {**request.to_dict(), "source_api": source_api})
     log.info("plan written", plan=plan_uri, **counts.to_dict())
     return {"plan": plan_uri, "resumed": False, "counts": counts.to_dict()}
 
