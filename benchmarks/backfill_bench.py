@@ -6,8 +6,9 @@ loopback, started for the run:
   per item sequentially (2.4 items/s) is printed beside ours.
 - planning: the plan step's search and selection over a source collection of 50,000 items,
   with the step's default --search-concurrency (2: sub-windows searched at once) and, beside it,
-  one search (1). Goal >= 2,000 items/s; peak RSS at 10k and 50k planned (a fresh process each)
-  must not grow with the collection (the plan streams pages, spooling those fetched ahead).
+  one search (1). Goal >= 2,000 items/s; peak RSS at 10k and 50k planned (a fresh process each,
+  its own VmHWM) must not grow with the collection (the plan streams pages, spooling those
+  fetched ahead and the plan's entries to local disk).
 
 - local backfill (`invoke backfill --local`'s DAG): 12 generated products at 144 px, 2 batches,
   concurrency 2, run with every step a plain process (before) and from the fork server (after).
