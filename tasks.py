@@ -352,6 +352,8 @@ def seal(c: Context, reseal: bool = False, env: str = "", old_key: str = "", cer
         "ids": "only the item ids listed in this file (one per line)",
         "limit": "hard cap on products converted by this run (> 0)",
         "batches": "convert pods, each a slot of the env's semaphore (default 4; 2 with --local)",
+        "search_concurrency": "the plan's searches of the source at once, over disjoint sub-windows "
+                              "(1..16; default 2; 1: one search)",
         "run": "the run's name (its state's; the same name resumes); default from the window",
         "source_api": "the source STAC API (default EOPF's)",
         "target_collection": "the collection to register into (default the env's)",
@@ -368,19 +370,21 @@ def backfill_run(c: Context, env: str = "", collection: str = "", from_: str = "
                  bbox: str = "", ids: str = "", limit: int = 100, batches: int = 0, run: str = "",
                  source_api: str = "", target_collection: str = "", dry_run: bool = False,
                  json: bool = False, local: bool = False, products: int = 12, size: int = 144,
-                 parallelism: int = 2, state_dir: str = "") -> None:
+                 parallelism: int = 2, state_dir: str = "", search_concurrency: int = 2) -> None:
     """Submit a bounded, resumable backfill of a collection's window (geozarr-backfill)."""
     from tooling.backfill import cli
 
     if local:
         _exit(cli.main_local(products=products, size=size, limit=limit, batches=batches or 2,
-                             parallelism=parallelism, state_dir=state_dir, as_json=json))
+                             parallelism=parallelism, state_dir=state_dir, as_json=json,
+                             search_concurrency=search_concurrency))
         return
     if not (env and collection and from_ and to):
         _exit(cli.usage("--env, --collection, --from and --to are required (or --local)"))
     _exit(cli.main_submit(env=env, collection=collection, start=from_, end=to, bbox=bbox, ids=ids,
                           limit=limit, batches=batches or 4, run=run, source_api=source_api,
-                          target_collection=target_collection, dry_run=dry_run, as_json=json))
+                          target_collection=target_collection, dry_run=dry_run, as_json=json,
+                          search_concurrency=search_concurrency))
 
 
 @task(name="status", help={"run": "the backfill run's name", "env": "staging or prod",

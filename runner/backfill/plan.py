@@ -2,18 +2,20 @@
 
     geozarr-runner plan --source-api URL --collection C --from DATE --to DATE [--bbox W,S,E,N]
         [--ids FILE] --limit N --output-root s3://bucket/prefix/collection --plan URI
-        [--target-api URL] [--page-size 100]
+        [--target-api URL] [--page-size 100] [--search-concurrency 2]
 
-- The source catalog is searched page by page (pystac-client): memory is bounded by the page
-  size, never by the collection's size.
+- The source catalog is searched page by page (pystac-client), oldest first, by
+  `--search-concurrency` searches at once over disjoint sub-windows of the window
+  (runner.backfill.search: the same items in the same order as one search; 1 is one search).
+  Memory is bounded by the page size times the concurrency, never by the collection's size.
 - A product is *done* (skipped) when its store's `run.json` says it was converted from the same
   source by the same pipeline versions and, with `--target-api`, the target catalog has its
   item made by the same software. Skipped products do not count against the limit.
 - At most `--limit` products are planned, whatever the catalog holds. When the plan already
   exists (a resumed run) it is read back instead of searching again, so a resumed backfill
   never plans more than its first run did.
-- The plan is one JSON object per line (`item`, `source`, `output`, `datetime`), written
-  atomically, with its counts beside it (`PLAN.summary.json`, incl. `covered_until`: how far
+- The plan is one JSON object per line (`item`, `source`, `output`, `datetime`), spooled to an
+  anonymous local file as it is selected and written in one object, with its counts beside it (`PLAN.summary.json`, incl. `covered_until`: how far
   the window was covered). `--from last-success --to now` is the sliding window of the
   geozarr-ingest CronWorkflow: it starts where the last successful run's coverage ended.
 """
@@ -21,16 +23,20 @@
 from __future__ import annotations
 
 import json
-import warnings
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import requests
 
 from runner import manifest, storage
 from runner.backfill.request import BackfillRequest
+from runner.backfill.search import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, search_items
 from runner.errors import BadInput, RunnerError, TransientFailure
 from runner.events import EventLog
 
@@ -108,29 +114,6 @@ def check_collection(api_url: str, collection: str, timeout: float = 30.0) -> No
         raise TransientFailure(f"source catalog {api_url} answered {response.status_code}")
     if not response.ok:
         raise BadInput(f"source catalog {api_url} refused {url}: HTTP {response.status_code}")
-
-
-def search_source(api_url: str, request: BackfillRequest, page_size: int) -> Iterator[dict[str, Any]]:
-    """The source items of REQUEST, page by page, oldest first where the API sorts."""
-    from pystac_client import Client
-    from pystac_client.exceptions import APIError
-
-    try:
-        client = Client.open(api_url)
-        # oldest first, so a run cut by its limit covers a contiguous window; pgSTAC sorts without
-        # declaring the sort conformance class (pystac-client warns, then sends it anyway)
-        warnings.filterwarnings("ignore", message=".*does not conform to SORT", module="pystac_client")
-        search = client.search(collections=[request.collection], datetime=request.datetime_range,
-                               bbox=request.bbox, ids=list(request.ids) or None, limit=page_size,
-                               sortby=["+properties.datetime", "+id"],
-                               fields={"include": ["id", "properties.datetime", "assets"],
-                                       "exclude": ["geometry", "bbox", "links"]})
-        for page in search.pages_as_dicts():
-            yield from page.get("features") or []
-    except APIError as exc:
-        raise TransientFailure(f"source catalog search failed: {str(exc)[:200]}") from exc
-    except requests.RequestException as exc:
-        raise TransientFailure(f"source catalog unreachable at {api_url}: {type(exc).__name__}") from exc
 
 
 def store_is_done(output: str, source: str) -> bool:
@@ -235,18 +218,38 @@ def read_summary(plan_uri: str) -> dict[str, Any]:
     return json.loads(storage.read_text(loc)) if storage.exists(loc) else {}
 
 
-def write_plan(uri: str, entries: list[PlanEntry], counts: PlanCounts,
-               request: dict[str, Any] | None = None) -> None:
-    """The summary (counts, the request), then all entries at once: a plan is there whole or not
-    at all, and a replay can resubmit the same request."""
+def spool_entries(entries: Iterable[PlanEntry]) -> IO[bytes]:
+    """ENTRIES as JSON lines in an anonymous local file (memory does not grow with the plan)."""
+    lines = tempfile.TemporaryFile()  # noqa: SIM115 - returned open; the caller closes it
+    for entry in entries:
+        lines.write((entry.to_line() + "\n").encode())
+    lines.seek(0)
+    return lines
+
+
+def publish_plan(uri: str, lines: IO[bytes], counts: PlanCounts,
+                 request: dict[str, Any] | None = None) -> None:
+    """The summary (counts, the request), then the spooled entries in one object: a plan is there
+    whole or not at all, and a replay can resubmit the same request."""
     summary = {**counts.to_dict(), "request": request or {}}
     storage.write_text(storage.locate(summary_uri(uri)), json.dumps(summary))
-    storage.write_text(storage.locate(uri), "".join(e.to_line() + "\n" for e in entries))
+    loc = storage.locate(uri)
+    if not storage.is_s3(loc.uri):
+        Path(loc.path).parent.mkdir(parents=True, exist_ok=True)
+    with loc.fs.open(loc.path, "wb") as out:
+        shutil.copyfileobj(lines, out, 1 << 20)
+
+
+def write_plan(uri: str, entries: Iterable[PlanEntry], counts: PlanCounts,
+               request: dict[str, Any] | None = None) -> None:
+    """Write the plan of ENTRIES (once they are all there, COUNTS are final)."""
+    with spool_entries(entries) as lines:
+        publish_plan(uri, lines, counts, request)
 
 
 def make_plan(*, source_api: str, request: BackfillRequest, output_root: str, plan_uri: str,
               target_api: str | None = None, page_size: int = DEFAULT_PAGE_SIZE,
-              log: EventLog) -> dict[str, Any]:
+              concurrency: int = DEFAULT_CONCURRENCY, log: EventLog) -> dict[str, Any]:
     """Search, select and write the plan; or read back the plan a previous run wrote."""
     existing = read_plan(plan_uri)
     if existing is not None:
@@ -255,9 +258,11 @@ def make_plan(*, source_api: str, request: BackfillRequest, output_root: str, pl
         return {"plan": plan_uri, "resumed": True, "counts": counts}
     check_collection(source_api, request.collection)
     counts = PlanCounts()
-    items = search_source(source_api, request, page_size)
-    entries = list(select(items, request, output_root, target_api, counts, log))
-    write_plan(plan_uri, entries, counts, {**request.to_dict(), "source_api": source_api})
+    # closed as soon as the limit is reached: the searches still running stop there
+    with closing(search_items(source_api, request, page_size, concurrency)) as items:
+        lines = spool_entries(select(items, request, output_root, target_api, counts, log))
+    with lines:
+        publish_plan(plan_uri, lines, counts, {**request.to_dict(), "source_api": source_api})
     log.info("plan written", plan=plan_uri, **counts.to_dict())
     return {"plan": plan_uri, "resumed": False, "counts": counts.to_dict()}
 
@@ -280,6 +285,9 @@ def add_arguments(p: Any) -> None:
                    help="the target STAC API: products registered there by this pipeline are done")
     p.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, metavar="N",
                    help=f"items per search page (default {DEFAULT_PAGE_SIZE})")
+    p.add_argument("--search-concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                   help="searches at once over disjoint sub-windows of the window (default "
+                   f"{DEFAULT_CONCURRENCY}; 1: one search)")
 
 
 def _read_ids(uri: str) -> list[str]:
@@ -299,10 +307,13 @@ def run(args: Any, log: EventLog) -> dict[str, Any]:
 
     if not 1 <= args.page_size <= 10_000:
         raise BadInput(f"--page-size must be within 1..10000, not {args.page_size}")
+    if not 1 <= args.search_concurrency <= MAX_CONCURRENCY:
+        raise BadInput(f"--search-concurrency must be within 1..{MAX_CONCURRENCY}, "
+                       f"not {args.search_concurrency}")
     start, end = resolve_window(args.start, args.end, args.output_root)
     request = parse_request(collection=args.collection, start=start, end=end,
                             bbox=args.bbox, ids=_read_ids(args.ids), limit=args.limit)
     result = make_plan(source_api=args.source_api, request=request, output_root=args.output_root,
                        plan_uri=args.plan_uri, target_api=args.target_api or None,
-                       page_size=args.page_size, log=log)
+                       page_size=args.page_size, concurrency=args.search_concurrency, log=log)
     return {**result, "planned": result["counts"]["planned"]}

@@ -22,17 +22,27 @@ def source_item(collection: str, number: int, product_root: str) -> dict[str, An
     return item
 
 
-def seed_source(api_url: str, count: int, product_root: str = "s3://source/products") -> str:
-    """A new collection holding COUNT items one hour apart from START; its id."""
+def new_collection(api_url: str) -> str:
+    """A new, empty source collection; its id."""
     collection = unique("source")
     body = {"type": "Collection", "stac_version": "1.1.0", "id": collection, "description": "t",
             "license": "proprietary", "links": [],
             "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
                        "temporal": {"interval": [[None, None]]}}}
     requests.post(f"{api_url}/collections", json=body, timeout=30).raise_for_status()
-    items = {f"S2A_MSIL2A_{n:05d}": source_item(collection, n, product_root) for n in range(count)}
-    for start in range(0, count, 1000):
-        chunk = dict(list(items.items())[start:start + 1000])
+    return collection
+
+
+def add_items(api_url: str, collection: str, items: list[dict[str, Any]]) -> None:
+    """Upsert ITEMS into COLLECTION, 1000 per bulk request."""
+    for start in range(0, len(items), 1000):
+        chunk = {item["id"]: item for item in items[start:start + 1000]}
         requests.post(f"{api_url}/collections/{collection}/bulk_items",
                       json={"items": chunk, "method": "upsert"}, timeout=120).raise_for_status()
+
+
+def seed_source(api_url: str, count: int, product_root: str = "s3://source/products") -> str:
+    """A new collection holding COUNT items one hour apart from START; its id."""
+    collection = new_collection(api_url)
+    add_items(api_url, collection, [source_item(collection, n, product_root) for n in range(count)])
     return collection

@@ -90,6 +90,8 @@ def test_a_store_from_another_pipeline_version_is_not_done(stac_api, source, tmp
     (["--limit", "-3"], "positive"),
     (["--from", "yesterday"], "ISO 8601"),
     (["--collection", "../etc"], "not a valid collection id"),
+    (["--search-concurrency", "0"], "--search-concurrency must be within 1..16"),
+    (["--search-concurrency", "17"], "--search-concurrency must be within 1..16"),
 ])
 def test_bad_requests_are_one_line_exit_2_and_write_nothing(stac_api, source, tmp_path, capsys,
                                                             args, says):

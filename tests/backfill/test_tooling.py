@@ -47,12 +47,13 @@ def _params(wf: dict[str, Any]) -> dict[str, str]:
 def test_submit_creates_a_workflow_that_lints_against_the_rendered_template(cfg, capsys):
     client = FakeClient()
     code = cli.main_submit(env="staging", **WINDOW, bbox="5,45,10,48", limit=7, batches=3,
-                           run="june", client=client)
+                           run="june", search_concurrency=5, client=client)
     assert code == 0 and "geozarr-backfill-x1" in capsys.readouterr().out
     [(namespace, wf)] = client.created
     params = _params(wf)
     assert namespace == "geozarr-staging"
     assert params["limit"] == "7" and params["batches"] == "3" and params["run"] == "june"
+    assert params["search_concurrency"] == "5"
     assert params["bbox"] == "5.0,45.0,10.0,48.0" and params["source_collection"] == "sentinel-2-l2a"
     assert params["start"].startswith("2025-06-01T00:00:00") and params["output_bucket"] == cfg.bucket
     template = render_env("staging").workflow_template(cluster.TEMPLATE)
@@ -63,6 +64,8 @@ def test_submit_creates_a_workflow_that_lints_against_the_rendered_template(cfg,
 @pytest.mark.parametrize(("change", "says"), [
     ({"start": "2025-08-01"}, "inverted"), ({"bbox": "1,2"}, "four numbers"),
     ({"limit": 0}, "positive"), ({"collection": "a/b"}, "collection"), ({"batches": 0}, "batches"),
+    ({"search_concurrency": 0}, "--search-concurrency must be within 1..16"),
+    ({"search_concurrency": 17}, "--search-concurrency must be within 1..16"),
 ])
 def test_bad_input_submits_nothing(cfg, capsys, change, says):
     client = FakeClient()

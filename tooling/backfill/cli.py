@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.backfill.request import BackfillRequest, parse_ids, parse_request
+from runner.backfill.search import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
 from runner.errors import EXIT_BAD_INPUT, BadInput, RunnerError
 from tooling.backfill import cluster
 from tooling.dag.cluster import ClusterError
@@ -22,6 +23,10 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
 
 def usage(message: str) -> int:
     return _fail(message)
+
+
+def concurrency_message(value: int) -> str:
+    return f"--search-concurrency must be within 1..{MAX_CONCURRENCY}, not {value}"
 
 
 def _guarded(fn: Callable[[], int]) -> int:
@@ -48,21 +53,24 @@ def _request(collection: str, start: str, end: str, bbox: str, ids: str, limit: 
 def main_submit(*, env: str, collection: str, start: str, end: str, bbox: str = "", ids: str = "",
                 limit: int = 100, batches: int = 4, run: str = "", source_api: str = "",
                 target_collection: str = "", dry_run: bool = False, as_json: bool = False,
-                client: Any = None) -> int:
+                search_concurrency: int = DEFAULT_CONCURRENCY, client: Any = None) -> int:
     def go() -> int:
         if batches < 1:
             return _fail(f"--batches must be at least 1, not {batches}")
+        if not 1 <= search_concurrency <= MAX_CONCURRENCY:
+            return _fail(concurrency_message(search_concurrency))
         request = _request(collection, start, end, bbox, ids, limit)
         cfg = read_env_config(env)
         api = source_api or cluster.DEFAULT_SOURCE_API
         if dry_run:
             root = f"s3://{cfg.bucket}/{cfg.prefix.strip('/')}/{target_collection or collection}"
-            found = cluster.dry_run(api, request, root)
+            found = cluster.dry_run(api, request, root, search_concurrency=search_concurrency)
             print(cluster.as_json(found) if as_json else
                   f"would plan {found['counts']['planned']} products "
                   f"(first: {', '.join(found['first']) or 'none'})")
             return 0
-        sub = cluster.Submission(request, run or _run_name(request), batches, api, target_collection)
+        sub = cluster.Submission(request, run or _run_name(request), batches, api, target_collection,
+                                 search_concurrency=search_concurrency)
         name = cluster.submit(cfg, sub, client)
         print(cluster.as_json({"workflow": name, "run": sub.run}) if as_json else
               f"submitted {name} (run {sub.run}): `invoke backfill.status {sub.run} --env {env}`")
@@ -102,15 +110,19 @@ def main_replay(*, run: str, env: str, batches: int = 4, as_json: bool = False,
 
 
 def main_local(*, products: int, size: int, limit: int, batches: int, parallelism: int,
-               state_dir: str, as_json: bool = False) -> int:
+               state_dir: str, as_json: bool = False,
+               search_concurrency: int = DEFAULT_CONCURRENCY) -> int:
     """`invoke backfill --local`: exit 0 all converted and registered, 1 some failed, 2 cannot run."""
     from tooling.backfill.local import DEFAULT_STATE, CannotRun, LocalBackfill, run_local_backfill
     from tooling.dag.progress import Progress
 
     if products < 1 or limit < 1 or batches < 1 or parallelism < 1:
         return _fail("--products, --limit, --batches and --parallelism must be at least 1")
+    if not 1 <= search_concurrency <= MAX_CONCURRENCY:
+        return _fail(concurrency_message(search_concurrency))
     job = LocalBackfill(products=products, size=size, limit=limit, batches=batches,
-                        parallelism=parallelism, state_dir=Path(state_dir) if state_dir else DEFAULT_STATE)
+                        parallelism=parallelism, state_dir=Path(state_dir) if state_dir else DEFAULT_STATE,
+                        search_concurrency=search_concurrency)
     try:
         report = run_local_backfill(job, Progress(quiet=as_json))
     except CannotRun as exc:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
 from runner.backfill import batch, bulk_register, plan, report
 from runner.backfill.request import BackfillRequest, parse_request
+from runner.backfill.search import DEFAULT_CONCURRENCY, search_items
 from runner.errors import RunnerError
 from runner.events import EventLog
 from tooling.argo import ARGO_API_VERSION
@@ -40,6 +42,7 @@ class Submission:
     source_api: str
     collection: str = ""      # the target collection; empty: the env's (the template's default)
     ids_uri: str = ""
+    search_concurrency: int = DEFAULT_CONCURRENCY  # the plan's searches at once
 
 
 def workflow_for(cfg: EnvConfig, sub: Submission) -> dict[str, Any]:
@@ -50,6 +53,7 @@ def workflow_for(cfg: EnvConfig, sub: Submission) -> dict[str, Any]:
               "source_collection": req.collection, "start": start, "end": end,
               "bbox": ",".join(str(v) for v in req.bbox) if req.bbox else "",
               "ids_uri": sub.ids_uri, "limit": str(req.limit), "batches": str(sub.batches),
+              "search_concurrency": str(sub.search_concurrency),
               "output_bucket": cfg.bucket, "output_prefix": cfg.prefix, "s3_endpoint": cfg.s3_endpoint}
     if sub.collection:
         values["collection"] = sub.collection
@@ -73,12 +77,13 @@ def submit(cfg: EnvConfig, sub: Submission, client: KubeClient | None = None) ->
     return str((created.get("metadata") or {}).get("name", ""))
 
 
-def dry_run(source_api: str, request: BackfillRequest, output_root: str, first: int = 10) -> dict[str, Any]:
+def dry_run(source_api: str, request: BackfillRequest, output_root: str, first: int = 10,
+            search_concurrency: int = DEFAULT_CONCURRENCY) -> dict[str, Any]:
     """What a run would plan (searching the source catalog; nothing written, nothing submitted)."""
     plan.check_collection(source_api, request.collection)
     counts = plan.PlanCounts()
-    items = plan.search_source(source_api, request, plan.DEFAULT_PAGE_SIZE)
-    entries = list(plan.select(items, request, output_root, None, counts, EventLog("plan", quiet=True)))
+    with closing(search_items(source_api, request, plan.DEFAULT_PAGE_SIZE, search_concurrency)) as items:
+        entries = list(plan.select(items, request, output_root, None, counts, EventLog("plan", quiet=True)))
     return {"counts": counts.to_dict(), "first": [e.item for e in entries[:first]]}
 
 

@@ -24,6 +24,7 @@ import requests
 
 from runner.backfill.plan import summary_uri
 from runner.backfill.report import read_report
+from runner.backfill.search import DEFAULT_CONCURRENCY
 from tooling import repo
 from tooling.backfill.sequences import SequenceError, unroll_sequences
 from tooling.dag.executor import LocalRun, RunResult
@@ -57,6 +58,7 @@ class LocalBackfill:
     state_dir: Path = DEFAULT_STATE
     overlay: str = "staging"
     fork_server: bool = True  # False: every step a plain process (the benchmark's baseline)
+    search_concurrency: int = DEFAULT_CONCURRENCY  # the plan step's searches at once
 
 
 def product_name(number: int) -> str:
@@ -125,7 +127,8 @@ def parameters(job: LocalBackfill, api_url: str) -> dict[str, str]:
     """The run's workflow parameters: this machine's catalog and the sample window."""
     return {"run": RUN, "source_api_url": api_url, "source_collection": SOURCE_COLLECTION,
             "stac_api_url": api_url, "s3_endpoint": "", "limit": str(job.limit),
-            "batches": str(job.batches), "start": product_time(0),
+            "batches": str(job.batches), "search_concurrency": str(job.search_concurrency),
+            "start": product_time(0),
             "end": product_time(job.products), "bbox": "", "ids_uri": ""}
 
 
