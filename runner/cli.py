@@ -226,7 +226,8 @@ def _step_stac(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
     links = stac_links.from_params(vars(args), args.collection_json)
     out = run_stac(output, collection=collection, item_id=item_id, dest=args.item_out,
                    stac_api_url=urls.without_credentials(
-                       params.resolve("stac_api_url", args.stac_api_url)), links=links)
+                       params.resolve("stac_api_url", args.stac_api_url)), links=links,
+                   run=run or None)
     log.info("STAC item written", **out)
     return out
 

@@ -1,0 +1,80 @@
+"""What a product's steps cost besides the conversion (#10's per-product overhead): each
+step reads what it needs once. Measured in requests at a real (moto) S3 server and in
+lookups, never in seconds."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+import fsspec
+import pytest
+
+from runner import storage
+from tests.runner.runnerkit import Converted
+
+
+def test_a_local_listing_is_fsspecs_without_dangling_links(tmp_path: Path) -> None:
+    root = tmp_path / "store.zarr"
+    for rel, data in {"zarr.json": b"{}", "a/zarr.json": b"{}", "a/c/0/0": b"xyz", ".hidden": b"1"}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    (root / "a" / "empty-dir").mkdir()
+    os.symlink(tmp_path / "nowhere", root / "a" / "dangling")
+    fs = fsspec.filesystem("file")
+    want = {p.removeprefix(f"{root}/"): int(i["size"]) for p, i in fs.find(str(root), detail=True).items()
+            if i["type"] == "file" and not p.endswith("dangling")}
+    assert storage.list_files(storage.locate(str(root))) == want == storage.local_files(str(root))
+    assert want == {"zarr.json": 2, "a/zarr.json": 2, "a/c/0/0": 3, ".hidden": 1}
+    assert storage.list_files(storage.locate(str(tmp_path / "missing"))) == {}
+
+
+def test_preflight_looks_zarrs_version_up_once(sample_144: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """eopf-geozarr's detection (pydantic-zarr) asks for zarr's version per array; preflight
+    answers from the first lookup, with the same verdict, and leaves the module as it was."""
+    import pydantic_zarr.v2 as pz
+
+    from runner.preflight import PATH_S2, run_preflight
+
+    calls: list[str] = []
+    original = pz.version
+
+    def counted(name: str) -> str:
+        calls.append(name)
+        return original(name)
+
+    monkeypatch.setattr(pz, "version", counted)
+    pre = run_preflight(str(sample_144), [])
+    assert pre.conversion_path == PATH_S2 and pre.arrays > 100
+    assert calls == ["zarr"]
+    assert pz.version is counted
+
+
+def _upload(converted: Converted, env: dict[str, str], bucket: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    from runner.s3 import s3_client
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    s3_client().create_bucket(Bucket=bucket)
+    uri = f"s3://{bucket}/stores/S2_sample_144.zarr"
+    storage.upload_tree(converted.output, storage.locate(uri))
+    return uri
+
+
+def test_the_stac_step_reads_run_json_once(converted_144: Converted, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner.cli import main
+    from tests.geozarr.counting_s3 import counting_s3
+
+    with counting_s3() as server:
+        uri = _upload(converted_144, server.env(), "stac-requests", monkeypatch)
+        server.reset()
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["stac", uri, "--collection", "sentinel-2-l2a", "--item-id", "S2_sample_144",
+                         "-o", str(tmp_path / "item.json"), "--quiet"])
+    assert code == 0
+    run_json = [r for r in server.requests if r[1].endswith("/run.json")]
+    assert [m for m, _ in run_json].count("GET") == 1, run_json
+    assert server.count <= 10, server.requests
