@@ -100,8 +100,18 @@ def write_text(loc: Location, text: str) -> None:
 
 
 def read_text(loc: Location) -> str:
-    with loc.fs.open(loc.path, "r") as f:
-        return f.read()
+    """The object at `loc` as UTF-8 text: one GET on S3 (opening a file there, or s3fs's
+    ranged reads, cost a HEAD first); FileNotFoundError when it does not exist."""
+    return bytes(loc.fs.cat_file(loc.path, max_concurrency=1)).decode("utf-8")
+
+
+def read_text_if_exists(loc: Location) -> str | None:
+    """`read_text`, or None when nothing is at `loc`: one request, where asking `exists` first
+    costs a HEAD (and on S3 a listing when the answer is no) before the GET."""
+    try:
+        return read_text(loc)
+    except (FileNotFoundError, NotADirectoryError):  # NotADirectory: a local path under a file
+        return None
 
 
 def list_files(loc: Location) -> dict[str, int]:

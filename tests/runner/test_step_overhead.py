@@ -78,3 +78,66 @@ def test_the_stac_step_reads_run_json_once(converted_144: Converted, tmp_path: P
     run_json = [r for r in server.requests if r[1].endswith("/run.json")]
     assert [m for m, _ in run_json].count("GET") == 1, run_json
     assert server.count <= 10, server.requests
+
+
+def test_reading_run_json_is_one_request_whether_or_not_it_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No existence check (a HEAD, and on S3 a listing after a 404) before the GET."""
+    from runner import manifest
+    from tests.geozarr.counting_s3 import counting_s3
+
+    with counting_s3() as server:
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        from runner.s3 import s3_client
+
+        s3_client().create_bucket(Bucket="one-read")
+        storage.write_text(storage.locate("s3://one-read/done.zarr/run.json"), '{"item_id": "x"}')
+        server.reset()
+        assert manifest.read("s3://one-read/done.zarr") == {"item_id": "x"}
+        assert manifest.read("s3://one-read/new.zarr") is None
+    assert server.requests == [("GET", "/one-read/done.zarr/run.json"), ("GET", "/one-read/new.zarr/run.json")]
+
+
+def test_a_local_read_says_none_only_when_nothing_is_there(tmp_path: Path) -> None:
+    (tmp_path / "run.json").write_text("{}")
+    assert storage.read_text_if_exists(storage.locate(str(tmp_path / "run.json"))) == "{}"
+    assert storage.read_text_if_exists(storage.locate(str(tmp_path / "missing.json"))) is None
+    assert storage.read_text_if_exists(storage.locate(str(tmp_path / "run.json" / "x.json"))) is None
+    with pytest.raises(IsADirectoryError):
+        storage.read_text_if_exists(storage.locate(str(tmp_path)))
+
+
+def test_taking_over_a_fresh_s3_output_is_one_listing_and_the_marker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing under OUTPUT/ (its listing says so): no run.json to look for, nothing to remove,
+    the marker written once."""
+    from runner import ownership
+    from runner.convert import _take_over
+    from runner.events import EventLog
+    from tests.geozarr.counting_s3 import counting_s3
+
+    with counting_s3() as server:
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        from runner.s3 import s3_client
+
+        s3_client().create_bucket(Bucket="take-over")
+        server.reset()
+        mark = ownership.marker("s3://take-over/new.zarr", "/src.zarr", "now", "run-1")
+        _take_over("s3://take-over/new.zarr", mark, EventLog("test", quiet=True))
+        assert ownership.owned("s3://take-over/new.zarr")
+    put = server.requests.index(("PUT", "/take-over/new.zarr/.geozarr-runner.json"))
+    before = server.requests[:put]
+    # s3fs's find: the listing, then (nothing found) a HEAD and a listing of the path itself;
+    # before: 9 requests (run.json looked up, OUTPUT listed twice, the marker written twice)
+    assert len(before) <= 3 and not [p for _, p in before if "run.json" in p], before
+    assert [r for r in server.requests if r[0] == "PUT"] == [server.requests[put]]
+
+
+def test_the_runner_parser_is_built_once_and_keeps_nothing_between_parses() -> None:
+    from runner import cli
+
+    first = cli._parser().parse_args(["stac", "/a.zarr", "-o", "/i.json", "--xyz-url", "https://x/{z}"])
+    second = cli._parser().parse_args(["stac", "/b.zarr", "-o", "/j.json"])
+    assert cli._parser() is cli._parser()
+    assert (first.output, first.xyz_url) == ("/a.zarr", "https://x/{z}")
+    assert (second.output, second.xyz_url, second.item_out) == ("/b.zarr", None, "/j.json")
