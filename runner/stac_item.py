@@ -28,7 +28,7 @@ import os
 import posixpath
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import pystac
 import zarr
@@ -51,11 +51,21 @@ STORAGE_SCHEME = "output-s3"
 
 
 def _open_root(uri: str) -> zarr.Group:
+    """The store's root, through its consolidated metadata when it has some. Zarr v3 is tried
+    first: zarr takes it whenever zarr.json is there, and saying so spares its probes for the
+    v2 documents (.zgroup, .zattrs, .zmetadata: requests on S3); without zarr.json, as before."""
     store = storage.zarr_store(uri, read_only=True)
     try:
-        return zarr.open_consolidated(store, mode="r")
+        return _open_group(store, 3)
+    except FileNotFoundError:  # no zarr.json: Zarr v2, or nothing (zarr says which)
+        return _open_group(store, None)
+
+
+def _open_group(store: Any, zarr_format: Literal[3] | None) -> zarr.Group:
+    try:
+        return zarr.open_consolidated(store, mode="r", zarr_format=zarr_format)
     except (ValueError, KeyError, TypeError):
-        return zarr.open_group(store, mode="r")
+        return zarr.open_group(store, mode="r", zarr_format=zarr_format)
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def _upload(converted: Converted, env: dict[str, str], bucket: str, monkeypatch:
     return uri
 
 
-def test_the_stac_step_reads_run_json_once(converted_144: Converted, tmp_path: Path,
+def test_the_stac_step_reads_run_json_once_and_the_root_as_zarr_v3(converted_144: Converted, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from runner.cli import main
     from tests.geozarr.counting_s3 import counting_s3
@@ -77,7 +77,9 @@ def test_the_stac_step_reads_run_json_once(converted_144: Converted, tmp_path: P
     assert code == 0
     run_json = [r for r in server.requests if r[1].endswith("/run.json")]
     assert [m for m, _ in run_json].count("GET") == 1, run_json
-    assert server.count <= 10, server.requests
+    # run.json, and the root's zarr.json (consolidated) as Zarr v3: no v2 probes, no listings
+    # (15 requests before: run.json read twice after existence checks, .zgroup/.zattrs/.zmetadata)
+    assert server.count <= 3 and server.listings == 0, server.requests
 
 
 def test_reading_run_json_is_one_request_whether_or_not_it_exists(monkeypatch: pytest.MonkeyPatch) -> None:
