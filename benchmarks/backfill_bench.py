@@ -23,8 +23,12 @@ loopback, started for the run:
   the run outside the convert phase (plan, register, report, executor gaps). Goal: median
   <= 0.5 s.
 
+- steps (`benchmarks/product_steps.py`): where that overhead goes, phase by phase, for one
+  product's steps run in this process (wall and CPU seconds, S3 requests), its output a local
+  directory and the loopback S3 server. CPU seconds hold under load; wall seconds do not.
+
 BACKFILL_BENCH_ITEMS (default 1000) and BACKFILL_BENCH_CATALOG (default 50000) size the runs;
-BACKFILL_BENCH_PARTS (default registration,planning,local) picks the parts;
+BACKFILL_BENCH_PARTS (default registration,planning,local,steps) picks the parts;
 BACKFILL_BENCH_SEARCH_CONCURRENCY (default the step's) the planning's concurrency.
 """
 
@@ -47,7 +51,7 @@ ITEMS = int(os.environ.get("BACKFILL_BENCH_ITEMS", "1000"))
 CATALOG = int(os.environ.get("BACKFILL_BENCH_CATALOG", "50000"))
 TEAM_SECONDS_PER_ITEM = 0.412
 GOAL_RATE, GOAL_RATIO = 100.0, 40.0
-PARTS = os.environ.get("BACKFILL_BENCH_PARTS", "registration,planning,local").split(",")
+PARTS = os.environ.get("BACKFILL_BENCH_PARTS", "registration,planning,local,steps").split(",")
 LOCAL_PRODUCTS, LOCAL_SIZE, OVERHEAD_GOAL = 12, 144, 0.5
 PLAN_CONCURRENCY = int(os.environ.get("BACKFILL_BENCH_SEARCH_CONCURRENCY", "0")) or DEFAULT_CONCURRENCY
 
@@ -258,6 +262,10 @@ def local_backfill() -> int:
 def main() -> int:
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     worst = local_backfill() if "local" in PARTS else 0
+    if "steps" in PARTS:
+        from benchmarks import product_steps
+
+        worst = max(worst, product_steps.main(products=4, size=LOCAL_SIZE, goal=OVERHEAD_GOAL))
     if "registration" in PARTS or "planning" in PARTS:
         worst = max(worst, catalog_benches())
     return worst

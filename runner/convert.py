@@ -148,11 +148,10 @@ def _take_over(output: str, claim: dict[str, Any], log: EventLog) -> None:
     """Make OUTPUT this run's: refuse what the runner did not write; of a store it did, delete
     run.json first (from then on the store is incomplete), then every other object; then write
     the ownership marker, the first object of the new store."""
-    ownership.refuse_unowned(output)
-    mloc = manifest.manifest_location(output)
-    if storage.exists(mloc):
-        mloc.fs.rm(mloc.path)
-    if ownership.occupied(output):
+    if ownership.refuse_unowned(output):  # something is there (run.json can only be then)
+        mloc = manifest.manifest_location(output)
+        if storage.exists(mloc):
+            mloc.fs.rm(mloc.path)
         removed = ownership.remove_store(output)
         log.info("removed an incomplete or stale store this runner wrote", output=output,
                  objects=removed)
@@ -355,9 +354,10 @@ def run_convert(req: ConvertRequest, log: EventLog) -> dict[str, Any]:
         _convert(run, pre, work)
         repairs = _repair(run, work)
         if work != run.output:
-            _upload(run, work)
-        with _failing_as(f"mark the output {run.output}"):
-            ownership.claim(run.output, claim)  # again: in case the converter replaced the root
+            _upload(run, work)  # the marker written by _take_over stays untouched
+        else:
+            with _failing_as(f"mark the output {run.output}"):
+                ownership.claim(run.output, claim)  # again: the converter may have replaced the root
         doc = _write_manifest(run, pre, work, item_id, repairs)
     uri = doc["output"]["manifest_uri"]
     log.info("conversion complete", output=run.output, manifest=uri, bytes=doc["output"]["bytes"],

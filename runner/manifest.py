@@ -118,10 +118,11 @@ def write(output_uri: str, manifest: dict[str, Any]) -> str:
 def read(output_uri: str) -> dict[str, Any] | None:
     """The store's run.json, or None when the store is incomplete (no run.json)."""
     loc = manifest_location(output_uri)
-    if not storage.exists(loc):
+    text = storage.read_text_if_exists(loc)
+    if text is None:
         return None
     try:
-        doc = bounded_json.loads(storage.read_text(loc))
+        doc = bounded_json.loads(text)
     except ValueError as exc:
         raise BadInput(f"{loc.uri}: not valid JSON: {getattr(exc, 'msg', exc)}") from exc
     return doc if isinstance(doc, dict) else None

@@ -77,17 +77,20 @@ def occupied(output: str) -> bool:
     return bool(store_keys(loc))
 
 
-def refuse_unowned(output: str) -> None:
-    """BadInput (exit 2) unless OUTPUT is empty or provably the runner's."""
+def refuse_unowned(output: str) -> bool:
+    """BadInput (exit 2) unless OUTPUT is empty or provably the runner's; whether anything is
+    there (`occupied`, asked once: on S3 it is a listing)."""
     loc = storage.locate(output)
     if not storage.is_s3(output) and (Path(loc.path).is_symlink() or Path(loc.path).is_file()):
         raise BadInput(f"OUTPUT {loc.uri}: is a file, not a store: refusing to replace it",
                        output=loc.uri)
-    if occupied(output) and not owned(output):
+    there = occupied(output)
+    if there and not owned(output):
         raise BadInput(
             f"OUTPUT {loc.uri}: holds data not written by geozarr-runner (no {MARKER_NAME} naming "
             f"this output): refusing to remove it; choose another OUTPUT or empty it yourself",
             output=loc.uri)
+    return there
 
 
 def claim(output: str, mark: dict[str, Any]) -> None:

@@ -9,7 +9,10 @@ the closest matches.
 from __future__ import annotations
 
 import difflib
+import functools
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +117,21 @@ def product_type(attrs: dict[str, Any]) -> str:
     return "unknown"
 
 
+@contextmanager
+def zarr_version_looked_up_once() -> Iterator[None]:
+    """pydantic-zarr's `ArraySpec.from_zarr` asks importlib.metadata for zarr's version once per
+    array (~0.7 ms each: it scans sys.path; 0.1 s for a Sentinel-2 product's ~150 arrays).
+    Within the block the first answer is reused: it cannot change inside a process."""
+    import pydantic_zarr.v2 as pz
+
+    original = pz.version
+    pz.version = functools.cache(original)
+    try:
+        yield
+    finally:
+        pz.version = original
+
+
 def _s2_detection(root: zarr.Group) -> tuple[bool, str]:
     """eopf-geozarr's own Sentinel-2 detection, with the reason when it says no."""
     import_converter()
@@ -127,9 +145,9 @@ def _s2_detection(root: zarr.Group) -> tuple[bool, str]:
     from pydantic import TypeAdapter
 
     try:
-        model = TypeAdapter(Sentinel1Root | Sentinel2Root).validate_python(
-            GroupSpec.from_zarr(root).model_dump()
-        )
+        with zarr_version_looked_up_once():
+            spec = GroupSpec.from_zarr(root)
+        model = TypeAdapter(Sentinel1Root | Sentinel2Root).validate_python(spec.model_dump())
     except ValueError as exc:
         errors = getattr(exc, "errors", None)
         first = ""

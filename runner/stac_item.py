@@ -28,7 +28,7 @@ import os
 import posixpath
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import pystac
 import zarr
@@ -51,30 +51,49 @@ STORAGE_SCHEME = "output-s3"
 
 
 def _open_root(uri: str) -> zarr.Group:
+    """The store's root, through its consolidated metadata when it has some. Zarr v3 is tried
+    first: zarr takes it whenever zarr.json is there, and saying so spares its probes for the
+    v2 documents (.zgroup, .zattrs, .zmetadata: requests on S3); without zarr.json, as before."""
     store = storage.zarr_store(uri, read_only=True)
     try:
-        return zarr.open_consolidated(store, mode="r")
+        return _open_group(store, 3)
+    except FileNotFoundError:  # no zarr.json: Zarr v2, or nothing (zarr says which)
+        return _open_group(store, None)
+
+
+def _open_group(store: Any, zarr_format: Literal[3] | None) -> zarr.Group:
+    try:
+        return zarr.open_consolidated(store, mode="r", zarr_format=zarr_format)
     except (ValueError, KeyError, TypeError):
-        return zarr.open_group(store, mode="r")
+        return zarr.open_group(store, mode="r", zarr_format=zarr_format)
 
 
-def _groups_with_grid(root: zarr.Group) -> dict[str, dict[str, Any]]:
-    """Node path -> attributes of every group declaring a grid (spatial:transform + proj:code)."""
-    out: dict[str, dict[str, Any]] = {}
+@dataclass(frozen=True)
+class Hierarchy:
+    """The store's groups (node path -> attributes) and each group's array names, from one
+    walk of the hierarchy (consolidated metadata when the store has it)."""
+
+    groups: dict[str, dict[str, Any]]
+    arrays: dict[str, list[str]]
+
+    def with_grid(self) -> dict[str, dict[str, Any]]:
+        """Every group declaring a grid (spatial:transform + spatial:shape)."""
+        return {p: a for p, a in self.groups.items() if "spatial:transform" in a and "spatial:shape" in a}
+
+    def multiscales(self) -> dict[str, dict[str, Any]]:
+        return {p: a for p, a in self.groups.items() if "multiscales" in a}
+
+
+def read_hierarchy(root: zarr.Group) -> Hierarchy:
+    groups: dict[str, dict[str, Any]] = {}
+    arrays: dict[str, list[str]] = {}
     for path, node in root.members(max_depth=None):
+        parent, _, name = ("/" + path).rpartition("/")
         if isinstance(node, zarr.Group):
-            attrs = dict(node.attrs)
-            if "spatial:transform" in attrs and "spatial:shape" in attrs:
-                out["/" + path] = attrs
-    return out
-
-
-def _multiscales_groups(root: zarr.Group) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for path, node in root.members(max_depth=None):
-        if isinstance(node, zarr.Group) and "multiscales" in node.attrs:
-            out["/" + path] = dict(node.attrs)
-    return out
+            groups["/" + path] = dict(node.attrs)
+        else:
+            arrays.setdefault(parent or "/", []).append(name)
+    return Hierarchy(groups, arrays)
 
 
 def _finest(grids: dict[str, dict[str, Any]], multiscales: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
@@ -214,8 +233,8 @@ class Grid:
     bbox: list[float]
 
 
-def finest_grid(root: zarr.Group, root_attrs: dict[str, Any]) -> Grid:
-    _, finest = _finest(_groups_with_grid(root), _multiscales_groups(root))
+def finest_grid(tree: Hierarchy, root_attrs: dict[str, Any]) -> Grid:
+    _, finest = _finest(tree.with_grid(), tree.multiscales())
     shape = [int(v) for v in finest["spatial:shape"]]
     transform = [float(v) for v in finest["spatial:transform"]][:6]
     bbox_native = finest.get("spatial:bbox")
@@ -277,21 +296,23 @@ def item_properties(run: dict[str, Any], root_attrs: dict[str, Any], grid: Grid)
 
 
 def build_item(output: str, *, collection: str, item_id: str, stac_api_url: str = "",
-               links: ItemLinks | None = None) -> pystac.Item:
+               links: ItemLinks | None = None, run: dict[str, Any] | None = None) -> pystac.Item:
+    """The item of the store at OUTPUT; RUN: its run.json when the caller has read it already."""
     output = storage.normalise_uri(output)
-    run = manifest.read(output)
+    run = run if run is not None else manifest.read(output)
     if run is None:
         raise BadInput(f"{output}: no {manifest.MANIFEST_NAME}: the store is incomplete; run convert first")
     root = _open_root(output)
     root_attrs = dict(root.attrs)
-    grid = finest_grid(root, root_attrs)
+    tree = read_hierarchy(root)
+    grid = finest_grid(tree, root_attrs)
     geometry, bbox = footprint(grid.bbox, grid.code)
     sd = root_attrs.get("stac_discovery") or {}
     dt, _ = _datetimes(sd.get("properties") or {})
     props, extensions = item_properties(run, root_attrs, grid)
     item = pystac.Item(id=item_id, geometry=geometry, bbox=bbox, datetime=dt, properties=props,
                        collection=collection or None, stac_extensions=extensions)
-    _add_assets(item, output, root, sd.get("properties") or {})
+    _add_assets(item, output, tree, sd.get("properties") or {})
     if collection:
         # STAC 1.1: an item naming a collection links to it (the API's, else the static layout's)
         href = (f"{stac_api_url.rstrip('/')}/collections/{collection}" if stac_api_url
@@ -305,16 +326,15 @@ def build_item(output: str, *, collection: str, item_id: str, stac_api_url: str 
     return item
 
 
-def _add_assets(item: pystac.Item, output: str, root: zarr.Group, sd_props: dict[str, Any]) -> None:
-    multiscales = _multiscales_groups(root)
+def _add_assets(item: pystac.Item, output: str, tree: Hierarchy, sd_props: dict[str, Any]) -> None:
     item.add_asset("geozarr", _asset(output, MEDIA_ZARR3, ["data"], "GeoZarr store"))
-    for path, attrs in sorted(multiscales.items()):
+    for path, attrs in sorted(tree.multiscales().items()):
         layout = (attrs.get("multiscales") or {}).get("layout") or []
         present: set[str] = set()
         for entry in layout:
-            node = root.get(posixpath.normpath(f"{path.lstrip('/')}/{entry['asset']}"))
-            if isinstance(node, zarr.Group):
-                present |= {name for name, _ in node.arrays() if name not in {"x", "y", "spatial_ref"}}
+            level = posixpath.normpath(f"{path}/{entry['asset']}")
+            if level in tree.groups:
+                present |= {name for name in tree.arrays.get(level, []) if name not in {"x", "y", "spatial_ref"}}
         key = path.strip("/").replace("/", "-") or "multiscales"
         extra: dict[str, Any] = {}
         bands = _bands(sd_props, present) or _polarisation_bands(path, present)
@@ -337,10 +357,10 @@ def write_item(item: pystac.Item, dest: str) -> str:
 
 
 def run_stac(output: str, *, collection: str, item_id: str, dest: str, stac_api_url: str = "",
-             links: ItemLinks | None = None) -> dict[str, Any]:
+             links: ItemLinks | None = None, run: dict[str, Any] | None = None) -> dict[str, Any]:
     try:
         item = build_item(output, collection=collection, item_id=item_id, stac_api_url=stac_api_url,
-                          links=links)
+                          links=links, run=run)
         uri = write_item(item, dest)
     except RunnerError:
         raise

@@ -59,11 +59,11 @@ def item_uri(state: str, item: str) -> str:
 
 
 def read_outcome(state: str, item: str) -> Outcome | None:
-    loc = storage.locate(status_uri(state, item))
-    if not storage.exists(loc):
+    text = storage.read_text_if_exists(storage.locate(status_uri(state, item)))
+    if text is None:
         return None
     try:
-        return Outcome(**json.loads(storage.read_text(loc)))
+        return Outcome(**json.loads(text))
     except (json.JSONDecodeError, TypeError):
         return None
 

@@ -15,7 +15,13 @@ class CountingS3:
     endpoint: str
     count: int = 0
     listings: int = 0  # ListObjects requests (GET on the bucket with a prefix)
+    requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path?query) of each
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.count = self.listings = 0
+            self.requests.clear()
 
     def env(self) -> dict[str, str]:
         return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -35,6 +41,9 @@ def counting_s3() -> Iterator[CountingS3]:
         with state._lock:
             state.count += 1
             state.listings += listing
+            query = environ.get("QUERY_STRING", "")
+            state.requests.append((environ.get("REQUEST_METHOD", ""),
+                                   environ.get("PATH_INFO", "") + (f"?{query}" if query else "")))
         return app(environ, start_response)
 
     server = make_server("127.0.0.1", 0, counted, threaded=True)

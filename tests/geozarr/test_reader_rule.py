@@ -90,3 +90,27 @@ def test_planted_reader_defect(pipeline: Path, tmp_path: Path, name: str, plant:
     assert errors, name
     assert {f.path.split("/spatial_ref")[0] for f in errors} == {node}, [f.to_dict() for f in errors]
     assert any(message in f.message for f in errors), [f.message for f in errors]
+
+
+def test_on_s3_the_rule_opens_each_level_as_zarr_v3_without_v2_probes(
+        pipeline: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A level whose zarr.json the listing shows is opened as Zarr v3 (what zarr picks anyway):
+    no .zgroup/.zattrs/.zmetadata probes, counted at a real S3 server. Same verdict."""
+    import boto3
+    import s3fs
+
+    from tests.geozarr.counting_s3 import counting_s3
+
+    with counting_s3() as server:
+        for k, v in server.env().items():
+            monkeypatch.setenv(k, v)
+        boto3.client("s3", endpoint_url=server.endpoint).create_bucket(Bucket="readers")
+        s3fs.S3FileSystem(endpoint_url=server.endpoint).put(str(pipeline), "readers/p.zarr", recursive=True)
+        server.reset()
+        report = check_store("s3://readers/p.zarr", sample=False, gdal=False)
+    assert not [f for f in report.findings if f.rule == RULE]
+    probes = [p for _, p in server.requests if p.rsplit("/", 1)[-1] in (".zgroup", ".zattrs", ".zmetadata")]
+    assert probes == []
+    # per level: its zarr.json twice (consolidated attempt, then the group), one per member
+    # (bands, x, y, spatial_ref: 15 at r20m) and the x and y chunks: 111 for the 6 levels
+    assert report.io["by_kind"]["readers"] <= 20 * len(LEVELS), report.io
