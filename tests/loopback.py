@@ -24,3 +24,21 @@ class LoopbackHTTPServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class ServedOnLoopback:
+    """A test double answering HTTP through `self._loopback` (a LoopbackHTTPServer its __init__
+    makes with its own handler): its URL, and a `with` block that runs the server."""
+
+    _loopback: LoopbackHTTPServer
+
+    @property
+    def url(self) -> str:
+        return self._loopback.url
+
+    def __enter__(self) -> Self:
+        self._loopback.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loopback.__exit__(*exc)

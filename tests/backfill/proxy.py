@@ -9,16 +9,15 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-from typing import Self
 
 import requests
 
-from tests.loopback import LoopbackHTTPServer
+from tests.loopback import LoopbackHTTPServer, ServedOnLoopback
 
 HOP_HEADERS = {"host", "content-length", "connection", "accept-encoding", "keep-alive"}
 
 
-class CountingProxy:
+class CountingProxy(ServedOnLoopback):
     def __init__(self, upstream: str, fail_from: int | None = None) -> None:
         self.upstream, self.fail_from = upstream.rstrip("/"), fail_from
         self.searches = 0
@@ -59,14 +58,3 @@ class CountingProxy:
         with self._lock:
             self.searches += 1
             return self.fail_from is not None and self.searches >= self.fail_from
-
-    @property
-    def url(self) -> str:
-        return self._loopback.url
-
-    def __enter__(self) -> Self:
-        self._loopback.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loopback.__exit__(*exc)

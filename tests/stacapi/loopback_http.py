@@ -10,7 +10,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Self
 
-from tests.loopback import LoopbackHTTPServer
+from tests.loopback import LoopbackHTTPServer, ServedOnLoopback
 
 
 @dataclass
@@ -22,7 +22,7 @@ class Recorded:
 
 
 @dataclass
-class StatusServer:
+class StatusServer(ServedOnLoopback):
     """Answers `status` with a JSON error body to every request; keeps what it received.
 
     `routes` maps "METHOD /path" to a status that overrides `status` for that request.
@@ -54,17 +54,6 @@ class StatusServer:
                 pass
 
         self._loopback = LoopbackHTTPServer(Handler)
-
-    @property
-    def url(self) -> str:
-        return self._loopback.url
-
-    def __enter__(self) -> Self:
-        self._loopback.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loopback.__exit__(*exc)
 
 
 class SilentServer:
