@@ -105,6 +105,16 @@ def plan_parts(root: Any, product_type: str, parallelism: dict[str, int]) -> Pla
                 f"(fanout_parallelism[{product}] = {width})", parts)
 
 
+def polarisation_groups(source: str) -> list[str]:
+    """The top groups of an S1 GRD product (one per polarisation), sorted."""
+    import zarr
+
+    from runner import storage
+
+    root = zarr.open_group(storage.zarr_store(source, read_only=True), mode="r")
+    return sorted(root.group_keys())
+
+
 def convert_s1_polarisation(source: str, output: str, group: str, *, spatial_chunk: int = 4096,
                             s1: S1Parameters | None = None, enable_sharding: bool = False,
                             max_retries: int = 3) -> list[str]:
