@@ -7,11 +7,12 @@ failing S3 API surfaces quickly as a transient failure, exit 3).
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import fsspec
 import zarr
@@ -92,11 +93,22 @@ def remove_tree(loc: Location) -> None:
         loc.fs.invalidate_cache(loc.path)
 
 
-def write_text(loc: Location, text: str) -> None:
+def _open_to_write(loc: Location, mode: str) -> Any:
+    """`loc` opened for writing (a local path's directories made first)."""
     if not is_s3(loc.uri):
         Path(loc.path).parent.mkdir(parents=True, exist_ok=True)
-    with loc.fs.open(loc.path, "w") as f:
+    return loc.fs.open(loc.path, mode)
+
+
+def write_text(loc: Location, text: str) -> None:
+    with _open_to_write(loc, "w") as f:
         f.write(text)
+
+
+def write_stream(loc: Location, source: IO[bytes]) -> None:
+    """Copy the open binary file SOURCE to `loc`, 1 MiB at a time (one object on S3)."""
+    with _open_to_write(loc, "wb") as out:
+        shutil.copyfileobj(source, out, 1 << 20)
 
 
 def read_text(loc: Location) -> str:

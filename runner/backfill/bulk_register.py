@@ -202,10 +202,10 @@ def register_all(api: register.Api, collection: dict[str, Any], uris: Sequence[s
 
 def read_dead_letters(uri: str) -> list[DeadLetter]:
     """The dead-letter list at URI (empty when there is none)."""
-    loc = storage.locate(uri)
-    if not storage.exists(loc):
+    text = storage.read_text_if_exists(storage.locate(uri))
+    if text is None:
         return []
-    return [DeadLetter(**json.loads(line)) for line in storage.read_text(loc).splitlines() if line]
+    return [DeadLetter(**json.loads(line)) for line in text.splitlines() if line]
 
 
 def write_dead_letters(uri: str, letters: Sequence[DeadLetter]) -> None:

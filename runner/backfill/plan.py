@@ -23,13 +23,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import IO, Any
 
 import requests
@@ -81,9 +79,9 @@ def resolve_window(start: str, end: str, output_root: str) -> tuple[str, str]:
     end_iso = datetime.now(UTC).isoformat() if end == "now" else end
     if start != LAST_SUCCESS:
         return start, end_iso
-    loc = storage.locate(last_success_uri(output_root))
-    if storage.exists(loc):
-        return str(json.loads(storage.read_text(loc))["covered_until"]), end_iso
+    last = storage.read_text_if_exists(storage.locate(last_success_uri(output_root)))
+    if last is not None:
+        return str(json.loads(last)["covered_until"]), end_iso
     fallback = datetime.fromisoformat(end_iso) - DEFAULT_LOOKBACK
     return fallback.isoformat(), end_iso
 
@@ -199,11 +197,11 @@ def _is_done(entry: PlanEntry, collection: str, target_api: str | None) -> bool:
 
 def read_plan(uri: str) -> list[PlanEntry] | None:
     """The plan at URI, or None when there is none yet."""
-    loc = storage.locate(uri)
-    if not storage.exists(loc):
+    text = storage.read_text_if_exists(storage.locate(uri))
+    if text is None:
         return None
     try:
-        return [PlanEntry(**json.loads(line)) for line in storage.read_text(loc).splitlines() if line]
+        return [PlanEntry(**json.loads(line)) for line in text.splitlines() if line]
     except (json.JSONDecodeError, TypeError) as exc:
         raise RunnerError(f"the existing plan {uri} is unreadable ({exc}); move it away to replan") from exc
 
@@ -214,8 +212,8 @@ def summary_uri(plan_uri: str) -> str:
 
 
 def read_summary(plan_uri: str) -> dict[str, Any]:
-    loc = storage.locate(summary_uri(plan_uri))
-    return json.loads(storage.read_text(loc)) if storage.exists(loc) else {}
+    text = storage.read_text_if_exists(storage.locate(summary_uri(plan_uri)))
+    return json.loads(text) if text is not None else {}
 
 
 def spool_entries(entries: Iterable[PlanEntry]) -> IO[bytes]:
@@ -233,11 +231,7 @@ def publish_plan(uri: str, lines: IO[bytes], counts: PlanCounts,
     whole or not at all, and a replay can resubmit the same request."""
     summary = {**counts.to_dict(), "request": request or {}}
     storage.write_text(storage.locate(summary_uri(uri)), json.dumps(summary))
-    loc = storage.locate(uri)
-    if not storage.is_s3(loc.uri):
-        Path(loc.path).parent.mkdir(parents=True, exist_ok=True)
-    with loc.fs.open(loc.path, "wb") as out:
-        shutil.copyfileobj(lines, out, 1 << 20)
+    storage.write_stream(storage.locate(uri), lines)
 
 
 def write_plan(uri: str, entries: Iterable[PlanEntry], counts: PlanCounts,

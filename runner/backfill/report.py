@@ -45,8 +45,8 @@ def report_uri(state: str) -> str:
 
 def read_report(state: str) -> dict[str, Any] | None:
     """The report a finished run wrote, or None."""
-    loc = storage.locate(report_uri(state))
-    return json.loads(storage.read_text(loc)) if storage.exists(loc) else None
+    text = storage.read_text_if_exists(storage.locate(report_uri(state)))
+    return json.loads(text) if text is not None else None
 
 
 def build_report(run: str, plan: str, state: str, dead_letter: str, seconds: float) -> dict[str, Any]:
