@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.report import Report, output_format
+from conformance.report import Report
 from conformance.workflow_report import merge, tasks_section
 from tooling import repo
 from tooling.dag.cluster import (
@@ -151,10 +151,9 @@ def main_cluster(env: str, size: int, as_json: bool, wait: bool,
                  parameters: dict[str, str] | None = None,
                  sink: stdout.ReportSink = stdout.show) -> int:
     """One cluster run; its report goes to SINK (printed in format FMT by default)."""
-    try:
-        fmt = output_format(fmt, as_json)
-    except ValueError as e:
-        return stdout.cannot_run("conformance", str(e))
+    fmt = stdout.chosen_format("conformance", fmt, as_json)
+    if fmt is None:
+        return 2
     progress = Progress(quiet=fmt != "table")
     try:
         env_file = read_env_file(env)
@@ -213,10 +212,9 @@ def main(env: str = "local", overlay: str = "staging", size: int = 144, as_json:
         return _main_one(env, overlay, size, as_json, wait, parallelism, output, PRODUCTS[name], fmt,
                          sink)
 
-    try:
-        chosen = output_format(fmt, as_json)
-    except ValueError as e:
-        return stdout.cannot_run("conformance", str(e))
+    chosen = stdout.chosen_format("conformance", fmt, as_json)
+    if chosen is None:
+        return 2
     if len(products) > 1 and wait and chosen != "table":
         return _combined(products, chosen, run_one)
     return max(run_one(name, stdout.show) for name in products)

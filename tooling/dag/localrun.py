@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.findings import Finding
-from conformance.report import Report, output_format
+from conformance.report import Report
 from conformance.workflow_report import RUN_FAILED, TASK_FAILED, merge, tasks_section
 from tooling import repo
 from tooling.dag import orphans
@@ -301,10 +301,9 @@ def main_local(overlay: str, size: int, as_json: bool, parallelism: int, output:
                parameters: Mapping[str, str] | None = None,
                sink: stdout.ReportSink = stdout.show) -> int:
     """One local run; its report goes to SINK (printed in format FMT by default)."""
-    try:
-        fmt = output_format(fmt, as_json)
-    except ValueError as e:
-        return stdout.cannot_run("conformance", str(e))
+    fmt = stdout.chosen_format("conformance", fmt, as_json)
+    if fmt is None:
+        return 2
     progress = Progress(quiet=fmt != "table")
     try:
         with stop_signals_interrupt():

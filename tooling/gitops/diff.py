@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from conformance.report import Report, Section, output_format, render_markdown
+from conformance.report import Report, Section, render_markdown
 from tooling import envconfig, repo, yamlio
 from tooling.errors import ToolingError
 from tooling.gitops.drift import redact
@@ -165,10 +165,9 @@ def to_markdown(per_env: dict[str, list[ObjectChange]], against: str) -> str:
 
 def main(envs: list[str] | None, against: str = "HEAD", live: bool = False,
          markdown: bool = False, as_json: bool = False, fmt: str = "") -> int:
-    try:
-        fmt = output_format(fmt or ("markdown" if markdown else ""), as_json)
-    except ValueError as e:
-        return stdout.cannot_run("diff", str(e))
+    fmt = stdout.chosen_format("diff", fmt or ("markdown" if markdown else ""), as_json)
+    if fmt is None:
+        return 2
     envs = envs or list(repo.ENVS)
     try:
         if live:

@@ -19,7 +19,7 @@ from typing import Any
 
 from conformance import findings as findings_mod
 from conformance.findings import Finding, Severity
-from conformance.report import Report, output_format
+from conformance.report import Report
 from tooling.manifests import stdout
 from tooling.repo import TARGET_KUBERNETES_VERSION, relpath
 
@@ -85,10 +85,9 @@ def lint_report(target: str, found: list[Finding], summary: dict[str, Any]) -> R
 
 
 def main(path: str, as_json: bool = False, fmt: str = "") -> int:
-    try:
-        fmt = output_format(fmt, as_json)
-    except ValueError as e:
-        return stdout.cannot_run("lint", str(e))
+    fmt = stdout.chosen_format("lint", fmt, as_json)
+    if fmt is None:
+        return 2
     target = Path(path)
     if not target.exists():
         return stdout.cannot_run("lint", f"{path}: no such file or directory", fmt=fmt, target=path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from conformance.report import Report, cannot_run_report, render
+from conformance.report import Report, cannot_run_report, output_format, render
 
 # where a command's report goes: `show` prints it; `invoke conformance` over several products
 # collects each product's report instead, to print them as one (tooling.dag.cli._combined)
@@ -62,3 +62,13 @@ def cannot_run(kind: str, message: str, *, fmt: str = "table", target: str = "",
         else:
             emit(render(report, fmt) + "\n")
     return 2
+
+
+def chosen_format(kind: str, fmt: str = "", as_json: bool = False) -> str | None:
+    """The format KIND prints (`conformance.report.output_format`); None once an unknown FMT is
+    said on stderr the way `cannot_run` says it (the caller exits 2)."""
+    try:
+        return output_format(fmt, as_json)
+    except ValueError as e:
+        cannot_run(kind, str(e))
+        return None

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.findings import Finding, Rule, count_by_severity
-from conformance.report import Report, output_format
+from conformance.report import Report
 from conformance.stac import collection as stac_collection
 from tooling import envconfig, repo, yamlio
 from tooling.errors import ToolingError
@@ -283,10 +283,9 @@ def env_lines(envs: dict[str, dict[str, Any]]) -> list[str]:
 
 def main(envs: list[str] | None = None, as_json: bool = False, fmt: str = "",
          use_cache: bool = True) -> int:
-    try:
-        fmt = output_format(fmt, as_json)
-    except ValueError as e:
-        return stdout.cannot_run("validate", str(e))
+    fmt = stdout.chosen_format("validate", fmt, as_json)
+    if fmt is None:
+        return 2
     try:
         validation = run(envs, use_cache=use_cache)
     except ToolingError as e:
