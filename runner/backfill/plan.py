@@ -15,9 +15,10 @@
   exists (a resumed run) it is read back instead of searching again, so a resumed backfill
   never plans more than its first run did.
 - The plan is one JSON object per line (`item`, `source`, `output`, `datetime`), spooled to an
-  anonymous local file as it is selected and written in one object, with its counts beside it (`PLAN.summary.json`, incl. `covered_until`: how far
-  the window was covered). `--from last-success --to now` is the sliding window of the
-  geozarr-ingest CronWorkflow: it starts where the last successful run's coverage ended.
+  anonymous local file as it is selected and written in one object, with its counts beside it
+  (`PLAN.summary.json`, incl. `covered_until`: how far the window was covered).
+  `--from last-success --to now` is the sliding window of the geozarr-ingest CronWorkflow: it
+  starts where the last successful run's coverage ended.
 """
 
 from __future__ import annotations
