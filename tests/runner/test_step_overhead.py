@@ -143,3 +143,39 @@ def test_the_runner_parser_is_built_once_and_keeps_nothing_between_parses() -> N
     assert cli._parser() is cli._parser()
     assert (first.output, first.xyz_url) == ("/a.zarr", "https://x/{z}")
     assert (second.output, second.xyz_url, second.item_out) == ("/b.zarr", None, "/j.json")
+
+
+def test_a_metadata_document_is_written_without_jsons_python_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repair's rewritten zarr.json documents (a store's root: 300 KB) are indented by orjson;
+    the json module's indenting encoder (pure Python, 40x slower) is not called for them."""
+    import json
+
+    from runner import metadata_docs
+
+    doc = {"zarr_format": 3, "node_type": "group", "attributes": {
+        "name": "Réflectance", "scale": [1e-07, 0.5, 10.0], "n": 2**63 - 1, "empty": {}, "none": None,
+        "nested": [{"a": [1, 2]}, []]}}
+    want = json.dumps(doc, indent=2, allow_nan=True)
+
+    def pure_python(*_a: object, **_k: object) -> None:
+        raise AssertionError("json's indenting encoder was used")
+
+    monkeypatch.setattr(json.encoder, "_make_iterencode", pure_python)
+    got = metadata_docs.dumps(doc)
+    assert json.loads(got) == doc == json.loads(want)
+    assert got.decode().splitlines()[:3] == want.splitlines()[:3]  # same layout: 2-space indent
+
+
+def test_a_metadata_document_keeps_what_orjson_would_change() -> None:
+    """NaN, infinities (orjson: null) and integers beyond 64 bits (orjson: refused) are written
+    as zarr-python writes them."""
+    import json
+    import math
+
+    from runner import metadata_docs
+
+    for value in (math.nan, math.inf, -math.inf, 2**70):
+        doc = {"attributes": {"_FillValue": value, "ok": 1.5}}
+        got = json.loads(metadata_docs.dumps(doc))["attributes"]
+        assert got["ok"] == 1.5
+        assert math.isnan(got["_FillValue"]) if math.isnan(value) else got["_FillValue"] == value
