@@ -179,3 +179,41 @@ def test_a_metadata_document_keeps_what_orjson_would_change() -> None:
         got = json.loads(metadata_docs.dumps(doc))["attributes"]
         assert got["ok"] == 1.5
         assert math.isnan(got["_FillValue"]) if math.isnan(value) else got["_FillValue"] == value
+
+
+def _zarr_view(uri: str) -> tuple[dict, dict, dict]:
+    """(root attributes, groups, sorted arrays) as zarr opens the store."""
+    from runner.stac_item import _open_root, read_hierarchy
+
+    root = _open_root(uri)
+    tree = read_hierarchy(root)
+    return dict(root.attrs), tree.groups, {k: sorted(v) for k, v in tree.arrays.items()}
+
+
+def test_the_stac_step_reads_a_consolidated_root_as_json_seeing_what_zarr_sees(
+        converted_144: Converted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The item needs the groups' attributes and the arrays' names: no array's metadata is parsed
+    (zarr parses ~190 for a Sentinel-2 store to list them), and the view is zarr's own; a store
+    without consolidated metadata is opened through zarr."""
+    import zarr
+    from zarr.core.metadata.v3 import ArrayV3Metadata
+
+    from runner.stac_item import read_tree
+
+    plain = tmp_path / "plain.zarr"
+    zarr.open_group(str(plain), mode="w").create_group("a").create_array("b", shape=(2,), dtype="u1")
+    for uri in (str(converted_144.output), str(plain)):
+        want = _zarr_view(uri)
+        parsed: list[dict] = []
+        original = ArrayV3Metadata.from_dict.__func__
+
+        def counted(cls: type, d: dict, _parsed: list = parsed, _original=original) -> object:
+            _parsed.append(d)
+            return _original(cls, d)
+
+        monkeypatch.setattr(ArrayV3Metadata, "from_dict", classmethod(counted))
+        attrs, tree = read_tree(uri)
+        monkeypatch.undo()
+        assert (attrs, tree.groups, {k: sorted(v) for k, v in tree.arrays.items()}) == want
+        assert (parsed == []) == (uri != str(plain)), uri
+    assert len(want[2]["/a"]) == 1 and len(_zarr_view(str(converted_144.output))[1]) > 20
