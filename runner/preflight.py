@@ -18,6 +18,7 @@ from typing import Any
 
 import zarr
 import zarr.errors
+from zarr.core.group import GroupMetadata
 
 from runner import storage
 from runner.converter_import import import_converter
@@ -95,14 +96,16 @@ def open_source(uri: str) -> tuple[zarr.Group, bool]:
 
 
 def _hierarchy(root: zarr.Group) -> tuple[list[str], int]:
-    groups = ["/"]
-    arrays = 0
-    for path, node in root.members(max_depth=None):
-        if isinstance(node, zarr.Group):
-            groups.append("/" + path)
-        else:
-            arrays += 1
-    return sorted(groups), arrays
+    """The groups and the number of arrays. With consolidated metadata, from its documents:
+    walking the members builds every array (codecs and all; 16 ms for a Sentinel-2 product)."""
+    consolidated = root.metadata.consolidated_metadata
+    if consolidated is not None:
+        kinds = [(path, isinstance(meta, GroupMetadata))
+                 for path, meta in consolidated.flattened_metadata.items()]
+    else:
+        kinds = [(path, isinstance(node, zarr.Group)) for path, node in root.members(max_depth=None)]
+    groups = ["/"] + ["/" + path for path, group in kinds if group]
+    return sorted(groups), sum(1 for _, group in kinds if not group)
 
 
 def product_type(attrs: dict[str, Any]) -> str:

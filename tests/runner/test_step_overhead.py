@@ -217,3 +217,19 @@ def test_the_stac_step_reads_a_consolidated_root_as_json_seeing_what_zarr_sees(
         assert (attrs, tree.groups, {k: sorted(v) for k, v in tree.arrays.items()}) == want
         assert (parsed == []) == (uri != str(plain)), uri
     assert len(want[2]["/a"]) == 1 and len(_zarr_view(str(converted_144.output))[1]) > 20
+
+
+def test_preflight_counts_a_consolidated_hierarchy_from_its_documents(
+        sample_144: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The groups and arrays of a consolidated input come from its metadata documents, as zarr
+    would list them walking the members (which builds every array)."""
+    import zarr
+
+    from runner.preflight import _hierarchy, open_source
+
+    walked = _hierarchy(zarr.open_group(str(sample_144), mode="r", use_consolidated=False))
+    root, consolidated = open_source(str(sample_144))
+    assert consolidated
+    monkeypatch.setattr(zarr.Group, "members", lambda *_a, **_k: pytest.fail("members walked"))
+    assert _hierarchy(root) == walked
+    assert len(walked[0]) > 20 and walked[1] > 100
