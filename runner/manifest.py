@@ -8,6 +8,7 @@ store without it is incomplete (removed by the next `convert`). Its schema is
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -32,7 +33,10 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@functools.cache
 def _version(dist: str) -> str:
+    """The installed version of DIST, looked up once per process (each lookup scans sys.path:
+    ~0.6 ms, three per run.json written)."""
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:

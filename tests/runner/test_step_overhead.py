@@ -233,3 +233,17 @@ def test_preflight_counts_a_consolidated_hierarchy_from_its_documents(
     monkeypatch.setattr(zarr.Group, "members", lambda *_a, **_k: pytest.fail("members walked"))
     assert _hierarchy(root) == walked
     assert len(walked[0]) > 20 and walked[1] > 100
+
+
+def test_run_json_looks_package_versions_up_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import metadata
+
+    from runner import manifest
+
+    manifest._version.cache_clear()
+    looked_up: list[str] = []
+    original = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda dist: looked_up.append(dist) or original(dist))
+    first = manifest.versions()
+    assert manifest.versions() == first and first["zarr"] == original("zarr")
+    assert sorted(looked_up) == ["eopf-geozarr", "xarray", "zarr"]
