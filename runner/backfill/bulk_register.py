@@ -106,6 +106,12 @@ def chunks(uris: Sequence[str], size: int) -> Iterator[Sequence[str]]:
         yield uris[start:start + size]
 
 
+def item_name(uri: str) -> str:
+    """The item a file that was not read stands for: its name without `.json` (the batch writes
+    STATE/items/ITEM.json)."""
+    return uri.rsplit("/", 1)[-1].removesuffix(".json")
+
+
 def _read(uri: str) -> dict[str, Any] | RunnerError:
     try:
         return register.read_item(uri)
@@ -122,7 +128,7 @@ def load_chunk(uris: Sequence[str], collection: str, readers: Executor | None = 
     bad: list[DeadLetter] = []
     for uri, item in zip(uris, readers.map(_read, uris) if readers else map(_read, uris), strict=True):
         if isinstance(item, RunnerError):
-            bad.append(DeadLetter(uri.rsplit("/", 1)[-1], uri, item.message, item.exit_code))
+            bad.append(DeadLetter(item_name(uri), uri, item.message, item.exit_code))
             continue
         items[item["id"]] = {**item, "collection": collection}
         where[item["id"]] = uri
@@ -193,8 +199,7 @@ def register_all(api: register.Api, collection: dict[str, Any], uris: Sequence[s
             if outcome.failed_in_a_row >= policy.breaker:
                 reason = (f"circuit open: the STAC API failed {outcome.failed_in_a_row} chunks in a "
                           "row; not called")
-                outcome.dead += [DeadLetter(u.rsplit("/", 1)[-1].removesuffix(".json"), u, reason,
-                                            EXIT_TRANSIENT) for u in chunk]
+                outcome.dead += [DeadLetter(item_name(u), u, reason, EXIT_TRANSIENT) for u in chunk]
                 continue
             register_chunk(api, collection, chunk, policy, outcome, log, readers)
     return outcome
