@@ -6,9 +6,11 @@ failing S3 API surfaces quickly as a transient failure, exit 3).
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import stat
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +117,18 @@ def read_text(loc: Location) -> str:
     """The object at `loc` as UTF-8 text: one GET on S3 (opening a file there, or s3fs's
     ranged reads, cost a HEAD first); FileNotFoundError when it does not exist."""
     return bytes(loc.fs.cat_file(loc.path, max_concurrency=1)).decode("utf-8")
+
+
+READ_BLOCK = 4 << 20
+
+
+def read_lines(loc: Location) -> Iterator[str]:
+    """The lines of the UTF-8 text object at `loc` (without their line ends), streamed in
+    READ_BLOCK-sized reads: memory holds a block, not the object. FileNotFoundError, raised by
+    the first `next`, when nothing is there."""
+    with loc.fs.open(loc.path, "rb", block_size=READ_BLOCK) as raw:
+        for line in io.TextIOWrapper(raw, encoding="utf-8", newline=""):
+            yield line.rstrip("\r\n")
 
 
 def read_text_if_exists(loc: Location) -> str | None:

@@ -22,13 +22,13 @@ import io
 import json
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from runner import storage
-from runner.backfill.plan import PlanEntry, read_plan
+from runner.backfill.plan import PlanEntry, iter_plan
 from runner.errors import BadInput, classify
 from runner.events import EventLog
 
@@ -46,7 +46,7 @@ class Outcome:
     item_uri: str = ""
 
 
-def share(entries: Sequence[PlanEntry], batch: int, batches: int) -> list[PlanEntry]:
+def share(entries: Iterable[PlanEntry], batch: int, batches: int) -> list[PlanEntry]:
     return [e for i, e in enumerate(entries) if i % batches == batch]
 
 
@@ -149,10 +149,10 @@ def add_arguments(p: Any) -> None:
 def run(args: Any, log: EventLog) -> dict[str, Any]:
     if args.batches < 1 or not 0 <= args.batch < args.batches:
         raise BadInput(f"--batch {args.batch} is not within 0..{args.batches - 1}")
-    entries = read_plan(args.plan)
-    if entries is None:
-        raise BadInput(f"no plan at {args.plan}")
-    mine = share(entries, args.batch, args.batches)
+    try:
+        mine = share(iter_plan(args.plan), args.batch, args.batches)  # the plan streamed
+    except (FileNotFoundError, NotADirectoryError):
+        raise BadInput(f"no plan at {args.plan}") from None
     log.info("converting a batch", batch=args.batch, batches=args.batches, products=len(mine))
     with tempfile.TemporaryDirectory(prefix="batch-") as tmp, contextlib.chdir(Path(tmp)):
         counts = run_batch(mine, args.state, args.collection, log)

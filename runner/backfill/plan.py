@@ -196,15 +196,33 @@ def _is_done(entry: PlanEntry, collection: str, target_api: str | None) -> bool:
     return target_api is None or item_is_registered(target_api, collection, entry.item)
 
 
+def iter_plan(uri: str) -> Iterator[PlanEntry]:
+    """The entries of the plan at URI, streamed (memory holds a read block, not the plan: a
+    backfill's plan grows with the collection). FileNotFoundError when there is none yet."""
+    for line in storage.read_lines(storage.locate(uri)):
+        if not line:
+            continue
+        try:
+            yield PlanEntry(**json.loads(line))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise RunnerError(f"the existing plan {uri} is unreadable ({exc}); move it away to replan") from exc
+
+
 def read_plan(uri: str) -> list[PlanEntry] | None:
-    """The plan at URI, or None when there is none yet."""
-    text = storage.read_text_if_exists(storage.locate(uri))
-    if text is None:
-        return None
+    """The whole plan at URI, or None when there is none yet (for the workstation's tools; the
+    steps stream it with `iter_plan`)."""
     try:
-        return [PlanEntry(**json.loads(line)) for line in text.splitlines() if line]
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise RunnerError(f"the existing plan {uri} is unreadable ({exc}); move it away to replan") from exc
+        return list(iter_plan(uri))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def count_plan(uri: str) -> int | None:
+    """How many entries the plan at URI holds (streamed), or None when there is none yet."""
+    try:
+        return sum(1 for _ in iter_plan(uri))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def summary_uri(plan_uri: str) -> str:
@@ -246,10 +264,10 @@ def make_plan(*, source_api: str, request: BackfillRequest, output_root: str, pl
               target_api: str | None = None, page_size: int = DEFAULT_PAGE_SIZE,
               concurrency: int = DEFAULT_CONCURRENCY, log: EventLog) -> dict[str, Any]:
     """Search, select and write the plan; or read back the plan a previous run wrote."""
-    existing = read_plan(plan_uri)
-    if existing is not None:
-        log.info("resuming: the plan exists", plan=plan_uri, planned=len(existing))
-        counts = {**read_summary(plan_uri), "planned": len(existing)}
+    planned = count_plan(plan_uri)
+    if planned is not None:
+        log.info("resuming: the plan exists", plan=plan_uri, planned=planned)
+        counts = {**read_summary(plan_uri), "planned": planned}
         return {"plan": plan_uri, "resumed": True, "counts": counts}
     check_collection(source_api, request.collection)
     counts = PlanCounts()

@@ -13,30 +13,33 @@ workflow's verdict; the report says what to replay.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 from runner import storage
-from runner.backfill.batch import CONVERTED, FAILED, Outcome
+from runner.backfill.batch import CONVERTED, FAILED, Outcome, read_outcome
 from runner.backfill.bulk_register import read_dead_letters
-from runner.backfill.plan import last_success_uri, read_plan, read_summary
+from runner.backfill.plan import iter_plan, last_success_uri, read_summary
 from runner.backfill.request import parse_datetime
 from runner.errors import BadInput, RunnerError
 from runner.events import EventLog
 
+OUTCOME_READERS = 16  # status documents read at once
+OUTCOME_CHUNK = 1000  # ... out of this many at a time (bounded memory, whatever the run's size)
 
-def read_outcomes(state: str) -> list[Outcome]:
-    """Every product outcome recorded under STATE/status/."""
-    loc = storage.locate(f"{state.rstrip('/')}/status")
-    if not storage.exists(loc):
-        return []
-    outcomes = []
-    for rel in sorted(storage.list_files(loc)):
-        try:
-            outcomes.append(Outcome(**json.loads(storage.read_text(loc.child(rel)))))
-        except (json.JSONDecodeError, TypeError):
-            continue
-    return outcomes
+
+def read_outcomes(state: str) -> Iterator[Outcome]:
+    """Every product outcome recorded under STATE/status/ (one document per product), in item
+    order, OUTCOME_READERS at a time: one after the other, a 10,000-product run's report would
+    wait on 10,000 requests in a row."""
+    items = sorted(rel.removesuffix(".json") for rel in
+                   storage.list_files(storage.locate(f"{state.rstrip('/')}/status")))
+    with ThreadPoolExecutor(OUTCOME_READERS, thread_name_prefix="read-outcome") as pool:
+        for start in range(0, len(items), OUTCOME_CHUNK):
+            chunk = items[start:start + OUTCOME_CHUNK]
+            yield from (o for o in pool.map(lambda item: read_outcome(state, item), chunk) if o)
 
 
 def report_uri(state: str) -> str:
@@ -50,15 +53,17 @@ def read_report(state: str) -> dict[str, Any] | None:
 
 
 def build_report(run: str, plan: str, state: str, dead_letter: str, seconds: float) -> dict[str, Any]:
-    entries = read_plan(plan)
-    if entries is None:
-        raise BadInput(f"no plan at {plan}")
-    planned = {e.item for e in entries}
-    outcomes = [o for o in read_outcomes(state) if o.item in planned]
+    try:
+        entries = [e.item for e in iter_plan(plan)]
+    except (FileNotFoundError, NotADirectoryError):
+        raise BadInput(f"no plan at {plan}") from None
+    planned, converted, failed = set(entries), 0, []
+    for o in read_outcomes(state):
+        if o.item in planned and o.status == CONVERTED:
+            converted += 1
+        elif o.item in planned and o.status == FAILED:
+            failed.append({"item": o.item, "step": o.step, "reason": o.reason, "exit_code": o.exit_code})
     dead = read_dead_letters(dead_letter)
-    converted = sum(o.status == CONVERTED for o in outcomes)
-    failed = [{"item": o.item, "step": o.step, "reason": o.reason, "exit_code": o.exit_code}
-              for o in outcomes if o.status == FAILED]
     counts = {"planned": len(entries), "converted": converted,
               "skipped": int(read_summary(plan).get("skipped", 0)), "failed": len(failed),
               "registered": max(0, converted - len(dead)), "dead_lettered": len(dead)}

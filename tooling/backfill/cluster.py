@@ -20,7 +20,7 @@ from typing import Any
 from runner.backfill import batch, bulk_register, plan, report
 from runner.backfill.request import BackfillRequest, parse_request
 from runner.backfill.search import DEFAULT_CONCURRENCY, search_items
-from runner.errors import RunnerError
+from runner.errors import BadInput, RunnerError
 from runner.events import EventLog
 from tooling.argo import ARGO_API_VERSION
 from tooling.dag.cluster import ClusterError, KubeClient, KubectlClient
@@ -92,10 +92,10 @@ def status(state: str, run: str) -> dict[str, Any]:
     done = report.read_report(state)
     if done is not None:
         return {**done, "state": state, "finished": True}
-    entries = plan.read_plan(f"{state}/plan.jsonl")
-    if entries is None:
-        raise RunnerError(f"no backfill run {run!r} at {state} (no plan yet)")
-    live = report.build_report(run, f"{state}/plan.jsonl", state, f"{state}/dead-letter.jsonl", 0.0)
+    try:
+        live = report.build_report(run, f"{state}/plan.jsonl", state, f"{state}/dead-letter.jsonl", 0.0)
+    except BadInput:  # no plan
+        raise RunnerError(f"no backfill run {run!r} at {state} (no plan yet)") from None
     return {**live, "state": state, "finished": False}
 
 
