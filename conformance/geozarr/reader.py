@@ -35,9 +35,41 @@ class _InMemory:
         return self.array
 
 
+def zarr_metadata(ctx: GeoZarrContext, meta: dict[str, Any]) -> Any:
+    """zarr's parse of a Zarr v3 array's metadata, `ArrayV3Metadata.from_dict(meta)`: what it
+    returns (with empty `attributes`), or what it raises.
+
+    Parsed once per run for each distinct metadata apart from `attributes` (a converted S2 store
+    has 187 arrays and 32 distinct ones). Exact: zarr's parse never reads the attributes beyond
+    `dict(attributes)` (zarr 3.3 metadata/common.py parse_attributes: nothing else in
+    ArrayV3Metadata's from_dict, __init__ or codec evolution sees them), which succeeds for a
+    JSON object or null; any other attributes value is parsed whole, uncached, as before."""
+    from zarr.core.metadata.v3 import ArrayV3Metadata
+
+    attrs = meta.get("attributes")
+    if attrs is not None and not isinstance(attrs, dict):
+        return ArrayV3Metadata.from_dict(dict(meta))
+    rest = {k: v for k, v in meta.items() if k != "attributes"}
+    key = json.dumps(rest, sort_keys=True)
+    parsed: dict[str, Any] = ctx.cache.setdefault("zarr_metadata", {})
+    if key not in parsed:
+        try:
+            parsed[key] = ArrayV3Metadata.from_dict(rest)
+        except Exception as exc:  # noqa: BLE001 - raised again to every caller, as zarr would
+            parsed[key] = exc
+    got = parsed[key]
+    if isinstance(got, Exception):
+        raise got
+    return got
+
+
 def _open_in_memory(ctx: GeoZarrContext, path: str, meta: dict[str, Any]) -> _InMemory:
-    """The array at PATH opened once per run (zarr parses its metadata and builds its codec
-    pipeline once: ~3 ms), whatever number of windows are read from it."""
+    """The array at PATH opened once per run, whatever number of windows are read from it.
+
+    A Zarr v3 array (no storage transformers) is built from `zarr_metadata` (zarr's parse,
+    shared by arrays with the same metadata) on a read-only in-memory store, as
+    `zarr.open_array(store, mode="r")` builds it after reading that metadata back from the
+    store; anything else is opened by `zarr.open_array` from an in-memory zarr.json."""
     import zarr
     from zarr.core.buffer import default_buffer_prototype
     from zarr.storage import MemoryStore
@@ -47,8 +79,17 @@ def _open_in_memory(ctx: GeoZarrContext, path: str, meta: dict[str, Any]) -> _In
     if known is not None and known.meta is meta:
         return known
     proto = default_buffer_prototype()
-    store_dict = {"zarr.json": proto.buffer.from_bytes(json.dumps(meta).encode())}
-    array = zarr.open_array(store=MemoryStore(store_dict=store_dict), mode="r", zarr_format=3)
+    if meta.get("zarr_format") == 3 and meta.get("node_type") == "array" and \
+            not zarr_metadata(ctx, meta).storage_transformers:
+        from zarr.core.array import AsyncArray
+        from zarr.storage import StorePath
+
+        store_dict: dict[str, Any] = {}
+        store = StorePath(MemoryStore(store_dict=store_dict, read_only=True))
+        array = zarr.Array(AsyncArray(metadata=zarr_metadata(ctx, meta), store_path=store))
+    else:
+        store_dict = {"zarr.json": proto.buffer.from_bytes(json.dumps(meta).encode())}
+        array = zarr.open_array(store=MemoryStore(store_dict=store_dict), mode="r", zarr_format=3)
     opened[path] = _InMemory(meta, store_dict, array)
     return opened[path]
 

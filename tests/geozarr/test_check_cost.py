@@ -1,0 +1,86 @@
+"""What a GeoZarr check costs in calls (never seconds): zarr metadata parses, zarr round
+trips, model scans. Each test fails without the saving it guards; the verdicts it keeps
+are the rule tests' (test_geozarr_rules.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import zarr
+from zarr.core.metadata.v3 import ArrayV3Metadata
+
+from conformance.geozarr import arrays
+from conformance.geozarr.context import GeoZarrContext
+from conformance.geozarr.model import load_model
+from conformance.geozarr.reader import read_window, zarr_metadata
+from conformance.geozarr.store import open_store
+
+pytestmark = pytest.mark.slow  # the session fixture runs a real conversion
+
+
+def _ctx(store: Path) -> GeoZarrContext:
+    access = open_store(str(store))
+    return GeoZarrContext(access=access, model=load_model(access))
+
+
+def _without_attributes(meta: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in meta.items() if k != "attributes"}, sort_keys=True)
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every `ArrayV3Metadata.from_dict` call from now on (zarr's own parse still runs)."""
+    calls: list[dict[str, Any]] = []
+    real = ArrayV3Metadata.from_dict.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[ArrayV3Metadata], data: dict[str, Any]) -> ArrayV3Metadata:
+        calls.append(data)
+        return real(cls, data)
+
+    monkeypatch.setattr(ArrayV3Metadata, "from_dict", classmethod(counting))
+    return calls
+
+
+def test_codecs_rule_parses_each_distinct_metadata_once(converted: Path, parses: list[dict[str, Any]]) -> None:
+    """A converted store repeats one metadata (apart from attributes) on many arrays: 187
+    arrays, 32 distinct. zarr parses each distinct one once."""
+    ctx = _ctx(converted)
+    v3 = [m for p, m in ctx.model.nodes.items() if ctx.model.is_array(p) and m.get("zarr_format") == 3]
+    distinct = {_without_attributes(m) for m in v3}
+    assert len(distinct) < len(v3) / 2
+    assert list(arrays.check_codecs(ctx)) == []
+    assert len(parses) == len(distinct)
+
+
+def test_reading_an_array_reuses_the_codecs_rules_parse(converted: Path, parses: list[dict[str, Any]]) -> None:
+    """Sampled and coordinate arrays are built from the parse geozarr.array-codecs already
+    made: no zarr.json round trip through zarr's open (one parse and one zarr call fewer per
+    array), and the same values as zarr's own open of the store's array."""
+    ctx = _ctx(converted)
+    list(arrays.check_codecs(ctx))
+    before = len(parses)
+    for path in ("/measurements/reflectance/r60m/x", "/measurements/reflectance/r60m/b01"):
+        got = read_window(ctx, path, ctx.model.nodes[path])
+        want = zarr.open_array(str(converted / path.strip("/")), mode="r")[...]
+        np.testing.assert_array_equal(got, want)
+    assert len(parses) == before + 2  # the two zarr.open_array of the comparison only
+
+
+def test_zarr_metadata_raises_what_zarr_raises(converted: Path) -> None:
+    """The shared parse fails exactly as zarr's: a bad codec (cached: every array with it gets
+    the error), and attributes that are not a JSON object (never cached)."""
+    ctx = _ctx(converted)
+    meta = dict(ctx.model.nodes["/measurements/reflectance/r60m/b01"])
+    bad_codec = {**meta, "codecs": [*meta["codecs"], {"name": "no-such-codec", "configuration": {}}]}
+    bad_attrs = {**meta, "attributes": ["not", "an", "object"]}
+    for bad in (bad_codec, {**bad_codec, "attributes": {"other": 1}}, bad_attrs):
+        with pytest.raises(Exception) as zarr_error:  # whatever zarr raises
+            ArrayV3Metadata.from_dict(dict(bad))
+        with pytest.raises(type(zarr_error.value)) as ours:
+            zarr_metadata(ctx, bad)
+        assert str(ours.value) == str(zarr_error.value)
+    assert zarr_metadata(ctx, meta).codecs == ArrayV3Metadata.from_dict(dict(meta)).codecs
