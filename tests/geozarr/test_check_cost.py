@@ -84,3 +84,27 @@ def test_zarr_metadata_raises_what_zarr_raises(converted: Path) -> None:
             zarr_metadata(ctx, bad)
         assert str(ours.value) == str(zarr_error.value)
     assert zarr_metadata(ctx, meta).codecs == ArrayV3Metadata.from_dict(dict(meta)).codecs
+
+
+class _CountingNodes(dict[str, dict[str, Any]]):
+    """A model's nodes that count the scans over them."""
+
+    scans = 0
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        type(self).scans += 1
+        return super().__iter__()
+
+
+def test_children_are_indexed_once(converted: Path) -> None:
+    """The rules ask for a group's children ~100 times per store: one scan of the nodes, not
+    one per question; the answers are the prefix scan's."""
+    model = _ctx(converted).model
+    brute = {path: sorted(p for p in model.nodes if p.startswith(path.rstrip("/") + "/")
+                          and "/" not in p[len(path.rstrip("/")) + 1:] and p != path) for path in model.nodes}
+    model.nodes = _CountingNodes(model.nodes)
+    _CountingNodes.scans = 0
+    assert {path: model.children(path) for path in brute} == brute
+    assert _CountingNodes.scans == 1
+    model.nodes["/measurements/extra"] = {"node_type": "group"}
+    assert "/measurements/extra" in model.children("/measurements")
