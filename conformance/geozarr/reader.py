@@ -35,6 +35,16 @@ class _InMemory:
         return self.array
 
 
+def _metadata_key(meta: dict[str, Any]) -> str | None:
+    """META apart from `attributes`, as canonical JSON: what zarr's parse and decoding of an
+    array depend on. None when the attributes are neither a JSON object nor null (zarr's parse
+    then depends on them: `dict(attributes)` may fail)."""
+    attrs = meta.get("attributes")
+    if attrs is not None and not isinstance(attrs, dict):
+        return None
+    return json.dumps({k: v for k, v in meta.items() if k != "attributes"}, sort_keys=True)
+
+
 def zarr_metadata(ctx: GeoZarrContext, meta: dict[str, Any]) -> Any:
     """zarr's parse of a Zarr v3 array's metadata, `ArrayV3Metadata.from_dict(meta)`: what it
     returns (with empty `attributes`), or what it raises.
@@ -46,15 +56,13 @@ def zarr_metadata(ctx: GeoZarrContext, meta: dict[str, Any]) -> Any:
     JSON object or null; any other attributes value is parsed whole, uncached, as before."""
     from zarr.core.metadata.v3 import ArrayV3Metadata
 
-    attrs = meta.get("attributes")
-    if attrs is not None and not isinstance(attrs, dict):
+    key = _metadata_key(meta)
+    if key is None:
         return ArrayV3Metadata.from_dict(dict(meta))
-    rest = {k: v for k, v in meta.items() if k != "attributes"}
-    key = json.dumps(rest, sort_keys=True)
     parsed: dict[str, Any] = ctx.cache.setdefault("zarr_metadata", {})
     if key not in parsed:
         try:
-            parsed[key] = ArrayV3Metadata.from_dict(rest)
+            parsed[key] = ArrayV3Metadata.from_dict({k: v for k, v in meta.items() if k != "attributes"})
         except Exception as exc:  # noqa: BLE001 - raised again to every caller, as zarr would
             parsed[key] = exc
     got = parsed[key]
@@ -79,14 +87,14 @@ def _open_in_memory(ctx: GeoZarrContext, path: str, meta: dict[str, Any]) -> _In
     if known is not None and known.meta is meta:
         return known
     proto = default_buffer_prototype()
-    if meta.get("zarr_format") == 3 and meta.get("node_type") == "array" and \
-            not zarr_metadata(ctx, meta).storage_transformers:
+    v3 = zarr_metadata(ctx, meta) if meta.get("zarr_format") == 3 and meta.get("node_type") == "array" else None
+    if v3 is not None and not v3.storage_transformers:
         from zarr.core.array import AsyncArray
         from zarr.storage import StorePath
 
         store_dict: dict[str, Any] = {}
         store = StorePath(MemoryStore(store_dict=store_dict, read_only=True))
-        array = zarr.Array(AsyncArray(metadata=zarr_metadata(ctx, meta), store_path=store))
+        array = zarr.Array(AsyncArray(metadata=v3, store_path=store))
     else:
         store_dict = {"zarr.json": proto.buffer.from_bytes(json.dumps(meta).encode())}
         array = zarr.open_array(store=MemoryStore(store_dict=store_dict), mode="r", zarr_format=3)
@@ -130,5 +138,23 @@ def read_window(ctx: GeoZarrContext, path: str, meta: dict[str, Any],
     ctx.access.set_phase("sample")
     cache.update(ctx.access.read_many([k for k in keys.values() if k not in cache]))
     chunks = {rel: cache[k] for rel, k in keys.items() if cache.get(k) is not None}
-    arr = _open_in_memory(ctx, node, meta).add(chunks)
-    return np.asarray(arr[window])
+    # zarr decodes a window from the metadata (apart from attributes) and the chunks alone: the
+    # same metadata and chunk bytes decode to the same values. A store repeats its coordinate
+    # arrays in every group of a resolution (38 read, 12 distinct in a converted S2 store).
+    same = _decoded_key(meta, window, chunks)
+    decoded: dict[Any, np.ndarray] = ctx.cache.setdefault("decoded_windows", {})
+    if same is None or same not in decoded:
+        values = np.asarray(_open_in_memory(ctx, node, meta).add(chunks)[window])
+        if same is None:
+            return values
+        decoded[same] = values
+    return decoded[same].copy()
+
+
+def _decoded_key(meta: dict[str, Any], window: tuple[slice, ...],
+                 chunks: dict[str, bytes]) -> tuple[Any, ...] | None:
+    """What a Zarr v3 array's decoded WINDOW depends on; None for other arrays (not shared)."""
+    key = _metadata_key(meta) if meta.get("zarr_format") == 3 and meta.get("node_type") == "array" else None
+    if key is None:
+        return None
+    return key, tuple((w.start, w.stop, w.step) for w in window), tuple(sorted(chunks.items()))

@@ -13,11 +13,12 @@ import pytest
 import zarr
 from zarr.core.metadata.v3 import ArrayV3Metadata
 
-from conformance.geozarr import arrays
+from conformance.geozarr import arrays, spatial
 from conformance.geozarr.context import GeoZarrContext
 from conformance.geozarr.model import load_model
 from conformance.geozarr.reader import read_window, zarr_metadata
 from conformance.geozarr.store import open_store
+from tests.geozarr.stores import copy_store, rewrite_data
 
 pytestmark = pytest.mark.slow  # the session fixture runs a real conversion
 
@@ -108,3 +109,40 @@ def test_children_are_indexed_once(converted: Path) -> None:
     assert _CountingNodes.scans == 1
     model.nodes["/measurements/extra"] = {"node_type": "group"}
     assert "/measurements/extra" in model.children("/measurements")
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every window zarr decodes from now on (`zarr.Array.__getitem__`)."""
+    calls: list[Any] = []
+    real = zarr.Array.__getitem__
+
+    def counting(self: zarr.Array, selection: Any) -> Any:
+        calls.append(selection)
+        return real(self, selection)
+
+    monkeypatch.setattr(zarr.Array, "__getitem__", counting)
+    return calls
+
+
+def test_repeated_coordinates_are_decoded_once(converted: Path, tmp_path: Path, decodes: list[Any],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every group of a resolution repeats its x/y arrays (same metadata, same chunk bytes): zarr
+    decodes each distinct one once (38 coordinate arrays, 12 distinct), and a copy whose bytes
+    differ is decoded on its own (its shifted values are found there, and only there)."""
+    store = copy_store(converted, tmp_path / "store.zarr")
+    shifted = "/measurements/reflectance/r60m/x"
+    rewrite_data(store, shifted, lambda v: v + 60.0)
+    ctx = _ctx(store)
+    read: list[str] = []
+    real_read = spatial.read_window
+
+    def reading(ctx: GeoZarrContext, path: str, meta: dict[str, Any], window: Any = None) -> Any:
+        read.append(path)
+        return real_read(ctx, path, meta, window)
+
+    monkeypatch.setattr(spatial, "read_window", reading)
+    found = list(spatial.check_coords(ctx))
+    assert [f.path for f in found] == [shifted]
+    assert "/quality/mask/r60m/x" in read and shifted in read
+    assert len(decodes) < len(read) / 2
