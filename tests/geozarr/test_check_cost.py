@@ -146,3 +146,21 @@ def test_repeated_coordinates_are_decoded_once(converted: Path, tmp_path: Path, 
     assert [f.path for f in found] == [shifted]
     assert "/quality/mask/r60m/x" in read and shifted in read
     assert len(decodes) < len(read) / 2
+
+
+def test_coordinates_are_fetched_in_one_batch(converted: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The coordinate arrays of every group are all read: their chunks are fetched in one
+    batch (one concurrent round trip on S3, not one per array), each object once."""
+    ctx = _ctx(converted)
+    batches: list[list[str]] = []
+    real = ctx.access.read_many
+
+    def counting(keys: list[str]) -> dict[str, bytes | None]:
+        if keys:
+            batches.append(keys)
+        return real(keys)
+
+    monkeypatch.setattr(ctx.access, "read_many", counting)
+    assert list(spatial.check_coords(ctx)) == []
+    assert len(batches) == 1 and len(batches[0]) == len(set(batches[0])) > 30
+    assert ctx.access.stats.by_kind["sample"] == len(batches[0])
