@@ -13,7 +13,7 @@ import pytest
 import zarr
 from zarr.core.metadata.v3 import ArrayV3Metadata
 
-from conformance.geozarr import arrays, spatial
+from conformance.geozarr import arrays, spatial, zarr_format
 from conformance.geozarr.context import GeoZarrContext
 from conformance.geozarr.model import load_model
 from conformance.geozarr.reader import read_window, zarr_metadata
@@ -164,3 +164,32 @@ def test_coordinates_are_fetched_in_one_batch(converted: Path, monkeypatch: pyte
     assert list(spatial.check_coords(ctx)) == []
     assert len(batches) == 1 and len(batches[0]) == len(set(batches[0])) > 30
     assert ctx.access.stats.by_kind["sample"] == len(batches[0])
+
+
+def test_consolidated_mismatch_parses_each_document_once(converted: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The multiscales group's zarr.json holds its nested consolidated map (the largest
+    document read after the root's): each document it reads is parsed once."""
+    ctx = _ctx(converted)
+    read: list[str] = []
+    parsed: list[bytes] = []
+    real_read, real_loads = ctx.access.read_many, zarr_format.bounded_json.loads
+    monkeypatch.setattr(ctx.access, "read_many", lambda keys: (read.extend(keys), real_read(keys))[1])
+    monkeypatch.setattr(zarr_format.bounded_json, "loads", lambda data: (parsed.append(data), real_loads(data))[1])
+    assert list(zarr_format.check_consolidated_mismatch(ctx)) == []
+    assert len(read) >= 7 and len(parsed) == len(read)
+
+
+def test_legacy_rule_identifies_each_group_crs_once(converted: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """proj:epsg of every band is compared with its group's CRS, identified (`to_epsg`, a PROJ
+    search) once per group, not once per band."""
+    from pyproj import CRS
+
+    ctx = _ctx(converted)
+    groups = spatial._spatial_groups(ctx)
+    with_epsg = [a for g in groups for a in spatial.spatial_arrays(ctx.model, g) if "proj:epsg" in ctx.model.attrs(a)]
+    assert len(with_epsg) > 2 * len(groups)
+    calls: list[CRS] = []
+    real = CRS.to_epsg
+    monkeypatch.setattr(CRS, "to_epsg", lambda self, *a, **k: (calls.append(self), real(self, *a, **k))[1])
+    list(spatial.check_legacy(ctx))
+    assert 0 < len(calls) <= len(groups)
