@@ -159,6 +159,7 @@ def read_window(ctx: GeoZarrContext, path: str, meta: dict[str, Any],
 
     Raises ValueError when the metadata cannot be decoded by zarr.
     """
+    whole = window is None
     window, keys = _window_chunks(path, meta, window)
     node = path.strip("/")
     # Chunks already fetched for another window of this run are not fetched again.
@@ -169,7 +170,9 @@ def read_window(ctx: GeoZarrContext, path: str, meta: dict[str, Any],
     # zarr decodes a window from the metadata (apart from attributes) and the chunks alone: the
     # same metadata and chunk bytes decode to the same values. A store repeats its coordinate
     # arrays in every group of a resolution (38 read, 12 distinct in a converted S2 store).
-    same = _decoded_key(meta, window, chunks)
+    # Whole (small: coordinates, GCPs) arrays only: a sampled window's chunks are large and never
+    # repeat, and comparing them would cost more than it saves.
+    same = _decoded_key(meta, window, chunks) if whole else None
     decoded: dict[Any, np.ndarray] = ctx.cache.setdefault("decoded_windows", {})
     if same is None or same not in decoded:
         values = np.asarray(_open_in_memory(ctx, node, meta).add(chunks)[window])
