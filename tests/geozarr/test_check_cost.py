@@ -13,8 +13,8 @@ import pytest
 import zarr
 from zarr.core.metadata.v3 import ArrayV3Metadata
 
-from conformance.geozarr import arrays, spatial, zarr_format
-from conformance.geozarr.context import GeoZarrContext
+from conformance.geozarr import arrays, readers, spatial, zarr_format
+from conformance.geozarr.context import GeoZarrContext, layout_levels
 from conformance.geozarr.model import load_model
 from conformance.geozarr.reader import read_window, zarr_metadata
 from conformance.geozarr.store import open_store
@@ -193,3 +193,28 @@ def test_legacy_rule_identifies_each_group_crs_once(converted: Path, monkeypatch
     monkeypatch.setattr(CRS, "to_epsg", lambda self, *a, **k: (calls.append(self), real(self, *a, **k))[1])
     list(spatial.check_legacy(ctx))
     assert 0 < len(calls) <= len(groups)
+
+
+def test_reader_rule_builds_only_the_data_arrays_rioxarray_is_asked_about(
+        pipeline: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rule asks rioxarray for each level's CRS and transform and each band's CRS; its own
+    questions (grid mappings, dimensions) read the Variables: no DataArray built per variable
+    per question (339 -> 207 per store)."""
+    import rioxarray  # noqa: F401 - the .rio accessor
+    from xarray.core.dataset import Dataset
+
+    ctx = _ctx(pipeline)
+    built: list[str] = []
+    real = Dataset._construct_dataarray
+    monkeypatch.setattr(Dataset, "_construct_dataarray", lambda self, name: (built.append(name), real(self, name))[1])
+    levels = [lv.path for g in ctx.model.multiscale_groups() for lv in layout_levels(ctx.model, g)]
+    for path in levels:  # the questions alone, asked of xarray's default open
+        with readers._open_level(ctx, path) as ds:
+            _ = ds.rio.crs
+            for name in sorted(n for n in ds.data_vars if ds.variables[n].ndim >= 2):
+                _ = ds[name].rio.crs
+            ds.rio.transform()
+    asked = len(built)
+    built.clear()
+    assert list(readers.check_readers(ctx)) == []
+    assert len(built) == asked > 0
