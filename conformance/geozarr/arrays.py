@@ -10,6 +10,7 @@ from typing import Any
 
 from conformance.findings import Finding, Rule, Severity
 from conformance.geozarr.context import GeoZarrContext, layout_levels, spatial_arrays
+from conformance.geozarr.reader import zarr_metadata
 from conformance.report import Check
 
 DIMENSIONS = Rule("geozarr.array-dimensions", Severity.ERROR,
@@ -182,15 +183,14 @@ def check_alignment(ctx: GeoZarrContext) -> Iterator[Finding]:
 
 
 def check_codecs(ctx: GeoZarrContext) -> Iterator[Finding]:
-    from zarr.core.metadata.v3 import ArrayV3Metadata
-
+    """zarr's own parse of each array's metadata (`reader.zarr_metadata`: once per distinct one)."""
     m = ctx.model
     for path in m.arrays():
         meta = m.nodes[path]
         if meta.get("zarr_format") != 3:
             continue
         try:
-            ArrayV3Metadata.from_dict(dict(meta))
+            zarr_metadata(ctx, meta)
         except Exception as exc:  # noqa: BLE001 - any parse failure is the finding
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             yield CODECS.finding(f"zarr cannot read this array's metadata: {msg}", path)

@@ -41,6 +41,7 @@ class StoreModel:
     chunk_counts: dict[str, int] = field(default_factory=dict)
     v2_keys: list[str] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)
+    _children: tuple[int, dict[str, list[str]]] = field(default=(-1, {}), init=False, repr=False, compare=False)
 
     @property
     def has_consolidated(self) -> bool:
@@ -56,8 +57,14 @@ class StoreModel:
         return (self.nodes.get(path) or {}).get("node_type") == "array"
 
     def children(self, path: str) -> list[str]:
-        prefix = path.rstrip("/") + "/"
-        return sorted(p for p in self.nodes if p.startswith(prefix) and "/" not in p[len(prefix):] and p != path)
+        """The nodes directly below PATH, sorted. The rules ask ~100 times per store: the nodes
+        are indexed by parent once (again only if nodes were added since)."""
+        if self._children[0] != len(self.nodes):
+            index: dict[str, list[str]] = {}
+            for p in sorted(self.nodes):
+                index.setdefault(p[:p.rfind("/") + 1], []).append(p)
+            self._children = (len(self.nodes), index)
+        return [p for p in self._children[1].get(path.rstrip("/") + "/", []) if p != path]
 
     def groups(self) -> list[str]:
         return sorted(p for p, m in self.nodes.items() if m.get("node_type") == "group")

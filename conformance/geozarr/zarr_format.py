@@ -90,11 +90,12 @@ def check_consolidated_mismatch(ctx: GeoZarrContext) -> Iterator[Finding]:
         if data is None:
             continue
         try:
-            real = _comparable(bounded_json.loads(data))
+            doc = bounded_json.loads(data)  # parsed once: a group's zarr.json holds its nested map
         except ValueError as exc:
             yield CONSOLIDATED_MISMATCH.finding(f"zarr.json is not JSON: {exc}", p)
             continue
-        nested = consolidated_entries(p, bounded_json.loads(data)) if p != "/" else None
+        real = _comparable(doc)
+        nested = consolidated_entries(p, doc) if p != "/" else None
         if nested:
             prefix = p.rstrip("/") + "/"
             for q in sorted(set(nested) | {k for k in root_entries if k.startswith(prefix)}):
