@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,10 @@ class _InMemory:
         self.store_dict.update({k: proto.buffer.from_bytes(v) for k, v in chunks.items()
                                 if k not in self.store_dict})
         return self.array
+
+
+def _is_v3_array(meta: dict[str, Any]) -> bool:
+    return meta.get("zarr_format") == 3 and meta.get("node_type") == "array"
 
 
 def _metadata_key(meta: dict[str, Any]) -> str | None:
@@ -87,7 +92,7 @@ def _open_in_memory(ctx: GeoZarrContext, path: str, meta: dict[str, Any]) -> _In
     if known is not None and known.meta is meta:
         return known
     proto = default_buffer_prototype()
-    v3 = zarr_metadata(ctx, meta) if meta.get("zarr_format") == 3 and meta.get("node_type") == "array" else None
+    v3 = zarr_metadata(ctx, meta) if _is_v3_array(meta) else None
     if v3 is not None and not v3.storage_transformers:
         from zarr.core.array import AsyncArray
         from zarr.storage import StorePath
@@ -145,12 +150,19 @@ def fetch_chunks(ctx: GeoZarrContext, reads: list[tuple[str, dict[str, Any]]]) -
             keys.extend(_window_chunks(path, meta, None)[1].values())
         except Exception:  # noqa: BLE001, S112 - read_window raises it where it is reported
             continue
-    cache: dict[str, bytes | None] = ctx.cache.setdefault("chunks", {})
-    ctx.access.set_phase("sample")
     try:
-        cache.update(ctx.access.read_many([k for k in dict.fromkeys(keys) if k not in cache]))
+        _cached_chunks(ctx, keys)
     except Exception:  # noqa: BLE001, S110 - read_window reads them again and reports the failure
         pass
+
+
+def _cached_chunks(ctx: GeoZarrContext, keys: Iterable[str]) -> dict[str, bytes | None]:
+    """The run's chunk cache, KEYS fetched into it: only those not there yet (a chunk already
+    fetched for another window or array of this run is not fetched again)."""
+    cache: dict[str, bytes | None] = ctx.cache.setdefault("chunks", {})
+    ctx.access.set_phase("sample")
+    cache.update(ctx.access.read_many([k for k in dict.fromkeys(keys) if k not in cache]))
+    return cache
 
 
 def read_window(ctx: GeoZarrContext, path: str, meta: dict[str, Any],
@@ -162,10 +174,7 @@ def read_window(ctx: GeoZarrContext, path: str, meta: dict[str, Any],
     whole = window is None
     window, keys = _window_chunks(path, meta, window)
     node = path.strip("/")
-    # Chunks already fetched for another window of this run are not fetched again.
-    cache: dict[str, bytes | None] = ctx.cache.setdefault("chunks", {})
-    ctx.access.set_phase("sample")
-    cache.update(ctx.access.read_many([k for k in keys.values() if k not in cache]))
+    cache = _cached_chunks(ctx, keys.values())
     chunks = {rel: cache[k] for rel, k in keys.items() if cache.get(k) is not None}
     # zarr decodes a window from the metadata (apart from attributes) and the chunks alone: the
     # same metadata and chunk bytes decode to the same values. A store repeats its coordinate
@@ -185,7 +194,7 @@ def read_window(ctx: GeoZarrContext, path: str, meta: dict[str, Any],
 def _decoded_key(meta: dict[str, Any], window: tuple[slice, ...],
                  chunks: dict[str, bytes]) -> tuple[Any, ...] | None:
     """What a Zarr v3 array's decoded WINDOW depends on; None for other arrays (not shared)."""
-    key = _metadata_key(meta) if meta.get("zarr_format") == 3 and meta.get("node_type") == "array" else None
+    key = _metadata_key(meta) if _is_v3_array(meta) else None
     if key is None:
         return None
     return key, tuple((w.start, w.stop, w.step) for w in window), tuple(sorted(chunks.items()))

@@ -241,7 +241,7 @@ def check_legacy(ctx: GeoZarrContext) -> Iterator[Finding]:
                                          f"spatial:transform is {list(gt)}", arr)
             if "proj:epsg" in a and gcrs is not None and a["proj:epsg"] != epsg:
                 yield LEGACY.finding(f"proj:epsg {a['proj:epsg']} but the group's CRS is EPSG:{epsg}", arr)
-            if "proj:bbox" in a and expect is not None and gt is not None:
+            if "proj:bbox" in a and expect is not None:
                 tol = max(abs(gt[0]), abs(gt[4]))
                 if not all(close(x, y, tol) for x, y in zip(a["proj:bbox"], expect)):
                     yield LEGACY.finding(f"proj:bbox {a['proj:bbox']} but the array covers {expect}", arr)
